@@ -1,0 +1,66 @@
+// The narrow contract every backend directory implements (backends/posix,
+// backends/win32). The public classes in backends/common validate arguments
+// once and then call only these functions; nothing here names an OS header.
+#pragma once
+
+#include "deadline.hpp"
+
+#include <pipeslot/handle.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace pipeslot::platform {
+
+// --- text ---------------------------------------------------------------
+// Simple (one-to-one) upper-casing of one code point, as the Windows object
+// namespace does it: the identity outside the Basic Multilingual Plane.
+char32_t simple_upper(char32_t c) noexcept;
+
+// --- handles --------------------------------------------------------------
+void close_handle(native_handle_type h) noexcept;
+std::error_code set_inheritable(native_handle_type h, bool inheritable);
+
+// --- anonymous pipes --------------------------------------------------------
+struct PipeHandles {
+    native_handle_type read = invalid_native_handle;
+    native_handle_type write = invalid_native_handle;
+};
+// `for_children` ends are only ever handed to child processes, never read or
+// written in this process (Win32: synchronous handles, as children expect).
+std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHandles& out);
+// Blocks until at least one byte; errc::end_of_stream when every writer is gone.
+std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
+                 std::error_code& ec);
+// Writes everything unless the deadline passes or the reader is gone.
+std::size_t write(native_handle_type h, std::span<const std::byte> data, const Deadline& deadline,
+                  std::error_code& ec);
+
+// --- processes --------------------------------------------------------------
+struct ChildStdio {
+    enum class Kind { inherit, null, handle } kind = Kind::inherit;
+    native_handle_type handle = invalid_native_handle;
+};
+struct SpawnRequest {
+    const std::string& program;
+    const std::vector<std::string>& args;
+    const std::string& working_directory;
+    ChildStdio stdio[3];
+};
+struct ProcessHandles {
+    native_handle_type handle = invalid_native_handle;
+    std::int64_t pid = -1;
+};
+std::error_code spawn(const SpawnRequest& request, ProcessHandles& out);
+// Waits for exit; on success stores the exit code (128 + signal for a signal).
+std::error_code wait(const ProcessHandles& process, const Deadline& deadline, int& exit_code);
+std::error_code kill(const ProcessHandles& process);
+void release(ProcessHandles& process) noexcept;
+
+std::vector<std::string> command_line_arguments(int argc, char** argv);
+
+}  // namespace pipeslot::platform

@@ -1,0 +1,80 @@
+#include "../common/platform.hpp"
+#include "fd.hpp"
+
+#include <pipeslot/error.hpp>
+
+#include <cerrno>
+#include <climits>
+#include <fcntl.h>
+#include <poll.h>
+#include <unistd.h>
+
+namespace pipeslot::platform {
+
+std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHandles& out) {
+    int fds[2];
+    // Ends used here are non-blocking so that timeouts hold for partial writes;
+    // Process::spawn makes an end blocking again before a child gets it.
+    const int flags = O_CLOEXEC | (for_children ? 0 : O_NONBLOCK);
+    if (::pipe2(fds, flags) < 0) return posix::last_error();
+#ifdef F_SETPIPE_SZ
+    if (buffer_size > 0) {
+        // A hint: the kernel rounds up to pages and refuses sizes above its limit.
+        const int size = buffer_size > INT_MAX ? INT_MAX : static_cast<int>(buffer_size);
+        (void)::fcntl(fds[1], F_SETPIPE_SZ, size);
+    }
+#else
+    (void)buffer_size;
+#endif
+    out.read = fds[0];
+    out.write = fds[1];
+    return {};
+}
+
+std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
+                 std::error_code& ec) {
+    const int fd = static_cast<int>(h);
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+        if (n > 0) return static_cast<std::size_t>(n);
+        if (n == 0) {
+            ec = errc::end_of_stream;
+            return 0;
+        }
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            ec = posix::last_error();
+            return 0;
+        }
+        if (!posix::wait_ready(fd, POLLIN, deadline, ec)) return 0;
+    }
+}
+
+std::size_t write(native_handle_type h, std::span<const std::byte> data, const Deadline& deadline,
+                  std::error_code& ec) {
+    const int fd = static_cast<int>(h);
+    posix::SigpipeBlock no_sigpipe;
+    std::size_t done = 0;
+    while (done < data.size()) {
+        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+        if (n >= 0) {
+            done += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (!posix::wait_ready(fd, POLLOUT, deadline, ec)) break;
+            continue;
+        }
+        if (errno == EPIPE) {
+            no_sigpipe.write_failed_with_epipe();
+            ec = errc::broken_pipe;
+        } else {
+            ec = posix::last_error();
+        }
+        break;
+    }
+    return done;
+}
+
+}  // namespace pipeslot::platform

@@ -1,0 +1,10 @@
+// Everything pipeslot offers, in one include.
+#pragma once
+
+#include <pipeslot/error.hpp>
+#include <pipeslot/handle.hpp>
+#include <pipeslot/name.hpp>
+#include <pipeslot/pipe.hpp>
+#include <pipeslot/process.hpp>
+#include <pipeslot/stream.hpp>
+#include <pipeslot/timeout.hpp>

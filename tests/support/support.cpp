@@ -1,0 +1,81 @@
+#include "support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <climits>
+#include <unistd.h>
+#endif
+
+namespace pipeslot::test {
+
+namespace {
+std::filesystem::path own_directory() {
+#ifdef _WIN32
+    std::wstring path(32768, L'\0');
+    const DWORD n = GetModuleFileNameW(nullptr, path.data(), static_cast<DWORD>(path.size()));
+    path.resize(n);
+    return std::filesystem::path(path).parent_path();
+#else
+    return std::filesystem::read_symlink("/proc/self/exe").parent_path();
+#endif
+}
+}  // namespace
+
+std::string child_program() {
+#ifdef _WIN32
+    const auto path = own_directory() / "pipeslot-test-child.exe";
+#else
+    const auto path = own_directory() / "pipeslot-test-child";
+#endif
+    const auto utf8 = path.u8string();
+    return std::string(utf8.begin(), utf8.end());
+}
+
+Command child(std::string mode, std::vector<std::string> args) {
+    Command c;
+    c.program = child_program();
+    c.args.push_back(std::move(mode));
+    for (auto& a : args) c.args.push_back(std::move(a));
+    return c;
+}
+
+std::vector<std::byte> pattern_bytes(std::size_t count) {
+    std::vector<std::byte> out(count);
+    for (std::size_t i = 0; i < count; ++i) out[i] = static_cast<std::byte>((i * 31 + 7) % 251);
+    return out;
+}
+
+std::span<const std::byte> as_bytes(const std::string& s) {
+    return {reinterpret_cast<const std::byte*>(s.data()), s.size()};
+}
+
+std::string read_all(ByteReader& reader, Timeout timeout) {
+    std::string out;
+    std::vector<std::byte> buffer(65536);
+    for (;;) {
+        std::error_code ec;
+        const auto n = reader.read(buffer, timeout, ec);
+        out.append(reinterpret_cast<const char*>(buffer.data()), n);
+        if (ec == errc::end_of_stream) return out;
+        if (ec) {
+            ADD_FAILURE() << "read_all: " << ec.message();
+            return out;
+        }
+    }
+}
+
+bool running_under_wine() {
+#ifdef _WIN32
+    const HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+    return ntdll && GetProcAddress(ntdll, "wine_get_version") != nullptr;
+#else
+    return false;
+#endif
+}
+
+}  // namespace pipeslot::test

@@ -1,0 +1,34 @@
+// Helpers shared by the test files: the child helper program, byte buffers,
+// reading a stream to its end.
+#pragma once
+
+#include <pipeslot/pipeslot.hpp>
+
+#include <chrono>
+#include <cstddef>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace pipeslot::test {
+
+// Every blocking call in a test has a bound; this one is for calls that
+// should succeed at once (so it is generous on a loaded machine).
+inline constexpr auto generous = std::chrono::seconds(30);
+
+// The path of pipeslot-test-child, built next to the test binary.
+std::string child_program();
+// A Command running the child helper in `mode` with `args`.
+Command child(std::string mode, std::vector<std::string> args = {});
+
+// The helper's byte pattern (see helpers/child.cpp).
+std::vector<std::byte> pattern_bytes(std::size_t count);
+
+std::span<const std::byte> as_bytes(const std::string& s);
+// Reads until end of stream; on another error, records a test failure.
+std::string read_all(ByteReader& reader, Timeout timeout = generous);
+
+// True when the tests run on the Win32 backend under Wine (not on Windows).
+bool running_under_wine();
+
+}  // namespace pipeslot::test
