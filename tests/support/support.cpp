@@ -24,16 +24,23 @@ std::filesystem::path own_directory() {
     return std::filesystem::read_symlink("/proc/self/exe").parent_path();
 #endif
 }
-}  // namespace
 
-std::string child_program() {
-#ifdef _WIN32
-    const auto path = own_directory() / "pipeslot-test-child.exe";
-#else
-    const auto path = own_directory() / "pipeslot-test-child";
-#endif
+std::string utf8_path(const std::filesystem::path& path) {
     const auto utf8 = path.u8string();
     return std::string(utf8.begin(), utf8.end());
+}
+
+#ifdef _WIN32
+constexpr const char* exe_suffix = ".exe";
+#else
+constexpr const char* exe_suffix = "";
+#endif
+}  // namespace
+
+std::string child_program() { return utf8_path(own_directory() / (std::string("pipeslot-test-child") + exe_suffix)); }
+
+std::string tool_program(const std::string& name) {
+    return utf8_path(own_directory().parent_path() / "tools" / (name + exe_suffix));
 }
 
 Command child(std::string mode, std::vector<std::string> args) {

@@ -18,6 +18,8 @@ inline constexpr auto generous = std::chrono::seconds(30);
 
 // The path of pipeslot-test-child, built next to the test binary.
 std::string child_program();
+// The path of a tool built by tools/ (name without ".exe").
+std::string tool_program(const std::string& name);
 // A Command running the child helper in `mode` with `args`.
 Command child(std::string mode, std::vector<std::string> args = {});
 
