@@ -34,6 +34,14 @@ bool valid_leaf(const std::u32string& name, NameKind kind) {
     return name.front() != U'\\' && name.back() != U'\\' && name.find(U"\\\\") == std::u32string::npos;
 }
 
+template <class SomeName>
+SomeName parse_or_throw(std::string_view text) {
+    std::error_code ec;
+    auto n = SomeName::parse(text, ec);
+    detail::throw_if(ec, std::string(text));
+    return n;
+}
+
 }  // namespace
 
 Name Name::parse(std::string_view text, NameKind kind, std::error_code& ec) {
@@ -76,22 +84,12 @@ PipeName PipeName::parse(std::string_view text, std::error_code& ec) {
     return PipeName(Name::parse(text, NameKind::pipe, ec));
 }
 
-PipeName PipeName::parse(std::string_view text) {
-    std::error_code ec;
-    auto n = parse(text, ec);
-    detail::throw_if(ec, std::string(text));
-    return n;
-}
+PipeName PipeName::parse(std::string_view text) { return parse_or_throw<PipeName>(text); }
 
 MailslotName MailslotName::parse(std::string_view text, std::error_code& ec) {
     return MailslotName(Name::parse(text, NameKind::mailslot, ec));
 }
 
-MailslotName MailslotName::parse(std::string_view text) {
-    std::error_code ec;
-    auto n = parse(text, ec);
-    detail::throw_if(ec, std::string(text));
-    return n;
-}
+MailslotName MailslotName::parse(std::string_view text) { return parse_or_throw<MailslotName>(text); }
 
 }  // namespace pipeslot

@@ -19,6 +19,7 @@ using namespace std::chrono_literals;
 using test::as_bytes;
 using test::child;
 using test::generous;
+using test::run_capturing;
 using ::testing::ElementsAreArray;
 
 std::vector<std::string> lines(const std::string& text) {
@@ -39,18 +40,6 @@ std::string hex(const std::string& s) {
         out.push_back(digits[c & 15]);
     }
     return out;
-}
-
-// Runs `command` with stdout captured; returns (exit code, output).
-std::pair<int, std::string> run_capturing(Command command) {
-    auto out = Pipe::create();
-    command.std_out = Stdio::from(std::move(out.write_end));
-    auto process = Process::spawn(std::move(command));
-    auto text = test::read_all(out.read_end);
-    std::error_code ec;
-    const int code = process.wait(generous, ec);
-    EXPECT_FALSE(ec) << ec.message();
-    return {code, text};
 }
 
 TEST(ProcessConformance, ExitCodeIsReported) {

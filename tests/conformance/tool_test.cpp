@@ -8,26 +8,13 @@
 namespace pipeslot {
 namespace {
 
-using test::generous;
 
-struct Outcome {
-    int status;
-    std::string err;
-};
-
-Outcome run_tool(std::vector<std::string> args) {
+test::Finished run_tool(std::vector<std::string> args) {
     Command c;
     c.program = test::tool_program("pipeslot-pipe");
     c.args = std::move(args);
-    auto err = Pipe::create();
-    c.std_err = Stdio::from(std::move(err.write_end));
     c.std_out = Stdio::null();
-    auto process = Process::spawn(std::move(c));
-    auto text = test::read_all(err.read_end);
-    std::error_code ec;
-    const int status = process.wait(generous, ec);
-    EXPECT_FALSE(ec) << ec.message();
-    return {status, text};
+    return test::run_capturing(std::move(c), test::Capture::std_err);
 }
 
 class PipeTool : public ::testing::Test {
@@ -41,7 +28,7 @@ protected:
 
 TEST_F(PipeTool, RunsTwoProgramsAsAPipelineByteExact) {
     const auto r = run_tool({child, "gen", "1048576", "=", child, "check", "1048576"});
-    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.status, 0) << r.output;
 }
 
 TEST_F(PipeTool, ExitsWithTheLastProgramsStatus) {
@@ -54,14 +41,14 @@ TEST_F(PipeTool, BadArgumentsGiveAUsageError) {
              {}, {child}, {child, "="}, {"=", child}, {child, "=", "=", child}}) {
         const auto r = run_tool(args);
         EXPECT_EQ(r.status, 2);
-        EXPECT_NE(r.err.find("usage: pipeslot-pipe"), std::string::npos) << r.err;
+        EXPECT_NE(r.output.find("usage: pipeslot-pipe"), std::string::npos) << r.output;
     }
 }
 
 TEST_F(PipeTool, AMissingProgramIsReported) {
     const auto r = run_tool({child, "gen", "1", "=", "pipeslot-no-such-program-anywhere"});
     EXPECT_EQ(r.status, 127);
-    EXPECT_NE(r.err.find("cannot start"), std::string::npos) << r.err;
+    EXPECT_NE(r.output.find("cannot start"), std::string::npos) << r.output;
 }
 
 }  // namespace

@@ -76,6 +76,18 @@ std::string read_all(ByteReader& reader, Timeout timeout) {
     }
 }
 
+Finished run_capturing(Command command, Capture which) {
+    auto pipe = Pipe::create();
+    (which == Capture::std_out ? command.std_out : command.std_err) = Stdio::from(std::move(pipe.write_end));
+    auto process = Process::spawn(std::move(command));
+    Finished f;
+    f.output = read_all(pipe.read_end);
+    std::error_code ec;
+    f.status = process.wait(generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return f;
+}
+
 bool running_under_wine() {
 #ifdef _WIN32
     const HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");

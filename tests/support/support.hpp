@@ -30,6 +30,14 @@ std::span<const std::byte> as_bytes(const std::string& s);
 // Reads until end of stream; on another error, records a test failure.
 std::string read_all(ByteReader& reader, Timeout timeout = generous);
 
+// Runs `command` to its end with its stdout (or stderr) captured.
+struct Finished {
+    int status = -1;
+    std::string output;
+};
+enum class Capture { std_out, std_err };
+Finished run_capturing(Command command, Capture which = Capture::std_out);
+
 // True when the tests run on the Win32 backend under Wine (not on Windows).
 bool running_under_wine();
 
