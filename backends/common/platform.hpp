@@ -64,3 +64,30 @@ void release(ProcessHandles& process) noexcept;
 std::vector<std::string> command_line_arguments(int argc, char** argv);
 
 }  // namespace pipeslot::platform
+
+// --- named pipes --------------------------------------------------------------
+#include <pipeslot/message_channel.hpp>
+
+namespace pipeslot::platform {
+
+using ChannelPtr = std::unique_ptr<Channel, ChannelDeleter>;
+
+// Arguments arrive validated: a local pipe name, options in range.
+std::error_code create_instance(const PipeName& name, const ServerOptions& options, ChannelPtr& out);
+std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
+                             ChannelPtr& out);
+std::error_code accept(Channel& c, const Deadline& deadline);
+std::error_code disconnect(Channel& c);
+std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec);
+std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec);
+PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec);
+std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
+                     const Deadline& deadline, std::error_code& ec);
+std::error_code set_read_mode(Channel& c, ReadMode mode);
+ChannelInfo info(const Channel& c, std::error_code& ec);
+void cancel(Channel& c) noexcept;
+std::error_code client_process_id(const Channel& c, std::int64_t& pid);
+std::error_code client_user(const Channel& c, std::string& user);
+std::string current_user();
+
+}  // namespace pipeslot::platform

@@ -3,8 +3,10 @@
 
 #include <pipeslot/error.hpp>
 #include <pipeslot/handle.hpp>
+#include <pipeslot/message_channel.hpp>
 #include <pipeslot/name.hpp>
 #include <pipeslot/pipe.hpp>
+#include <pipeslot/pipe_server.hpp>
 #include <pipeslot/process.hpp>
 #include <pipeslot/stream.hpp>
 #include <pipeslot/timeout.hpp>

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <filesystem>
 
 #ifdef _WIN32
@@ -49,6 +50,33 @@ Command child(std::string mode, std::vector<std::string> args) {
     c.args.push_back(std::move(mode));
     for (auto& a : args) c.args.push_back(std::move(a));
     return c;
+}
+
+std::string peer_program() { return utf8_path(own_directory() / (std::string("pipeslot-test-peer") + exe_suffix)); }
+
+Command peer(std::string mode, std::vector<std::string> args) {
+    Command c = child(std::move(mode), std::move(args));
+    c.program = peer_program();
+    return c;
+}
+
+std::string unique_pipe_name(const std::string& purpose) {
+    static std::atomic<int> counter{0};
+#ifdef _WIN32
+    const auto pid = GetCurrentProcessId();
+#else
+    const auto pid = getpid();
+#endif
+    return "\\\\.\\pipe\\pipeslot-test-" + std::to_string(pid) + "-" + std::to_string(counter++) + "-" + purpose;
+}
+
+std::vector<std::byte> bytes_of(const std::string& s) {
+    const auto b = as_bytes(s);
+    return {b.begin(), b.end()};
+}
+
+std::string text_of(std::span<const std::byte> bytes) {
+    return {reinterpret_cast<const char*>(bytes.data()), bytes.size()};
 }
 
 std::vector<std::byte> pattern_bytes(std::size_t count) {

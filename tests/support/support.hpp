@@ -38,6 +38,15 @@ struct Finished {
 enum class Capture { std_out, std_err };
 Finished run_capturing(Command command, Capture which = Capture::std_out);
 
+// A pipe name no other test (or test run) uses: \\.\pipe\pipeslot-test-PID-N-purpose.
+std::string unique_pipe_name(const std::string& purpose);
+// Bytes of a string, and back.
+std::vector<std::byte> bytes_of(const std::string& s);
+std::string text_of(std::span<const std::byte> bytes);
+// The path of pipeslot-test-peer, the helper that links pipeslot.
+std::string peer_program();
+Command peer(std::string mode, std::vector<std::string> args = {});
+
 // True when the tests run on the Win32 backend under Wine (not on Windows).
 bool running_under_wine();
 

@@ -1,0 +1,106 @@
+#include <pipeslot/error.hpp>
+#include <pipeslot/pipe_server.hpp>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
+namespace pipeslot {
+
+struct PipeServer::State {
+    std::vector<PipeInstance> instances;
+    std::vector<std::thread> threads;
+    ConnectionHandler handler;
+    std::atomic<bool> stopping{false};
+    std::mutex mutex;
+    std::condition_variable finished_cv;
+    std::size_t finished = 0;
+
+    void serve(PipeInstance& instance) {
+        while (!stopping) {
+            std::error_code ec;
+            instance.accept(Timeout::forever(), ec);
+            if (ec) continue;  // cancelled (stopping is then set), or a client came and went
+            if (!stopping) handler(instance);
+            instance.disconnect(ec);
+        }
+        std::lock_guard lock(mutex);
+        ++finished;
+        finished_cv.notify_all();
+    }
+};
+
+PipeServer::PipeServer() = default;
+PipeServer::PipeServer(PipeServer&&) noexcept = default;
+PipeServer& PipeServer::operator=(PipeServer&& other) noexcept {
+    if (this != &other) {
+        stop();
+        state_ = std::move(other.state_);
+    }
+    return *this;
+}
+PipeServer::~PipeServer() { stop(); }
+
+bool PipeServer::running() const noexcept { return state_ && !state_->stopping; }
+
+PipeServer PipeServer::start(std::string_view name, const ServerOptions& options, std::size_t instances,
+                             ConnectionHandler handler, std::error_code& ec) {
+    ec.clear();
+    if (instances == 0 || !handler) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    auto state = std::make_unique<State>();
+    state->handler = std::move(handler);
+    for (std::size_t i = 0; i < instances; ++i) {
+        state->instances.push_back(PipeInstance::create(name, options, ec));
+        if (ec) return {};
+    }
+    PipeServer server;
+    server.state_ = std::move(state);
+    State* s = server.state_.get();
+    for (auto& instance : s->instances) s->threads.emplace_back([s, &instance] { s->serve(instance); });
+    return server;
+}
+
+PipeServer PipeServer::start(std::string_view name, const ServerOptions& options, std::size_t instances,
+                             RequestHandler handler, std::error_code& ec) {
+    if (!handler) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    return start(
+        name, options, instances,
+        ConnectionHandler([handler = std::move(handler)](PipeInstance& client) {
+            for (;;) {
+                std::error_code io;
+                const auto request = client.receive_message(Timeout::forever(), io);
+                if (io) return;  // the client left, or the server is stopping
+                const auto reply = handler(request);
+                client.send(reply, Timeout::forever(), io);
+                if (io) return;
+            }
+        }),
+        ec);
+}
+
+void PipeServer::stop() noexcept {
+    if (!state_) return;
+    State& s = *state_;
+    s.stopping = true;
+    // A cancel only reaches calls already under way, so repeat it until every
+    // thread has seen `stopping`.
+    std::unique_lock lock(s.mutex);
+    while (s.finished < s.threads.size()) {
+        lock.unlock();
+        for (auto& instance : s.instances) instance.cancel();
+        lock.lock();
+        s.finished_cv.wait_for(lock, std::chrono::milliseconds(20));
+    }
+    lock.unlock();
+    for (auto& t : s.threads) t.join();
+    state_.reset();
+}
+
+}  // namespace pipeslot

@@ -1,0 +1,403 @@
+// Named pipes emulated with UNIX stream sockets: the instance registry is in
+// registry.cpp, the framing in backends/common; this file is the channel.
+#include "../common/frame_reader.hpp"
+#include "../common/framing.hpp"
+#include "../common/platform.hpp"
+#include "canceller.hpp"
+#include "fd.hpp"
+#include "registry.hpp"
+
+#include <pipeslot/error.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <mutex>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+namespace pipeslot::platform {
+
+struct Channel {
+    bool is_server = false;
+    PipeType type = PipeType::byte;
+    std::atomic<ReadMode> read_mode{ReadMode::byte};
+    bool can_read = true, can_write = true;
+    unsigned max_instances = 0;
+    std::size_t in_buffer = 0, out_buffer = 0;
+
+    std::atomic<int> fd{-1};  // the connected socket
+    posix::Canceller canceller;
+    std::mutex read_mutex;  // one reader at a time; the frame reader's state
+    detail::FrameReader reader;
+    std::mutex write_mutex;  // one message on the wire at a time
+    bool write_shut = false;
+
+    // Server instances only.
+    enum class State { listening, connected, disconnected };
+    std::atomic<State> state{State::connected};
+    std::mutex state_mutex;  // accept and disconnect
+    posix::Registration registration;
+    struct Pending {
+        int fd;
+        std::vector<std::byte> bytes;  // the hello frame as it arrives
+    };
+    std::vector<Pending> pending;
+};
+
+void ChannelDeleter::operator()(Channel* c) const noexcept {
+    if (!c) return;
+    if (c->fd >= 0) ::close(c->fd);
+    for (auto& p : c->pending) ::close(p.fd);
+    if (c->is_server) posix::unregister_instance(c->registration);
+    delete c;
+}
+
+namespace {
+
+constexpr std::size_t max_pending_connections = 64;
+
+class SocketSource final : public detail::ByteSource {
+public:
+    SocketSource(Channel& c, std::uint64_t ticket) : c_(c), ticket_(ticket) {}
+    std::size_t pull(std::span<std::byte> into, const Deadline& deadline, std::error_code& ec) override {
+        const int fd = c_.fd;
+        for (;;) {
+            const ssize_t n = ::recv(fd, into.data(), into.size(), MSG_DONTWAIT);
+            if (n > 0) return static_cast<std::size_t>(n);
+            if (n == 0 || errno == ECONNRESET) {
+                ec = errc::end_of_stream;
+                return 0;
+            }
+            if (errno == EINTR) continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                ec = posix::last_error();
+                return 0;
+            }
+            if (!c_.canceller.wait(fd, POLLIN, ticket_, deadline, ec)) return 0;
+        }
+    }
+
+private:
+    Channel& c_;
+    std::uint64_t ticket_;
+};
+
+// Reads what is there of a pending connection's hello frame. True when it is
+// complete and valid (a winner); false to keep waiting; `dead` when the
+// connection must go.
+bool hello_complete(Channel::Pending& p, bool& dead, detail::Hello& hello) {
+    const std::size_t have = p.bytes.size();
+    std::size_t want = detail::frame_header_size;
+    std::optional<detail::FrameHeader> header;
+    if (have >= detail::frame_header_size) {
+        header = detail::decode_header(std::span<const std::byte, detail::frame_header_size>(p.bytes.data(),
+                                                                                           detail::frame_header_size));
+        if (!header || header->kind != detail::FrameKind::hello) {
+            dead = true;
+            return false;
+        }
+        want += header->length;
+    }
+    if (have < want) {
+        // Exactly the frame: what follows is the client's data, for the frame reader.
+        p.bytes.resize(want);
+        const ssize_t n = ::recv(p.fd, p.bytes.data() + have, want - have, MSG_DONTWAIT);
+        if (n <= 0) {
+            p.bytes.resize(have);
+            dead = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+            return false;
+        }
+        p.bytes.resize(have + static_cast<std::size_t>(n));
+        return hello_complete(p, dead, hello);
+    }
+    const auto decoded = detail::decode_hello(std::span(p.bytes).subspan(detail::frame_header_size));
+    if (!decoded) {
+        dead = true;
+        return false;
+    }
+    hello = *decoded;
+    return true;
+}
+
+// With state_mutex held: takes the connection that completed its claim, if any.
+bool try_accept_locked(Channel& c) {
+    // Seen before draining the backlog: a claimant connects before it renames,
+    // so if the name says "claimed", its connection is in the backlog by now.
+    const bool claimed = posix::is_claimed(c.registration);
+    for (;;) {
+        const int s = ::accept4(c.registration.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (s < 0) break;
+        if (c.pending.size() >= max_pending_connections) ::close(s);
+        else c.pending.push_back({s, {}});
+    }
+    for (std::size_t i = 0; i < c.pending.size();) {
+        bool dead = false;
+        detail::Hello hello;
+        if (hello_complete(c.pending[i], dead, hello)) {
+            c.fd = c.pending[i].fd;
+            c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
+            for (auto& other : c.pending) ::close(other.fd);  // lost the rename: on their way out
+            c.pending.clear();
+            c.reader.reset();
+            c.write_shut = false;
+            c.state = Channel::State::connected;
+            return true;
+        }
+        if (dead) {
+            ::close(c.pending[i].fd);
+            c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
+        } else {
+            ++i;
+        }
+    }
+    if (claimed && c.pending.empty()) (void)posix::set_listening(c.registration, true);  // the claimant died
+    return false;
+}
+
+// A server's read or write needs a client; one may have connected before accept().
+bool ensure_connected(Channel& c, std::error_code& ec) {
+    if (!c.is_server || c.state == Channel::State::connected) return true;
+    if (c.state == Channel::State::listening) {
+        std::unique_lock lock(c.state_mutex, std::try_to_lock);
+        if (lock.owns_lock() && (c.state == Channel::State::connected || try_accept_locked(c))) return true;
+    }
+    ec = errc::not_connected;
+    return false;
+}
+
+// After EPIPE: a server that disconnected us left a marker that says so.
+std::error_code peer_gone_error(Channel& c, std::uint64_t ticket) {
+    std::unique_lock lock(c.read_mutex, std::try_to_lock);
+    if (lock.owns_lock()) {
+        SocketSource source(c, ticket);
+        std::error_code ec;
+        c.reader.peek({}, ReadMode::byte, c.type, source, ec);
+        if (ec == errc::not_connected) return ec;
+    }
+    return errc::broken_pipe;
+}
+
+std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) {
+    auto c = std::make_unique<Channel>();
+    c->is_server = server;
+    c->type = type;
+    c->read_mode = mode;
+    return c;
+}
+
+}  // namespace
+
+std::error_code create_instance(const PipeName& name, const ServerOptions& options, ChannelPtr& out) {
+    auto c = new_channel(true, options.type, options.read_mode);
+    if (auto ec = posix::register_instance(name, options, c->registration)) {
+        posix::unregister_instance(c->registration);
+        return ec;
+    }
+    c->can_read = options.access != PipeAccess::outbound;
+    c->can_write = options.access != PipeAccess::inbound;
+    c->max_instances = options.max_instances;
+    c->in_buffer = options.in_buffer_size;
+    c->out_buffer = options.out_buffer_size;
+    c->state = Channel::State::listening;
+    out.reset(c.release());
+    return {};
+}
+
+std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
+                             ChannelPtr& out) {
+    posix::Claim claim;
+    if (auto ec = posix::claim_instance(name, options, wait, claim)) return ec;
+    const auto mode = options.read_mode.value_or(claim.meta.type == PipeType::message ? ReadMode::message
+                                                                                       : ReadMode::byte);
+    auto c = new_channel(false, claim.meta.type, mode);
+    c->fd = claim.fd;
+    c->can_read = options.access != ClientAccess::write;
+    c->can_write = options.access != ClientAccess::read;
+    c->max_instances = claim.meta.max_instances;
+    c->in_buffer = claim.sizes.in_buffer;
+    c->out_buffer = claim.sizes.out_buffer;
+    out.reset(c.release());
+    return {};
+}
+
+std::error_code accept(Channel& c, const Deadline& deadline) {
+    const auto ticket = c.canceller.ticket();
+    std::lock_guard lock(c.state_mutex);
+    if (c.state == Channel::State::connected) return {};
+    if (c.state == Channel::State::disconnected) {
+        if (auto ec = posix::set_listening(c.registration, true)) return ec;
+        c.state = Channel::State::listening;
+    }
+    std::vector<pollfd> fds;
+    for (;;) {
+        if (try_accept_locked(c)) return {};
+        fds.assign(1, {c.registration.listen_fd, POLLIN, 0});
+        for (const auto& p : c.pending) fds.push_back({p.fd, POLLIN, 0});
+        std::error_code ec;
+        if (!c.canceller.wait_any(fds, ticket, deadline, ec)) return ec;
+    }
+}
+
+std::error_code disconnect(Channel& c) {
+    std::lock_guard lock(c.state_mutex);
+    if (c.state != Channel::State::connected) return errc::not_connected;
+    const int fd = c.fd;
+    // Tell the client before going: it discards what it has not read and
+    // reports not_connected (best effort: a full buffer leaves it broken_pipe).
+    const auto marker = detail::encode_header({detail::FrameKind::disconnect, 0});
+    (void)::send(fd, marker.data(), marker.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::shutdown(fd, SHUT_RDWR);  // wakes this channel's own blocked calls
+    std::scoped_lock io(c.read_mutex, c.write_mutex);
+    ::close(fd);
+    c.fd = -1;
+    c.reader.reset();
+    c.state = Channel::State::disconnected;
+    return {};
+}
+
+std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
+    const auto ticket = c.canceller.ticket();
+    if (!c.can_read) {
+        ec = errc::access_denied;
+        return 0;
+    }
+    if (!ensure_connected(c, ec)) return 0;
+    std::lock_guard lock(c.read_mutex);
+    if (c.fd < 0) {
+        ec = errc::not_connected;
+        return 0;
+    }
+    SocketSource source(c, ticket);
+    return c.reader.receive(buffer, c.read_mode, source, deadline, ec);
+}
+
+std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+    const auto ticket = c.canceller.ticket();
+    if (!c.can_write) {
+        ec = errc::access_denied;
+        return 0;
+    }
+    if (!ensure_connected(c, ec)) return 0;
+    if (data.empty() && c.type == PipeType::byte) return 0;  // a byte stream has nothing to send
+    std::lock_guard lock(c.write_mutex);
+    const int fd = c.fd;
+    if (fd < 0) {
+        ec = errc::not_connected;
+        return 0;
+    }
+    if (c.write_shut) {
+        ec = errc::broken_pipe;
+        return 0;
+    }
+    const auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
+    const std::size_t total = header.size() + data.size();
+    std::size_t sent = 0;
+    while (sent < total) {
+        iovec parts[2];
+        int count = 0;
+        if (sent < header.size()) parts[count++] = {const_cast<std::byte*>(header.data() + sent), header.size() - sent};
+        const std::size_t body_sent = sent > header.size() ? sent - header.size() : 0;
+        if (body_sent < data.size())
+            parts[count++] = {const_cast<std::byte*>(data.data() + body_sent), data.size() - body_sent};
+        msghdr msg{};
+        msg.msg_iov = parts;
+        msg.msg_iovlen = static_cast<std::size_t>(count);
+        const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n >= 0) {
+            sent += static_cast<std::size_t>(n);
+            continue;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (c.canceller.wait(fd, POLLOUT, ticket, deadline, ec)) continue;
+            if (sent > 0) {
+                // Half a message is on the wire and cannot be taken back: end
+                // the sending side so the peer never takes it for a whole one.
+                ::shutdown(fd, SHUT_WR);
+                c.write_shut = true;
+            }
+            return 0;
+        }
+        ec = (errno == EPIPE || errno == ECONNRESET) ? peer_gone_error(c, ticket) : posix::last_error();
+        return 0;
+    }
+    return data.size();
+}
+
+PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
+    if (!c.can_read) {
+        ec = errc::access_denied;
+        return {};
+    }
+    if (!ensure_connected(c, ec)) return {};
+    // A receive blocked in another thread holds the reader: nothing is there to peek at.
+    std::unique_lock lock(c.read_mutex, std::try_to_lock);
+    if (!lock.owns_lock() || c.fd < 0) return {};
+    SocketSource source(c, c.canceller.ticket());
+    return c.reader.peek(buffer, c.read_mode, c.type, source, ec);
+}
+
+std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
+                     const Deadline& deadline, std::error_code& ec) {
+    if (c.read_mode != ReadMode::message || !c.can_read || !c.can_write) {
+        ec = c.read_mode != ReadMode::message ? errc::invalid_argument : errc::access_denied;
+        return 0;
+    }
+    if (!ensure_connected(c, ec)) return 0;
+    {
+        std::unique_lock lock(c.read_mutex, std::try_to_lock);
+        SocketSource source(c, c.canceller.ticket());
+        if (!lock.owns_lock() || (c.fd >= 0 && c.reader.holds_unread(source))) {
+            ec = errc::pipe_busy;  // as TransactNamedPipe: unread data, or a read in progress
+            return 0;
+        }
+    }
+    send(c, request, deadline, ec);
+    if (ec) return 0;
+    return receive(c, reply, deadline, ec);
+}
+
+std::error_code set_read_mode(Channel& c, ReadMode mode) {
+    if (mode == ReadMode::message && c.type == PipeType::byte) return errc::invalid_argument;
+    std::lock_guard lock(c.read_mutex);
+    c.read_mode = mode;
+    return {};
+}
+
+ChannelInfo info(const Channel& c, std::error_code& ec) {
+    ec.clear();
+    return {c.type, c.read_mode, c.max_instances, c.in_buffer, c.out_buffer, c.is_server};
+}
+
+void cancel(Channel& c) noexcept { c.canceller.cancel(); }
+
+namespace {
+std::error_code peer_credentials(const Channel& c, ucred& cred) {
+    if (!c.is_server) return errc::invalid_argument;
+    if (c.state != Channel::State::connected || c.fd < 0) return errc::not_connected;
+    socklen_t size = sizeof cred;
+    if (::getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) < 0) return posix::last_error();
+    return {};
+}
+}  // namespace
+
+std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
+    ucred cred{};
+    if (auto ec = peer_credentials(c, cred)) return ec;
+    pid = cred.pid;
+    return {};
+}
+
+std::error_code client_user(const Channel& c, std::string& user) {
+    ucred cred{};
+    if (auto ec = peer_credentials(c, cred)) return ec;
+    user = std::to_string(cred.uid);
+    return {};
+}
+
+std::string current_user() { return std::to_string(::geteuid()); }
+
+}  // namespace pipeslot::platform

@@ -1,0 +1,30 @@
+// Where the POSIX backend keeps its sockets, and how a name becomes a file
+// name there: never the name as typed, always a hash of its folded form, so no
+// name can reach outside the directory and every name fits the 108-byte limit
+// of a socket path.
+#pragma once
+
+#include <pipeslot/name.hpp>
+
+#include <string>
+#include <system_error>
+
+namespace pipeslot::posix {
+
+// The private per-user directory: $PIPESLOT_RUNTIME_DIR, else
+// $XDG_RUNTIME_DIR/pipeslot, else /tmp/pipeslot-UID. Created 0700 when
+// missing; refused (access_denied) unless it is a real directory owned by
+// this user that nobody else can enter.
+std::error_code runtime_directory(std::string& out);
+
+// "p-" or "m-" and 32 hex digits of a 128-bit FNV-1a hash of the folded name.
+std::string name_key(const Name& name);
+
+// An address usable for bind/connect for `file` inside the directory open as
+// `dir_fd` whose path is `dir_path`, even when the full path is too long.
+struct SocketAddress {
+    std::string path;
+};
+SocketAddress socket_address(int dir_fd, const std::string& dir_path, const std::string& file);
+
+}  // namespace pipeslot::posix

@@ -1,0 +1,175 @@
+// MessageChannel: named pipes. A server creates instances of a name; a client
+// opens the name and is connected to one free instance. Full duplex (or one
+// way), byte or message mode, with the Win32 semantics on every backend.
+#pragma once
+
+#include <pipeslot/export.hpp>
+#include <pipeslot/name.hpp>
+#include <pipeslot/stream.hpp>
+#include <pipeslot/timeout.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <system_error>
+#include <vector>
+
+namespace pipeslot {
+
+namespace platform {
+struct Channel;
+struct ChannelDeleter {
+    void operator()(Channel* c) const noexcept;
+};
+}  // namespace platform
+
+enum class PipeType { byte, message };  // what the writer's sends are: a stream, or messages
+enum class ReadMode { byte, message };  // how this end reads: across boundaries, or one message a call
+enum class PipeAccess { inbound, outbound, duplex };  // the direction(s) data flows, seen from the server
+
+inline constexpr unsigned unlimited_instances = 255;  // PIPE_UNLIMITED_INSTANCES
+inline constexpr unsigned max_limited_instances = 254;
+// The largest message any backend carries; larger sends are errc::message_too_large.
+inline constexpr std::size_t max_message_size = std::size_t{1} << 30;
+
+struct ServerOptions {
+    unsigned max_instances = unlimited_instances;  // 1..254, or unlimited_instances
+    PipeType type = PipeType::message;
+    ReadMode read_mode = ReadMode::message;        // the server end's; byte type allows byte only
+    PipeAccess access = PipeAccess::duplex;
+    std::size_t in_buffer_size = 65536;            // hints
+    std::size_t out_buffer_size = 65536;
+    Timeout default_wait = std::chrono::milliseconds(50);  // what clients wait when told to use the default
+    bool first_instance = false;                   // fail with name_in_use if the name exists
+    bool reject_remote_clients = true;
+    // POSIX: by default only the creating user can connect; true lets any
+    // local user connect. (Windows keeps its default security descriptor.)
+    bool allow_other_users = false;
+};
+
+enum class ClientAccess { read, write, read_write };
+
+struct ClientOptions {
+    ClientAccess access = ClientAccess::read_write;
+    // Read mode of this end; unset: message for a message pipe, byte for a byte pipe.
+    std::optional<ReadMode> read_mode;
+    // How long to wait for a free instance when all are busy (WaitNamedPipe):
+    // none() fails at once with pipe_busy; use_server_default waits the
+    // server's default_wait instead of `wait`.
+    Timeout wait = Timeout::none();
+    bool use_server_default_wait = false;
+};
+
+struct PeekResult {
+    std::size_t copied = 0;           // bytes copied into the buffer given to peek
+    std::size_t total_available = 0;  // bytes readable now, all messages together
+    std::size_t left_in_message = 0;  // bytes of the current message not yet read (message mode)
+};
+
+struct ChannelInfo {
+    PipeType type = PipeType::byte;
+    ReadMode read_mode = ReadMode::byte;
+    unsigned max_instances = 0;
+    std::size_t in_buffer_size = 0;
+    std::size_t out_buffer_size = 0;
+    bool is_server = false;
+};
+
+class PIPESLOT_API MessageChannel : public ByteReader, public ByteWriter {
+public:
+    MessageChannel() noexcept;
+    MessageChannel(MessageChannel&&) noexcept;
+    MessageChannel& operator=(MessageChannel&&) noexcept;
+    ~MessageChannel() override;
+
+    // Connects to a free instance of `name`: errc::pipe_busy if all are taken
+    // (after waiting as options say), errc::not_found if none exists,
+    // errc::invalid_name for a bad name, errc::access_denied if the pipe's
+    // direction does not allow the access asked for.
+    static MessageChannel open(std::string_view name, const ClientOptions& options, std::error_code& ec);
+    static MessageChannel open(std::string_view name, const ClientOptions& options = {});  // throws
+
+    // Message read mode: one message per call; if it does not fit, the first
+    // part and errc::more_data, the rest in the next calls. Byte read mode:
+    // what is there, across message boundaries. After the other end has
+    // closed and everything was read: errc::broken_pipe; after the server
+    // disconnected this client: errc::not_connected.
+    std::size_t receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec);
+    // The next message whole, however large (up to max_message_size).
+    std::vector<std::byte> receive_message(Timeout timeout, std::error_code& ec);
+    std::vector<std::byte> receive_message(Timeout timeout = Timeout::forever());  // throws
+    // One message (or bytes, on a byte pipe). Returns the bytes sent.
+    std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec);
+    std::size_t send(std::span<const std::byte> data, Timeout timeout = Timeout::forever());  // throws
+    // Never blocks; buffer may be empty to ask for the counts only.
+    PeekResult peek(std::span<std::byte> buffer, std::error_code& ec);
+    // Sends one message and receives one reply (TransactNamedPipe). This end
+    // must be in message read mode (else invalid_argument) and hold no unread
+    // data (else pipe_busy).
+    std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
+                         std::error_code& ec);
+
+    void set_read_mode(ReadMode mode, std::error_code& ec);
+    ChannelInfo info(std::error_code& ec) const;
+
+    // Makes the operations blocked on this channel in other threads return
+    // errc::cancelled. Operations started afterwards are not affected.
+    void cancel() noexcept;
+
+    // ByteReader / ByteWriter: receive and send.
+    std::size_t read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {
+        return receive(buffer, timeout, ec);
+    }
+    std::size_t write(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override {
+        return send(data, timeout, ec);
+    }
+    using ByteReader::read;
+    using ByteWriter::write;
+    void close() noexcept override;
+    bool is_open() const noexcept override { return impl_ != nullptr; }
+
+protected:
+    explicit MessageChannel(std::unique_ptr<platform::Channel, platform::ChannelDeleter> impl) noexcept;
+    bool check_open(std::error_code& ec) const;
+    std::unique_ptr<platform::Channel, platform::ChannelDeleter> impl_;
+};
+
+// The server's end of one instance of a named pipe.
+class PIPESLOT_API PipeInstance : public MessageChannel {
+public:
+    PipeInstance() noexcept = default;
+
+    // A new instance, ready for a client at once. errc::too_many_instances
+    // when the name has max_instances already; errc::name_in_use with
+    // first_instance if the name exists; errc::access_denied if the options
+    // differ from the existing instances' type, access or max_instances.
+    static PipeInstance create(std::string_view name, const ServerOptions& options, std::error_code& ec);
+    static PipeInstance create(std::string_view name, const ServerOptions& options = {});  // throws
+
+    // Waits for a client (ConnectNamedPipe); returns at once if one is
+    // connected already. Cancellable.
+    void accept(Timeout timeout, std::error_code& ec);
+    // Drops the client; its unread data is discarded and it sees
+    // errc::not_connected. accept() then serves the next client.
+    void disconnect(std::error_code& ec);
+
+    std::int64_t client_process_id(std::error_code& ec) const;
+    // The client's user: a uid on POSIX, a SID string on Windows.
+    std::string client_user(std::error_code& ec) const;
+
+private:
+    using MessageChannel::MessageChannel;
+};
+
+// Open, send one message, receive one reply, close (CallNamedPipe). The
+// timeout bounds the whole call, waiting for a free instance included.
+PIPESLOT_API std::size_t call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
+                              Timeout timeout, std::error_code& ec);
+
+// The user running this process, in the form client_user() reports.
+PIPESLOT_API std::string current_user();
+
+}  // namespace pipeslot

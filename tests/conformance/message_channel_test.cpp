@@ -1,0 +1,717 @@
+// Conformance: named pipes (MessageChannel, PipeInstance, call). Written once
+// against the public API; runs on every backend.
+#include "../support/support.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <future>
+#include <set>
+#include <thread>
+
+namespace pipeslot {
+namespace {
+
+using namespace std::chrono_literals;
+using test::bytes_of;
+using test::generous;
+using test::text_of;
+
+// A connected pair on a fresh name: the server's instance and a client.
+struct Connected {
+    std::string name;
+    PipeInstance server;
+    MessageChannel client;
+};
+
+Connected connect_pair(const std::string& purpose, ServerOptions server_options = {},
+                       ClientOptions client_options = {}) {
+    Connected c;
+    c.name = test::unique_pipe_name(purpose);
+    c.server = PipeInstance::create(c.name, server_options);
+    c.client = MessageChannel::open(c.name, client_options);
+    std::error_code ec;
+    c.server.accept(generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return c;
+}
+
+void send_text(MessageChannel& channel, const std::string& text) {
+    std::error_code ec;
+    EXPECT_EQ(channel.send(test::as_bytes(text), generous, ec), text.size());
+    EXPECT_FALSE(ec) << ec.message();
+}
+
+// One receive with a buffer of `size`; the text and the error it gave.
+std::pair<std::string, std::error_code> receive_text(MessageChannel& channel, std::size_t size,
+                                                     Timeout timeout = generous) {
+    std::vector<std::byte> buffer(size);
+    std::error_code ec;
+    const auto n = channel.receive(buffer, timeout, ec);
+    return {text_of(std::span(buffer).first(n)), ec};
+}
+
+std::error_code open_error(const std::string& name, ClientOptions options = {}) {
+    std::error_code ec;
+    MessageChannel::open(name, options, ec);
+    return ec;
+}
+
+// --- connecting ---------------------------------------------------------------
+
+TEST(MessageChannelConformance, ClientAndServerExchangeMessagesBothWays) {
+    auto c = connect_pair("both-ways");
+    send_text(c.client, "ping");
+    EXPECT_EQ(receive_text(c.server, 64), std::make_pair(std::string("ping"), std::error_code()));
+    send_text(c.server, "pong");
+    EXPECT_EQ(receive_text(c.client, 64), std::make_pair(std::string("pong"), std::error_code()));
+}
+
+TEST(MessageChannelConformance, ClientMayConnectAndWriteBeforeTheServerAccepts) {
+    const auto name = test::unique_pipe_name("early-client");
+    auto server = PipeInstance::create(name);
+    auto client = MessageChannel::open(name);  // no accept() yet
+    send_text(client, "early");
+    std::error_code ec;
+    server.accept(Timeout::none(), ec);  // the client is there already
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(receive_text(server, 64).first, "early");
+}
+
+TEST(MessageChannelConformance, OpeningANameWithoutInstancesIsNotFound) {
+    EXPECT_EQ(open_error(test::unique_pipe_name("nobody")), errc::not_found);
+    ClientOptions waiting;
+    waiting.wait = 200ms;
+    EXPECT_EQ(open_error(test::unique_pipe_name("nobody-waiting"), waiting), errc::not_found)
+        << "waiting for a free instance does not wait for a name to appear";
+}
+
+TEST(MessageChannelConformance, ANameIsGoneWhenItsLastInstanceCloses) {
+    const auto name = test::unique_pipe_name("gone");
+    {
+        auto first = PipeInstance::create(name);
+        auto second = PipeInstance::create(name);
+        first.close();
+        auto client = MessageChannel::open(name);  // the second still serves
+    }
+    EXPECT_EQ(open_error(name), errc::not_found);
+}
+
+TEST(MessageChannelConformance, InvalidNamesAreRejectedBeforeAnythingIsCreated) {
+    std::error_code ec;
+    for (const char* bad : {"", "pipe", R"(\\.\pipe\)", R"(\\.\mailslot\x)", R"(//./pipe/x)", R"(\\.\pipe\a\b)"}) {
+        PipeInstance::create(bad, {}, ec);
+        EXPECT_EQ(ec, errc::invalid_name) << bad;
+        EXPECT_EQ(open_error(bad), errc::invalid_name) << bad;
+    }
+    PipeInstance::create(R"(\\elsewhere\pipe\x)", {}, ec);
+    EXPECT_EQ(ec, errc::invalid_name) << "a server creates only local names";
+}
+
+TEST(MessageChannelConformance, NamesAreCaseInsensitive) {
+    const auto name = test::unique_pipe_name("MiXeD-Case-\xc3\x84\xc3\x96");
+    auto server = PipeInstance::create(name);
+    std::string other = name;
+    for (auto& ch : other) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    other.replace(other.find("\xc3\x84\xc3\x96"), 4, "\xc3\xa4\xc3\xb6");  // ÄÖ -> äö
+    std::error_code ec;
+    auto client = MessageChannel::open(other, {}, ec);
+    EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(MessageChannelConformance, LongAndHostileNamesWork) {
+    const std::string prefix = R"(\\.\pipe\)";
+    const std::string stem = test::unique_pipe_name("h").substr(prefix.size());
+    for (const std::string& leaf : {stem + std::string(256 - stem.size(), 'n'), stem + "..", stem + "/../../etc",
+                                    stem + "/", stem + " spaced out ", stem + "\xe6\x97\xa5\xe6\x9c\xac"}) {
+        std::error_code ec;
+        auto server = PipeInstance::create(prefix + leaf, {}, ec);
+        ASSERT_FALSE(ec) << leaf << ": " << ec.message();
+        auto client = MessageChannel::open(prefix + leaf, {}, ec);
+        ASSERT_FALSE(ec) << leaf << ": " << ec.message();
+        send_text(client, "through");
+        server.accept(generous, ec);
+        EXPECT_EQ(receive_text(server, 16).first, "through");
+    }
+}
+
+// --- instances ----------------------------------------------------------------
+
+TEST(MessageChannelConformance, AllInstancesTakenIsPipeBusy) {
+    ServerOptions options;
+    options.max_instances = 1;
+    auto c = connect_pair("busy", options);
+    EXPECT_EQ(open_error(c.name), errc::pipe_busy);
+}
+
+TEST(MessageChannelConformance, InstanceLimitIsEnforced) {
+    const auto name = test::unique_pipe_name("limit");
+    ServerOptions options;
+    options.max_instances = 2;
+    auto a = PipeInstance::create(name, options);
+    auto b = PipeInstance::create(name, options);
+    std::error_code ec;
+    PipeInstance::create(name, options, ec);
+    EXPECT_EQ(ec, errc::too_many_instances);
+    b.close();
+    auto again = PipeInstance::create(name, options, ec);
+    EXPECT_FALSE(ec) << "closing an instance frees its place: " << ec.message();
+}
+
+TEST(MessageChannelConformance, EachInstanceServesOneClient) {
+    const auto name = test::unique_pipe_name("three");
+    std::vector<PipeInstance> instances;
+    for (int i = 0; i < 3; ++i) instances.push_back(PipeInstance::create(name));
+    std::vector<MessageChannel> clients;
+    for (int i = 0; i < 3; ++i) {
+        clients.push_back(MessageChannel::open(name));
+        send_text(clients.back(), "client " + std::to_string(i));
+    }
+    EXPECT_EQ(open_error(name), errc::pipe_busy) << "three instances, three clients";
+    std::set<std::string> seen;
+    for (auto& instance : instances) {
+        std::error_code ec;
+        instance.accept(generous, ec);
+        seen.insert(receive_text(instance, 64).first);
+    }
+    EXPECT_EQ(seen, (std::set<std::string>{"client 0", "client 1", "client 2"}));
+}
+
+TEST(MessageChannelConformance, FirstInstanceOnlyFailsWhenTheNameExists) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE";
+    const auto name = test::unique_pipe_name("first");
+    ServerOptions first;
+    first.first_instance = true;
+    auto a = PipeInstance::create(name, first);
+    std::error_code ec;
+    PipeInstance::create(name, first, ec);
+    EXPECT_EQ(ec, errc::name_in_use);
+}
+
+TEST(MessageChannelConformance, InstancesOfOneNameMustAgreeOnTypeAndLimit) {
+    const auto name = test::unique_pipe_name("agree");
+    auto a = PipeInstance::create(name);
+    std::error_code ec;
+    ServerOptions byte_pipe;
+    byte_pipe.type = PipeType::byte;
+    byte_pipe.read_mode = ReadMode::byte;
+    PipeInstance::create(name, byte_pipe, ec);
+    EXPECT_EQ(ec, errc::access_denied);
+    ServerOptions other_limit;
+    other_limit.max_instances = 3;
+    PipeInstance::create(name, other_limit, ec);
+    EXPECT_EQ(ec, errc::access_denied);
+}
+
+TEST(MessageChannelConformance, WaitingSucceedsWhenAnInstanceFreesUp) {
+    ServerOptions options;
+    options.max_instances = 1;
+    auto c = connect_pair("wait-ok", options);
+    auto second = std::async(std::launch::async, [&] {
+        ClientOptions waiting;
+        waiting.wait = generous;
+        std::error_code ec;
+        auto client = MessageChannel::open(c.name, waiting, ec);
+        if (!ec) client.send(test::as_bytes(std::string("second")), generous, ec);
+        return ec;
+    });
+    // Free the only instance: the first client goes, the server takes the next.
+    c.client.close();
+    std::error_code ec;
+    c.server.disconnect(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    c.server.accept(generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_FALSE(second.get());
+    EXPECT_EQ(receive_text(c.server, 64).first, "second");
+}
+
+TEST(MessageChannelConformance, WaitingFailsWhenNoInstanceFreesUp) {
+    ServerOptions options;
+    options.max_instances = 1;
+    auto c = connect_pair("wait-fail", options);
+    ClientOptions waiting;
+    waiting.wait = 150ms;
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(open_error(c.name, waiting), errc::pipe_busy);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
+}
+
+TEST(MessageChannelConformance, WaitingCanUseTheServersDefault) {
+    ServerOptions options;
+    options.max_instances = 1;
+    options.default_wait = 150ms;
+    auto c = connect_pair("wait-default", options);
+    ClientOptions waiting;
+    waiting.use_server_default_wait = true;
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(open_error(c.name, waiting), errc::pipe_busy);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
+}
+
+// --- messages -----------------------------------------------------------------
+
+TEST(MessageChannelConformance, MessageBoundariesHoldForEverySize) {
+    auto c = connect_pair("sizes");
+    const std::vector<std::size_t> sizes = {0, 1, 4095, 4096, 65536, 1 << 20};
+    std::thread sender([&] {
+        for (auto size : sizes) {
+            std::error_code ec;
+            EXPECT_EQ(c.server.send(test::pattern_bytes(size), generous, ec), size);
+            EXPECT_FALSE(ec) << size << ": " << ec.message();
+        }
+    });
+    for (auto size : sizes) {
+        std::vector<std::byte> buffer((1 << 20) + 100);
+        std::error_code ec;
+        const auto n = c.client.receive(buffer, generous, ec);
+        EXPECT_FALSE(ec) << size << ": " << ec.message();
+        ASSERT_EQ(n, size);
+        EXPECT_TRUE(std::equal(buffer.begin(), buffer.begin() + static_cast<std::ptrdiff_t>(n),
+                               test::pattern_bytes(size).begin()));
+    }
+    sender.join();
+}
+
+TEST(MessageChannelConformance, TooSmallABufferGivesMoreDataAndTheRestFollows) {
+    auto c = connect_pair("more-data");
+    send_text(c.server, "0123456789");
+    send_text(c.server, "next");
+    EXPECT_EQ(receive_text(c.client, 4), std::make_pair(std::string("0123"), make_error_code(errc::more_data)));
+    EXPECT_EQ(receive_text(c.client, 4), std::make_pair(std::string("4567"), make_error_code(errc::more_data)));
+    EXPECT_EQ(receive_text(c.client, 4), std::make_pair(std::string("89"), std::error_code()));
+    EXPECT_EQ(receive_text(c.client, 64), std::make_pair(std::string("next"), std::error_code()));
+}
+
+TEST(MessageChannelConformance, ReceiveMessageReturnsAWholeMessageOfAnySize) {
+    auto c = connect_pair("whole");
+    const auto big = test::pattern_bytes(300000);
+    std::thread sender([&] { c.server.send(big, generous); });
+    std::error_code ec;
+    EXPECT_EQ(c.client.receive_message(generous, ec), big);
+    EXPECT_FALSE(ec) << ec.message();
+    sender.join();
+}
+
+TEST(MessageChannelConformance, ZeroLengthMessagesAreDelivered) {
+    auto c = connect_pair("empty");
+    send_text(c.client, "");
+    send_text(c.client, "x");
+    send_text(c.client, "");
+    EXPECT_EQ(receive_text(c.server, 8), std::make_pair(std::string(), std::error_code()));
+    EXPECT_EQ(receive_text(c.server, 8), std::make_pair(std::string("x"), std::error_code()));
+    EXPECT_EQ(receive_text(c.server, 8), std::make_pair(std::string(), std::error_code()));
+}
+
+TEST(MessageChannelConformance, ByteReadModeSpansMessages) {
+    auto c = connect_pair("byte-mode");
+    std::error_code ec;
+    c.client.set_read_mode(ReadMode::byte, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    send_text(c.server, "abc");
+    send_text(c.server, "");
+    send_text(c.server, "def");
+    std::string got;
+    while (got.size() < 6) got += receive_text(c.client, 64).first;
+    EXPECT_EQ(got, "abcdef");
+    c.client.set_read_mode(ReadMode::message, ec);
+    send_text(c.server, "one");
+    send_text(c.server, "two");
+    EXPECT_EQ(receive_text(c.client, 64).first, "one") << "message mode again";
+}
+
+TEST(MessageChannelConformance, BytePipesAreStreams) {
+    ServerOptions options;
+    options.type = PipeType::byte;
+    options.read_mode = ReadMode::byte;
+    auto c = connect_pair("byte-pipe", options);
+    std::error_code ec;
+    EXPECT_EQ(c.client.info(ec).type, PipeType::byte);
+    EXPECT_EQ(c.client.info(ec).read_mode, ReadMode::byte) << "a byte pipe's client reads bytes";
+    c.client.set_read_mode(ReadMode::message, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    ClientOptions message_reader;
+    message_reader.read_mode = ReadMode::message;
+    EXPECT_EQ(open_error(c.name, message_reader), errc::invalid_argument);
+    send_text(c.client, "stream ");
+    send_text(c.client, "of bytes");
+    std::string got;
+    while (got.size() < 15) got += receive_text(c.server, 64).first;
+    EXPECT_EQ(got, "stream of bytes");
+}
+
+TEST(MessageChannelConformance, PeekCountsWithoutConsuming) {
+    auto c = connect_pair("peek");
+    std::error_code ec;
+    auto empty = c.client.peek({}, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(empty.total_available, 0u);
+    EXPECT_EQ(empty.left_in_message, 0u);
+
+    send_text(c.server, "hello");
+    send_text(c.server, "world!!");
+    // Peek does not wait: ask until both messages are visible.
+    PeekResult r;
+    std::vector<std::byte> buffer(3);
+    const auto deadline = std::chrono::steady_clock::now() + generous;
+    do r = c.client.peek(buffer, ec);
+    while (r.total_available < 12 && std::chrono::steady_clock::now() < deadline);
+    EXPECT_EQ(r.copied, 3u);
+    EXPECT_EQ(text_of(std::span(buffer).first(3)), "hel");
+    EXPECT_EQ(r.total_available, 12u);
+    EXPECT_EQ(r.left_in_message, 5u);
+
+    EXPECT_EQ(receive_text(c.client, 2).first, "he");
+    r = c.client.peek({}, ec);
+    EXPECT_EQ(r.left_in_message, 3u);
+    EXPECT_EQ(r.total_available, 10u);
+    EXPECT_EQ(receive_text(c.client, 64).first, "llo");
+    EXPECT_EQ(receive_text(c.client, 64).first, "world!!");
+}
+
+// --- transact and call ----------------------------------------------------------
+
+std::thread echo_once(PipeInstance& server) {
+    return std::thread([&server] {
+        std::error_code ec;
+        const auto request = server.receive_message(generous, ec);
+        std::string reply = "echo:" + text_of(request);
+        server.send(test::as_bytes(reply), generous, ec);
+    });
+}
+
+TEST(MessageChannelConformance, TransactSendsOneMessageAndReceivesTheReply) {
+    auto c = connect_pair("transact");
+    auto server = echo_once(c.server);
+    std::vector<std::byte> reply(64);
+    std::error_code ec;
+    const auto n = c.client.transact(test::as_bytes(std::string("question")), reply, generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(text_of(std::span(reply).first(n)), "echo:question");
+    server.join();
+}
+
+TEST(MessageChannelConformance, TransactNeedsMessageModeAndNoUnreadData) {
+    auto c = connect_pair("transact-errors");
+    std::vector<std::byte> reply(64);
+    std::error_code ec;
+    send_text(c.server, "unread");
+    while (c.client.peek({}, ec).total_available == 0) std::this_thread::yield();
+    c.client.transact(test::as_bytes(std::string("q")), reply, generous, ec);
+    EXPECT_EQ(ec, errc::pipe_busy);
+    EXPECT_EQ(receive_text(c.client, 64).first, "unread") << "nothing was lost";
+    c.client.set_read_mode(ReadMode::byte, ec);
+    c.client.transact(test::as_bytes(std::string("q")), reply, generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+TEST(MessageChannelConformance, CallConnectsTransactsAndCloses) {
+    const auto name = test::unique_pipe_name("call");
+    auto server = PipeInstance::create(name);
+    std::thread answer([&] {
+        std::error_code ec;
+        server.accept(generous, ec);
+        const auto request = server.receive_message(generous, ec);
+        server.send(test::as_bytes("echo:" + text_of(request)), generous, ec);
+        // The caller closes after the reply.
+        std::vector<std::byte> rest(8);
+        server.receive(rest, generous, ec);
+        EXPECT_EQ(ec, errc::broken_pipe);
+    });
+    std::vector<std::byte> reply(64);
+    std::error_code ec;
+    const auto n = call(name, test::as_bytes(std::string("called")), reply, generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(text_of(std::span(reply).first(n)), "echo:called");
+    answer.join();
+    call(test::unique_pipe_name("call-nobody"), test::as_bytes(std::string("x")), reply, generous, ec);
+    EXPECT_EQ(ec, errc::not_found);
+}
+
+// --- ends and errors --------------------------------------------------------------
+
+TEST(MessageChannelConformance, DisconnectDiscardsUnreadDataAndTheInstanceServesTheNextClient) {
+    auto c = connect_pair("disconnect");
+    send_text(c.server, "never read");
+    std::error_code ec;
+    c.server.disconnect(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(receive_text(c.client, 64).second, errc::not_connected);
+    c.client.send(test::as_bytes(std::string("late")), generous, ec);
+    EXPECT_EQ(ec, errc::not_connected) << ec.message();
+    receive_text(c.server, 64);
+    // The instance is free again once it accepts.
+    auto next_client = std::async(std::launch::async, [&] {
+        ClientOptions waiting;
+        waiting.wait = generous;
+        return MessageChannel::open(c.name, waiting);
+    });
+    c.server.accept(generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    auto next = next_client.get();
+    EXPECT_TRUE(next.is_open());
+    send_text(next, "next client");
+    EXPECT_EQ(receive_text(c.server, 64).first, "next client");
+}
+
+TEST(MessageChannelConformance, DataSeenByPeekIsDiscardedByADisconnectToo) {
+    auto c = connect_pair("disconnect-peeked");
+    send_text(c.server, "seen, not read");
+    std::error_code ec;
+    while (c.client.peek({}, ec).total_available == 0 && !ec) std::this_thread::yield();
+    c.server.disconnect(ec);
+    EXPECT_EQ(receive_text(c.client, 64).second, errc::not_connected);
+}
+
+TEST(MessageChannelConformance, ServerIsNotConnectedBeforeAClientOrAfterDisconnect) {
+    const auto name = test::unique_pipe_name("not-connected");
+    auto server = PipeInstance::create(name);
+    EXPECT_EQ(receive_text(server, 8).second, errc::not_connected);
+    std::error_code ec;
+    server.send(test::as_bytes(std::string("x")), generous, ec);
+    EXPECT_EQ(ec, errc::not_connected);
+    server.disconnect(ec);
+    EXPECT_EQ(ec, errc::not_connected);
+}
+
+TEST(MessageChannelConformance, AfterThePeerClosesWhatWasSentIsReadThenBrokenPipe) {
+    auto c = connect_pair("close");
+    send_text(c.client, "one");
+    send_text(c.client, "two");
+    c.client.close();
+    EXPECT_EQ(receive_text(c.server, 64).first, "one");
+    EXPECT_EQ(receive_text(c.server, 64).first, "two");
+    EXPECT_EQ(receive_text(c.server, 64).second, errc::broken_pipe);
+    std::error_code ec;
+    c.server.send(test::as_bytes(std::string("anyone?")), generous, ec);
+    EXPECT_EQ(ec, errc::broken_pipe);
+
+    auto d = connect_pair("close-server");
+    send_text(d.server, "bye");
+    d.server.close();
+    EXPECT_EQ(receive_text(d.client, 64).first, "bye");
+    EXPECT_EQ(receive_text(d.client, 64).second, errc::broken_pipe);
+    d.client.send(test::as_bytes(std::string("x")), generous, ec);
+    EXPECT_EQ(ec, errc::broken_pipe);
+}
+
+TEST(MessageChannelConformance, ReceiveTimesOut) {
+    auto c = connect_pair("timeout");
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(receive_text(c.client, 8, 100ms).second, errc::timed_out);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 95ms);
+    send_text(c.server, "after");
+    EXPECT_EQ(receive_text(c.client, 8).first, "after");
+}
+
+TEST(MessageChannelConformance, BlockingCallsAreCancelledFromAnotherThread) {
+    auto c = connect_pair("cancel");
+    auto reader = std::async(std::launch::async, [&] { return receive_text(c.client, 8, Timeout::forever()).second; });
+    // cancel() reaches only a call under way; repeat until the reader has it.
+    while (reader.wait_for(10ms) != std::future_status::ready) c.client.cancel();
+    EXPECT_EQ(reader.get(), errc::cancelled);
+    send_text(c.server, "still works");
+    EXPECT_EQ(receive_text(c.client, 64).first, "still works");
+
+    auto idle = PipeInstance::create(test::unique_pipe_name("cancel-accept"));
+    auto acceptor = std::async(std::launch::async, [&] {
+        std::error_code ec;
+        idle.accept(Timeout::forever(), ec);
+        return ec;
+    });
+    while (acceptor.wait_for(10ms) != std::future_status::ready) idle.cancel();
+    EXPECT_EQ(acceptor.get(), errc::cancelled);
+}
+
+TEST(MessageChannelConformance, OneThreadReadsWhileAnotherWrites) {
+    auto c = connect_pair("duplex");
+    constexpr int count = 500;
+    std::thread echo([&] {
+        for (int i = 0; i < count; ++i) {
+            std::error_code ec;
+            auto m = c.server.receive_message(generous, ec);
+            if (ec) return;
+            c.server.send(m, generous, ec);
+        }
+    });
+    std::thread writer([&] {
+        for (int i = 0; i < count; ++i) send_text(c.client, "m" + std::to_string(i));
+    });
+    for (int i = 0; i < count; ++i) EXPECT_EQ(receive_text(c.client, 64).first, "m" + std::to_string(i));
+    writer.join();
+    echo.join();
+}
+
+TEST(MessageChannelConformance, AccessModesAreEnforcedOnBothEnds) {
+    ServerOptions inbound;
+    inbound.access = PipeAccess::inbound;
+    const auto name = test::unique_pipe_name("inbound");
+    auto server = PipeInstance::create(name, inbound);
+    ClientOptions reader;
+    reader.access = ClientAccess::read;
+    EXPECT_EQ(open_error(name, reader), errc::access_denied);
+    ClientOptions writer;
+    writer.access = ClientAccess::write;
+    auto client = MessageChannel::open(name, writer);
+    std::error_code ec;
+    server.accept(generous, ec);
+    send_text(client, "in");
+    EXPECT_EQ(receive_text(server, 8).first, "in");
+    server.send(test::as_bytes(std::string("out")), generous, ec);
+    EXPECT_EQ(ec, errc::access_denied) << "the server of an inbound pipe cannot write";
+    EXPECT_EQ(receive_text(client, 8).second, errc::access_denied) << "a write-only client cannot read";
+
+    auto duplex = connect_pair("read-only-client", {}, reader);
+    duplex.client.send(test::as_bytes(std::string("x")), generous, ec);
+    EXPECT_EQ(ec, errc::access_denied) << "a read-only client cannot write";
+}
+
+TEST(MessageChannelConformance, InfoDescribesBothEnds) {
+    ServerOptions options;
+    options.max_instances = 7;
+    options.in_buffer_size = 8192;
+    options.out_buffer_size = 16384;
+    auto c = connect_pair("info", options);
+    std::error_code ec;
+    const auto server = c.server.info(ec);
+    EXPECT_FALSE(ec);
+    EXPECT_TRUE(server.is_server);
+    EXPECT_EQ(server.type, PipeType::message);
+    EXPECT_EQ(server.read_mode, ReadMode::message);
+    EXPECT_EQ(server.max_instances, 7u);
+    const auto client = c.client.info(ec);
+    EXPECT_FALSE(client.is_server);
+    EXPECT_EQ(client.type, PipeType::message);
+    EXPECT_EQ(client.read_mode, ReadMode::message);
+    EXPECT_EQ(client.max_instances, 7u);
+    EXPECT_GE(server.in_buffer_size, 1u);
+    EXPECT_GE(client.out_buffer_size, 1u);
+}
+
+TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
+    auto c = connect_pair("credentials");
+    std::error_code ec;
+    const auto pid = c.server.client_process_id(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    Process none;
+    auto self = Process::spawn(test::child("exit", {"0"}));  // a pid that is not ours, to compare
+    EXPECT_NE(pid, self.id());
+    self.wait();
+    EXPECT_GT(pid, 0);
+    const auto user = c.server.client_user(ec);
+    if (ec && test::running_under_wine()) GTEST_SKIP() << "Wine cannot impersonate a pipe client: " << ec.message();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(user, current_user());
+}
+
+TEST(MessageChannelConformance, InvalidArgumentsAreRejected) {
+    auto c = connect_pair("invalid");
+    std::error_code ec;
+    std::vector<std::byte> none;
+    c.client.receive(none, generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "empty buffer";
+    std::vector<std::byte> buffer(8);
+    c.client.receive(buffer, Timeout(-1ms), ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "negative timeout";
+    c.client.send(buffer, Timeout(-1ms), ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "negative timeout";
+    c.server.accept(Timeout(-1ms), ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "negative timeout";
+    c.client.transact(buffer, none, generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "empty reply buffer";
+    ClientOptions bad_wait;
+    bad_wait.wait = Timeout(-5ms);
+    EXPECT_EQ(open_error(c.name, bad_wait), errc::invalid_argument);
+
+    for (unsigned bad : {0u, 256u, 1000u}) {
+        ServerOptions options;
+        options.max_instances = bad;
+        PipeInstance::create(test::unique_pipe_name("bad-max"), options, ec);
+        EXPECT_EQ(ec, errc::invalid_argument) << bad;
+    }
+    ServerOptions message_read_on_byte_pipe;
+    message_read_on_byte_pipe.type = PipeType::byte;
+    PipeInstance::create(test::unique_pipe_name("bad-mode"), message_read_on_byte_pipe, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+
+    MessageChannel closed;
+    closed.send(buffer, generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "a closed channel";
+    closed.receive(buffer, generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    PipeInstance closed_instance;
+    closed_instance.accept(generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    // The channel that got the bad calls still works.
+    send_text(c.client, "fine");
+    EXPECT_EQ(receive_text(c.server, 8).first, "fine");
+}
+
+// --- other processes ---------------------------------------------------------------
+
+TEST(MessageChannelConformance, AClientInAnotherProcess) {
+    const auto name = test::unique_pipe_name("process");
+    auto server = PipeInstance::create(name);
+    auto client = Process::spawn(test::peer("echo-client", {name, "20"}));
+    std::error_code ec;
+    server.accept(generous, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(server.client_process_id(ec), client.id());
+    for (int i = 0; i < 20; ++i) {
+        const auto request = server.receive_message(generous, ec);
+        ASSERT_FALSE(ec) << ec.message();
+        server.send(test::as_bytes("echo:" + text_of(request)), generous, ec);
+    }
+    EXPECT_EQ(client.wait(generous, ec), 0);
+}
+
+TEST(MessageChannelConformance, AServerThatDiedLeavesNothingBehind) {
+    const auto name = test::unique_pipe_name("crashed");
+    auto in = Pipe::create();
+    auto out = Pipe::create();
+    auto command = test::peer("serve-and-hang", {name});
+    command.std_in = Stdio::from(std::move(in.read_end));
+    command.std_out = Stdio::from(std::move(out.write_end));
+    auto server = Process::spawn(std::move(command));
+    std::vector<std::byte> ready(6);
+    std::size_t have = 0;
+    while (have < ready.size()) have += out.read_end.read(std::span(ready).subspan(have), generous);
+    std::error_code ec;
+    server.kill(ec);
+    server.wait(generous, ec);
+    EXPECT_EQ(open_error(name), errc::not_found) << "a dead server's instance cannot be opened";
+    ServerOptions first;
+    first.first_instance = true;
+    auto replacement = PipeInstance::create(name, first, ec);
+    EXPECT_FALSE(ec) << "its name is free again: " << ec.message();
+}
+
+TEST(MessageChannelConformance, APeerKilledMidMessageIsABrokenPipe) {
+    const auto name = test::unique_pipe_name("killed");
+    auto server = PipeInstance::create(name);
+    auto out = Pipe::create();
+    auto command = test::peer("send-huge", {name, std::to_string(64 << 20)});
+    command.std_out = Stdio::from(std::move(out.write_end));
+    auto sender = Process::spawn(std::move(command));
+    std::error_code ec;
+    server.accept(generous, ec);
+    std::vector<std::byte> line(10);
+    out.read_end.read(line, generous, ec);  // "connected": it is writing now
+    // Let it get part of the message out before it dies.
+    std::vector<std::byte> part(1000);
+    server.receive(part, generous, ec);
+    EXPECT_EQ(ec, errc::more_data);
+    sender.kill(ec);
+    sender.wait(generous, ec);
+    std::size_t got = 0;
+    for (;;) {
+        got += server.receive(part, generous, ec);
+        if (ec != errc::more_data) break;
+    }
+    EXPECT_EQ(ec, errc::broken_pipe);
+    EXPECT_LT(got, std::size_t{64} << 20);
+}
+
+}  // namespace
+}  // namespace pipeslot

@@ -1,0 +1,97 @@
+// Conformance: the ready-made multithreaded server, and load.
+#include "../support/support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+namespace pipeslot {
+namespace {
+
+using namespace std::chrono_literals;
+using test::generous;
+using test::text_of;
+
+PipeServer::RequestHandler echo() {
+    return [](std::span<const std::byte> request) {
+        auto reply = test::bytes_of("echo:");
+        reply.insert(reply.end(), request.begin(), request.end());
+        return reply;
+    };
+}
+
+TEST(PipeServerConformance, ServesRequestsAndStopsCleanly) {
+    const auto name = test::unique_pipe_name("server");
+    std::error_code ec;
+    auto server = PipeServer::start(name, {}, 4, echo(), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_TRUE(server.running());
+    for (int i = 0; i < 3; ++i) {
+        std::vector<std::byte> reply(64);
+        const auto n = call(name, test::as_bytes("hi " + std::to_string(i)), reply, generous, ec);
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(text_of(std::span(reply).first(n)), "echo:hi " + std::to_string(i));
+    }
+    // A client still connected does not keep stop() from returning.
+    auto lingering = MessageChannel::open(name);
+    server.stop();
+    EXPECT_FALSE(server.running());
+    std::vector<std::byte> buffer(8);
+    lingering.receive(buffer, generous, ec);
+    EXPECT_EQ(ec, errc::not_connected) << "stopping disconnects the clients";
+    EXPECT_EQ(MessageChannel::open(name, {}, ec).is_open(), false);
+    EXPECT_EQ(ec, errc::not_found);
+}
+
+TEST(PipeServerConformance, ReportsCreateErrorsAndBadArguments) {
+    const auto name = test::unique_pipe_name("server-errors");
+    ServerOptions two;
+    two.max_instances = 2;
+    std::error_code ec;
+    PipeServer::start(name, two, 3, echo(), ec);
+    EXPECT_EQ(ec, errc::too_many_instances);
+    PipeServer::start(name, {}, 0, echo(), ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    PipeServer::start(name, {}, 1, PipeServer::RequestHandler{}, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessages) {
+    constexpr int clients = 200;
+    constexpr int exchanges = 100;
+    const auto name = test::unique_pipe_name("load");
+    std::error_code ec;
+    auto server = PipeServer::start(name, {}, clients, echo(), ec);
+    ASSERT_FALSE(ec) << ec.message();
+    std::atomic<int> matched{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < clients; ++t) {
+        threads.emplace_back([&, t] {
+            ClientOptions options;
+            options.wait = generous;
+            std::error_code io;
+            auto channel = MessageChannel::open(name, options, io);
+            if (io) {
+                ADD_FAILURE() << "client " << t << ": " << io.message();
+                return;
+            }
+            for (int i = 0; i < exchanges; ++i) {
+                const std::string request = std::to_string(t) + ":" + std::to_string(i);
+                std::vector<std::byte> reply(64);
+                const auto n = channel.transact(test::as_bytes(request), reply, generous, io);
+                if (io || text_of(std::span(reply).first(n)) != "echo:" + request) {
+                    ADD_FAILURE() << "client " << t << " exchange " << i << ": " << io.message();
+                    return;
+                }
+                ++matched;
+            }
+        });
+    }
+    for (auto& t : threads) t.join();
+    EXPECT_EQ(matched, clients * exchanges);
+    server.stop();
+}
+
+}  // namespace
+}  // namespace pipeslot

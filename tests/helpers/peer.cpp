@@ -1,0 +1,82 @@
+// pipeslot-test-peer: a second process for the conformance tests, linking
+// pipeslot, so that servers and clients can live in different processes.
+//
+//   echo-client NAME COUNT   connect, send COUNT requests, check each reply is "echo:" + request
+//   serve-and-hang NAME      create an instance, print "ready", then wait to be killed
+//   send-huge NAME BYTES     connect and send one message of BYTES bytes (blocks if nobody reads)
+#include <pipeslot/pipeslot.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+
+using namespace pipeslot;
+
+namespace {
+
+constexpr auto bound = std::chrono::seconds(60);
+
+int echo_client(const std::string& name, int count) {
+    ClientOptions options;
+    options.wait = bound;
+    std::error_code ec;
+    auto channel = MessageChannel::open(name, options, ec);
+    if (ec) {
+        std::fprintf(stderr, "open: %s\n", ec.message().c_str());
+        return 2;
+    }
+    for (int i = 0; i < count; ++i) {
+        const std::string request = "request-" + std::to_string(i);
+        channel.send(std::as_bytes(std::span(request)), bound, ec);
+        const auto reply = channel.receive_message(bound, ec);
+        const std::string text(reinterpret_cast<const char*>(reply.data()), reply.size());
+        if (ec || text != "echo:" + request) {
+            std::fprintf(stderr, "exchange %d: %s '%s'\n", i, ec.message().c_str(), text.c_str());
+            return 3;
+        }
+    }
+    return 0;
+}
+
+int serve_and_hang(const std::string& name) {
+    std::error_code ec;
+    auto instance = PipeInstance::create(name, {}, ec);
+    if (ec) {
+        std::fprintf(stderr, "create: %s\n", ec.message().c_str());
+        return 2;
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    char c;
+    while (std::fread(&c, 1, 1, stdin) == 1) {
+    }
+    return 0;
+}
+
+int send_huge(const std::string& name, std::size_t bytes) {
+    std::error_code ec;
+    ClientOptions options;
+    options.wait = bound;
+    auto channel = MessageChannel::open(name, options, ec);
+    if (ec) return 2;
+    std::printf("connected\n");
+    std::fflush(stdout);
+    std::vector<std::byte> data(bytes, std::byte{'x'});
+    channel.send(data, Timeout::forever(), ec);
+    return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    const auto args = command_line_arguments(argc, argv);
+    if (args.size() < 3) return 64;
+    const std::string& mode = args[1];
+    const std::string& name = args[2];
+    const auto number = [&] { return args.size() > 3 ? std::strtoull(args[3].c_str(), nullptr, 10) : 0ULL; };
+    if (mode == "echo-client") return echo_client(name, static_cast<int>(number()));
+    if (mode == "serve-and-hang") return serve_and_hang(name);
+    if (mode == "send-huge") return send_huge(name, number());
+    return 64;
+}
