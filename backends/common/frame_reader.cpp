@@ -222,12 +222,14 @@ PeekResult FrameReader::peek(std::span<std::byte> out, ReadMode mode, PipeType t
     bool first_message = true;
     const auto take = [&](std::size_t at, std::size_t available, std::size_t message_left) {
         r.total_available += available;
-        if (first_message) r.left_in_message = message_left;
+        std::size_t n = 0;
         if (first_message || mode == ReadMode::byte) {
-            const auto n = std::min(available, out.size() - r.copied);
+            n = std::min(available, out.size() - r.copied);
             std::memcpy(out.data() + r.copied, buffer_.data() + at, n);
             r.copied += n;
         }
+        // As PeekNamedPipe: what is left of the message after the bytes copied.
+        if (first_message) r.left_in_message = message_left - n;
         first_message = false;
     };
     std::size_t at = begin_;

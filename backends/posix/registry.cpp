@@ -251,10 +251,9 @@ std::error_code register_instance(const Name& name, const ServerOptions& options
         std::string text;
         PipeMeta existing;
         if (read_small_file(out.dir.fd(), "meta", text) || parse_meta(text, existing)) return errc::access_denied;
-        // Windows: type, access and max instances must match the existing instances'.
-        if (existing.type != wanted.type || existing.access != wanted.access ||
-            existing.max_instances != wanted.max_instances)
-            return errc::access_denied;
+        // As on Windows: type and direction must match the existing instances';
+        // the first instance's maximum and default wait stand for all.
+        if (existing.type != wanted.type || existing.access != wanted.access) return errc::access_denied;
         if (live >= existing.max_instances) return errc::too_many_instances;
         out.meta = existing;
     } else {

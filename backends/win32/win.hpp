@@ -53,6 +53,11 @@ IoResult overlapped_io(HANDLE h, const detail::Deadline& deadline, Start&& start
     IoResult r;
     if (!start(&ov)) {
         const DWORD e = GetLastError();
+        if (e == ERROR_MORE_DATA) {  // finished at once, part of a message: the count is in `ov`
+            GetOverlappedResult(h, &ov, &r.bytes, FALSE);
+            r.error = e;
+            return r;
+        }
         if (e != ERROR_IO_PENDING) {
             r.error = e;
             return r;

@@ -66,7 +66,7 @@ struct ClientOptions {
 struct PeekResult {
     std::size_t copied = 0;           // bytes copied into the buffer given to peek
     std::size_t total_available = 0;  // bytes readable now, all messages together
-    std::size_t left_in_message = 0;  // bytes of the current message not yet read (message mode)
+    std::size_t left_in_message = 0;  // bytes of the current message beyond those copied (0 on a byte pipe)
 };
 
 struct ChannelInfo {

@@ -120,19 +120,29 @@ TEST(MessageChannelConformance, NamesAreCaseInsensitive) {
     EXPECT_FALSE(ec) << ec.message();
 }
 
-TEST(MessageChannelConformance, LongAndHostileNamesWork) {
+void expect_name_works(const std::string& name) {
+    std::error_code ec;
+    auto server = PipeInstance::create(name, {}, ec);
+    ASSERT_FALSE(ec) << name << ": " << ec.message();
+    auto client = MessageChannel::open(name, {}, ec);
+    ASSERT_FALSE(ec) << name << ": " << ec.message();
+    send_text(client, "through");
+    server.accept(generous, ec);
+    EXPECT_EQ(receive_text(server, 16).first, "through");
+}
+
+TEST(MessageChannelConformance, AName256CharactersLongWorks) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine limits a pipe path to 259 characters, prefix included";
+    const std::string stem = test::unique_pipe_name("long");
+    expect_name_works(stem + std::string(256 - (stem.size() - 9), 'n'));
+}
+
+TEST(MessageChannelConformance, HostileNamesWork) {
     const std::string prefix = R"(\\.\pipe\)";
     const std::string stem = test::unique_pipe_name("h").substr(prefix.size());
-    for (const std::string& leaf : {stem + std::string(256 - stem.size(), 'n'), stem + "..", stem + "/../../etc",
-                                    stem + "/", stem + " spaced out ", stem + "\xe6\x97\xa5\xe6\x9c\xac"}) {
-        std::error_code ec;
-        auto server = PipeInstance::create(prefix + leaf, {}, ec);
-        ASSERT_FALSE(ec) << leaf << ": " << ec.message();
-        auto client = MessageChannel::open(prefix + leaf, {}, ec);
-        ASSERT_FALSE(ec) << leaf << ": " << ec.message();
-        send_text(client, "through");
-        server.accept(generous, ec);
-        EXPECT_EQ(receive_text(server, 16).first, "through");
+    for (const std::string& leaf : {stem + "..", stem + "/../../etc", stem + "/", stem + " spaced out ",
+                                    stem + "\xe6\x97\xa5\xe6\x9c\xac", stem + std::string(240 - stem.size(), '.')}) {
+        expect_name_works(prefix + leaf);
     }
 }
 
@@ -189,7 +199,8 @@ TEST(MessageChannelConformance, FirstInstanceOnlyFailsWhenTheNameExists) {
     EXPECT_EQ(ec, errc::name_in_use);
 }
 
-TEST(MessageChannelConformance, InstancesOfOneNameMustAgreeOnTypeAndLimit) {
+TEST(MessageChannelConformance, InstancesOfOneNameMustAgreeOnTypeAndDirection) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine does not check that the instances of a name agree";
     const auto name = test::unique_pipe_name("agree");
     auto a = PipeInstance::create(name);
     std::error_code ec;
@@ -198,9 +209,9 @@ TEST(MessageChannelConformance, InstancesOfOneNameMustAgreeOnTypeAndLimit) {
     byte_pipe.read_mode = ReadMode::byte;
     PipeInstance::create(name, byte_pipe, ec);
     EXPECT_EQ(ec, errc::access_denied);
-    ServerOptions other_limit;
-    other_limit.max_instances = 3;
-    PipeInstance::create(name, other_limit, ec);
+    ServerOptions inbound;
+    inbound.access = PipeAccess::inbound;
+    PipeInstance::create(name, inbound, ec);
     EXPECT_EQ(ec, errc::access_denied);
 }
 
@@ -331,6 +342,7 @@ TEST(MessageChannelConformance, BytePipesAreStreams) {
     EXPECT_EQ(c.client.info(ec).read_mode, ReadMode::byte) << "a byte pipe's client reads bytes";
     c.client.set_read_mode(ReadMode::message, ec);
     EXPECT_EQ(ec, errc::invalid_argument);
+    auto spare = PipeInstance::create(c.name, options);  // so the next open gets as far as the read mode
     ClientOptions message_reader;
     message_reader.read_mode = ReadMode::message;
     EXPECT_EQ(open_error(c.name, message_reader), errc::invalid_argument);
@@ -360,7 +372,7 @@ TEST(MessageChannelConformance, PeekCountsWithoutConsuming) {
     EXPECT_EQ(r.copied, 3u);
     EXPECT_EQ(text_of(std::span(buffer).first(3)), "hel");
     EXPECT_EQ(r.total_available, 12u);
-    EXPECT_EQ(r.left_in_message, 5u);
+    EXPECT_EQ(r.left_in_message, 2u) << "what is left after the bytes peek copied";
 
     EXPECT_EQ(receive_text(c.client, 2).first, "he");
     r = c.client.peek({}, ec);
@@ -591,6 +603,8 @@ TEST(MessageChannelConformance, InfoDescribesBothEnds) {
 
 TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
     auto c = connect_pair("credentials");
+    send_text(c.client, "hello");  // Windows impersonates a client only once it has read from it
+    receive_text(c.server, 16);
     std::error_code ec;
     const auto pid = c.server.client_process_id(ec);
     EXPECT_FALSE(ec) << ec.message();

@@ -1,0 +1,295 @@
+// Named pipes on Windows: the native calls, overlapped so that every blocking
+// call has a timeout and can be cancelled (CancelIoEx).
+#include "../common/platform.hpp"
+#include "win.hpp"
+
+#include <pipeslot/error.hpp>
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <sddl.h>
+
+namespace pipeslot::platform {
+
+struct Channel {
+    HANDLE handle = INVALID_HANDLE_VALUE;
+    bool is_server = false;
+    PipeType type = PipeType::byte;
+    std::atomic<ReadMode> read_mode{ReadMode::byte};
+    bool can_read = true, can_write = true;
+};
+
+void ChannelDeleter::operator()(Channel* c) const noexcept {
+    if (!c) return;
+    if (c->handle != INVALID_HANDLE_VALUE) CloseHandle(c->handle);
+    delete c;
+}
+
+namespace {
+
+// The errors a pipe call reports when the other end has gone, the same on every backend.
+std::error_code pipe_error(DWORD error) {
+    switch (error) {
+    case ERROR_BROKEN_PIPE:
+    case ERROR_NO_DATA: return errc::broken_pipe;           // the peer closed its handle
+    case ERROR_PIPE_NOT_CONNECTED:
+    case ERROR_PIPE_LISTENING: return errc::not_connected;  // disconnected, or no client yet
+    default: return win32::error_from(error);
+    }
+}
+
+std::error_code io_error(const win32::IoResult& r) {
+    if (r.timed_out) return errc::timed_out;
+    return pipe_error(r.error);
+}
+
+DWORD wait_for_free_instance(const Deadline& deadline, bool server_default) {
+    if (server_default) return NMPWAIT_USE_DEFAULT_WAIT;
+    if (deadline.is_forever()) return NMPWAIT_WAIT_FOREVER;
+    const auto ms = deadline.remaining_ms(NMPWAIT_WAIT_FOREVER - 1);
+    return ms == 0 ? 1 : static_cast<DWORD>(ms);  // 0 would mean the server's default
+}
+
+// \\?\pipe\NAME: the name exactly as given. The \\.\ form would be
+// normalised first ('/' becomes '\', ".." and trailing dots are resolved away).
+std::optional<std::wstring> native_path(const PipeName& name) {
+    auto leaf = win32::to_wide(name.name());
+    if (!leaf) return std::nullopt;
+    return L"\\\\?\\pipe\\" + *leaf;
+}
+
+std::error_code string_sid_of_token(HANDLE token, std::string& out) {
+    DWORD size = 0;
+    GetTokenInformation(token, TokenUser, nullptr, 0, &size);
+    auto buffer = std::make_unique<std::byte[]>(size);
+    if (!GetTokenInformation(token, TokenUser, buffer.get(), size, &size)) return win32::last_error();
+    wchar_t* text = nullptr;
+    if (!ConvertSidToStringSidW(reinterpret_cast<TOKEN_USER*>(buffer.get())->User.Sid, &text))
+        return win32::last_error();
+    out = win32::to_utf8(text);
+    LocalFree(text);
+    return {};
+}
+
+}  // namespace
+
+std::error_code create_instance(const PipeName& name, const ServerOptions& o, ChannelPtr& out) {
+    const auto wide = native_path(name);
+    if (!wide) return errc::invalid_name;
+    const DWORD access = o.access == PipeAccess::inbound    ? PIPE_ACCESS_INBOUND
+                         : o.access == PipeAccess::outbound ? PIPE_ACCESS_OUTBOUND
+                                                            : PIPE_ACCESS_DUPLEX;
+    const DWORD open_mode = access | FILE_FLAG_OVERLAPPED | (o.first_instance ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
+    const DWORD pipe_mode = (o.type == PipeType::message ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE) |
+                            (o.read_mode == ReadMode::message ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) |
+                            PIPE_WAIT | (o.reject_remote_clients ? PIPE_REJECT_REMOTE_CLIENTS : PIPE_ACCEPT_REMOTE_CLIENTS);
+    const DWORD default_wait = o.default_wait.is_forever() ? NMPWAIT_WAIT_FOREVER
+                               : o.default_wait.value().count() == 0
+                                   ? 1  // 0 would mean Windows' own 50 ms
+                                   : static_cast<DWORD>(std::min<long long>(o.default_wait.value().count(), NMPWAIT_WAIT_FOREVER - 1));
+    const HANDLE h = CreateNamedPipeW(wide->c_str(), open_mode, pipe_mode,
+                                      o.max_instances == unlimited_instances ? PIPE_UNLIMITED_INSTANCES : o.max_instances,
+                                      static_cast<DWORD>(o.out_buffer_size), static_cast<DWORD>(o.in_buffer_size),
+                                      default_wait, nullptr);
+    if (h == INVALID_HANDLE_VALUE) {
+        const DWORD e = GetLastError();
+        if (e == ERROR_PIPE_BUSY) return errc::too_many_instances;
+        if (e == ERROR_ACCESS_DENIED && o.first_instance) return errc::name_in_use;
+        return win32::error_from(e);
+    }
+    auto c = std::make_unique<Channel>();
+    c->handle = h;
+    c->is_server = true;
+    c->type = o.type;
+    c->read_mode = o.read_mode;
+    c->can_read = o.access != PipeAccess::outbound;
+    c->can_write = o.access != PipeAccess::inbound;
+    out.reset(c.release());
+    return {};
+}
+
+std::error_code open_channel(const PipeName& name, const ClientOptions& o, const Deadline& wait, ChannelPtr& out) {
+    const auto wide = native_path(name);
+    if (!wide) return errc::invalid_name;
+    const DWORD access = (o.access != ClientAccess::write ? GENERIC_READ : 0) |
+                         (o.access != ClientAccess::read ? GENERIC_WRITE : 0) | FILE_READ_ATTRIBUTES |
+                         FILE_WRITE_ATTRIBUTES;  // to set the read mode
+    HANDLE h;
+    for (;;) {
+        h = CreateFileW(wide->c_str(), access, 0, nullptr, OPEN_EXISTING,
+                        FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION, nullptr);
+        if (h != INVALID_HANDLE_VALUE) break;
+        const DWORD e = GetLastError();
+        if (e != ERROR_PIPE_BUSY) return e == ERROR_FILE_NOT_FOUND ? make_error_code(errc::not_found) : win32::error_from(e);
+        if (wait.expired() && !o.use_server_default_wait) return errc::pipe_busy;
+        // The documented race: a free instance may be taken again before CreateFile; so loop.
+        if (!WaitNamedPipeW(wide->c_str(), wait_for_free_instance(wait, o.use_server_default_wait))) {
+            const DWORD w = GetLastError();
+            if (w == ERROR_FILE_NOT_FOUND) return errc::not_found;
+            return errc::pipe_busy;  // ERROR_SEM_TIMEOUT
+        }
+    }
+    auto c = std::make_unique<Channel>();
+    c->handle = h;
+    DWORD flags = 0;
+    GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr);
+    c->type = (flags & PIPE_TYPE_MESSAGE) ? PipeType::message : PipeType::byte;
+    const auto mode = o.read_mode.value_or(c->type == PipeType::message ? ReadMode::message : ReadMode::byte);
+    if (mode == ReadMode::message && c->type == PipeType::byte) return errc::invalid_argument;
+    if (mode == ReadMode::message) {
+        DWORD state = PIPE_READMODE_MESSAGE;
+        if (!SetNamedPipeHandleState(h, &state, nullptr, nullptr)) return win32::last_error();
+    }
+    c->read_mode = mode;
+    c->can_read = o.access != ClientAccess::write;
+    c->can_write = o.access != ClientAccess::read;
+    out.reset(c.release());
+    return {};
+}
+
+std::error_code accept(Channel& c, const Deadline& deadline) {
+    const auto r = win32::overlapped_io(c.handle, deadline, [&](OVERLAPPED* ov) { return ConnectNamedPipe(c.handle, ov); });
+    if (r.timed_out) return errc::timed_out;
+    // Connected before we asked, or connected and gone already (its data can still be read).
+    if (r.error == ERROR_PIPE_CONNECTED || r.error == ERROR_NO_DATA) return {};
+    return pipe_error(r.error);
+}
+
+std::error_code disconnect(Channel& c) {
+    // A never-connected instance: Windows would just stop listening; report it the POSIX way.
+    DWORD pid = 0;
+    if (!GetNamedPipeClientProcessId(c.handle, &pid) || pid == 0) {
+        if (GetLastError() != ERROR_NOT_SUPPORTED) return errc::not_connected;
+    }
+    if (!DisconnectNamedPipe(c.handle)) return pipe_error(GetLastError());
+    return {};
+}
+
+std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
+    if (!c.can_read) {
+        ec = errc::access_denied;
+        return 0;
+    }
+    const auto size = static_cast<DWORD>(std::min<std::size_t>(buffer.size(), MAXDWORD));
+    for (;;) {
+        const auto r = win32::overlapped_io(c.handle, deadline,
+                                            [&](OVERLAPPED* ov) { return ReadFile(c.handle, buffer.data(), size, nullptr, ov); });
+        if (r.error == ERROR_MORE_DATA) {
+            ec = errc::more_data;
+            return r.bytes;
+        }
+        if (r.timed_out || r.error) {
+            ec = io_error(r);
+            return r.bytes;
+        }
+        // Byte read mode skips zero-length messages, as the POSIX backend does.
+        if (r.bytes == 0 && c.read_mode == ReadMode::byte) continue;
+        return r.bytes;
+    }
+}
+
+std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+    if (!c.can_write) {
+        ec = errc::access_denied;
+        return 0;
+    }
+    if (data.empty() && c.type == PipeType::byte) return 0;
+    const auto r = win32::overlapped_io(c.handle, deadline, [&](OVERLAPPED* ov) {
+        return WriteFile(c.handle, data.data(), static_cast<DWORD>(data.size()), nullptr, ov);
+    });
+    if (r.timed_out || r.error) {
+        ec = io_error(r);
+        return 0;
+    }
+    return r.bytes;
+}
+
+PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
+    if (!c.can_read) {
+        ec = errc::access_denied;
+        return {};
+    }
+    DWORD copied = 0, total = 0, left = 0;
+    if (!PeekNamedPipe(c.handle, buffer.empty() ? nullptr : buffer.data(),
+                       static_cast<DWORD>(std::min<std::size_t>(buffer.size(), MAXDWORD)), &copied, &total, &left)) {
+        ec = pipe_error(GetLastError());
+        return {};
+    }
+    if (c.type == PipeType::byte) left = 0;
+    return {copied, total, left};
+}
+
+std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
+                     const Deadline& deadline, std::error_code& ec) {
+    if (c.read_mode != ReadMode::message) {
+        ec = errc::invalid_argument;  // ERROR_BAD_PIPE
+        return 0;
+    }
+    if (!c.can_read || !c.can_write) {
+        ec = errc::access_denied;
+        return 0;
+    }
+    const auto r = win32::overlapped_io(c.handle, deadline, [&](OVERLAPPED* ov) {
+        return TransactNamedPipe(c.handle, const_cast<std::byte*>(request.data()), static_cast<DWORD>(request.size()),
+                                 reply.data(), static_cast<DWORD>(std::min<std::size_t>(reply.size(), MAXDWORD)),
+                                 nullptr, ov);
+    });
+    if (r.error == ERROR_MORE_DATA) ec = errc::more_data;
+    else if (r.error == ERROR_PIPE_BUSY) ec = errc::pipe_busy;  // unread data in the pipe
+    else if (r.timed_out || r.error) ec = io_error(r);
+    return r.bytes;
+}
+
+std::error_code set_read_mode(Channel& c, ReadMode mode) {
+    if (mode == ReadMode::message && c.type == PipeType::byte) return errc::invalid_argument;
+    DWORD state = mode == ReadMode::message ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE;
+    if (!SetNamedPipeHandleState(c.handle, &state, nullptr, nullptr)) return win32::last_error();
+    c.read_mode = mode;
+    return {};
+}
+
+ChannelInfo info(const Channel& c, std::error_code& ec) {
+    DWORD flags = 0, out_size = 0, in_size = 0, max = 0;
+    if (!GetNamedPipeInfo(c.handle, &flags, &out_size, &in_size, &max)) {
+        ec = win32::last_error();
+        return {};
+    }
+    return {c.type, c.read_mode, max == PIPE_UNLIMITED_INSTANCES ? unlimited_instances : static_cast<unsigned>(max),
+            in_size, out_size, c.is_server};
+}
+
+void cancel(Channel& c) noexcept { CancelIoEx(c.handle, nullptr); }
+
+std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
+    if (!c.is_server) return errc::invalid_argument;
+    ULONG id = 0;
+    if (!GetNamedPipeClientProcessId(c.handle, &id)) return pipe_error(GetLastError());
+    pid = id;
+    return {};
+}
+
+std::error_code client_user(const Channel& c, std::string& user) {
+    if (!c.is_server) return errc::invalid_argument;
+    if (!ImpersonateNamedPipeClient(c.handle)) return pipe_error(GetLastError());
+    HANDLE token = nullptr;
+    const BOOL opened = OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, &token);
+    const auto open_error = opened ? std::error_code() : win32::last_error();
+    RevertToSelf();
+    if (!opened) return open_error;
+    const auto ec = string_sid_of_token(token, user);
+    CloseHandle(token);
+    return ec;
+}
+
+std::string current_user() {
+    HANDLE token = nullptr;
+    std::string user;
+    if (OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, &token)) {
+        (void)string_sid_of_token(token, user);
+        CloseHandle(token);
+    }
+    return user;
+}
+
+}  // namespace pipeslot::platform
