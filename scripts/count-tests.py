@@ -8,7 +8,10 @@ import xml.etree.ElementTree as ET
 label, dirs = sys.argv[1], sys.argv[2:]
 passed = failed = skipped = 0
 for d in dirs:
-    for report in glob.glob(f"{d}/*.xml"):
+    reports = glob.glob(f"{d}/*.xml")
+    if not reports:
+        failed += 1  # the test binary died before writing its report
+    for report in reports:
         for case in ET.parse(report).getroot().iter("testcase"):
             if case.find("failure") is not None:
                 failed += 1

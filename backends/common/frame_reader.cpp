@@ -225,7 +225,7 @@ PeekResult FrameReader::peek(std::span<std::byte> out, ReadMode mode, PipeType t
         std::size_t n = 0;
         if (first_message || mode == ReadMode::byte) {
             n = std::min(available, out.size() - r.copied);
-            std::memcpy(out.data() + r.copied, buffer_.data() + at, n);
+            if (n > 0) std::memcpy(out.data() + r.copied, buffer_.data() + at, n);
             r.copied += n;
         }
         // As PeekNamedPipe: what is left of the message after the bytes copied.

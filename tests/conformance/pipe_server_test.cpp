@@ -39,7 +39,8 @@ TEST(PipeServerConformance, ServesRequestsAndStopsCleanly) {
     EXPECT_FALSE(server.running());
     std::vector<std::byte> buffer(8);
     lingering.receive(buffer, generous, ec);
-    EXPECT_EQ(ec, errc::not_connected) << "stopping disconnects the clients";
+    // Disconnected if its thread had taken it, else the instance closed under it.
+    EXPECT_TRUE(ec == errc::not_connected || ec == errc::broken_pipe) << ec.message();
     EXPECT_EQ(MessageChannel::open(name, {}, ec).is_open(), false);
     EXPECT_EQ(ec, errc::not_found);
 }
