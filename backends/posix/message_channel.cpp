@@ -122,6 +122,14 @@ bool hello_complete(Channel::Pending& p, bool& dead, detail::Hello& hello) {
     return true;
 }
 
+// The private directory already keeps other users out; check again anyway.
+bool peer_allowed(const Channel& c, int fd) {
+    if (c.registration.shared) return true;
+    ucred cred{};
+    socklen_t size = sizeof cred;
+    return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 && cred.uid == ::geteuid();
+}
+
 // With state_mutex held: takes the connection that completed its claim, if any.
 bool try_accept_locked(Channel& c) {
     // Seen before draining the backlog: a claimant connects before it renames,
@@ -136,7 +144,8 @@ bool try_accept_locked(Channel& c) {
     for (std::size_t i = 0; i < c.pending.size();) {
         bool dead = false;
         detail::Hello hello;
-        if (hello_complete(c.pending[i], dead, hello)) {
+        const bool complete = hello_complete(c.pending[i], dead, hello);
+        if (complete && peer_allowed(c, c.pending[i].fd)) {
             c.fd = c.pending[i].fd;
             c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
             for (auto& other : c.pending) ::close(other.fd);  // lost the rename: on their way out
@@ -146,7 +155,7 @@ bool try_accept_locked(Channel& c) {
             c.state = Channel::State::connected;
             return true;
         }
-        if (dead) {
+        if (dead || complete) {  // gone, malformed, or a user who may not connect
             ::close(c.pending[i].fd);
             c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
         } else {

@@ -32,11 +32,12 @@ constexpr int listen_backlog = 64;
 
 // --- small file helpers ---------------------------------------------------
 
-std::error_code write_file(int dir_fd, const std::string& name, const std::string& content) {
+std::error_code write_file(int dir_fd, const std::string& name, const std::string& content, mode_t mode) {
     const std::string temp = name + ".tmp";
-    const int fd = ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    const int fd = ::openat(dir_fd, temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return last_error();
-    const bool ok = ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
+    const bool ok = ::fchmod(fd, mode) == 0 &&  // past the umask
+                    ::write(fd, content.data(), content.size()) == static_cast<ssize_t>(content.size());
     ::close(fd);
     if (!ok || ::renameat(dir_fd, temp.c_str(), dir_fd, name.c_str()) < 0) {
         const auto ec = ok ? last_error() : make_error_code(errc::resource_exhausted);
@@ -117,31 +118,31 @@ bool instance_alive(int dir_fd, const std::string& id) {
 
 // Removes an instance's files: sockets only if they are sockets, the lock only
 // if it is a regular file; anything else in the directory is left alone.
-void remove_instance_files(int dir_fd, const std::string& id) {
+void remove_instance_files(const PipeDirectory& dir, const std::string& id) {
     struct stat st;
     for (const char* suffix : {".sock", ".busy"}) {
         const std::string f = id + suffix;
-        if (::fstatat(dir_fd, f.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
-            ::unlinkat(dir_fd, f.c_str(), 0);
+        if (::fstatat(dir.sockets_fd(), f.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode))
+            ::unlinkat(dir.sockets_fd(), f.c_str(), 0);
     }
     const std::string lock = id + ".lock";
-    if (::fstatat(dir_fd, lock.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
-        ::unlinkat(dir_fd, lock.c_str(), 0);
+    if (::fstatat(dir.fd(), lock.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode))
+        ::unlinkat(dir.fd(), lock.c_str(), 0);
 }
 
 // Reclaims what crashed servers left; returns how many instances live.
-unsigned reclaim_stale(int dir_fd) {
+unsigned reclaim_stale(const PipeDirectory& dir) {
     unsigned live = 0;
-    for (const auto& id : list_ids(dir_fd, ".lock")) {
-        if (instance_alive(dir_fd, id)) ++live;
-        else remove_instance_files(dir_fd, id);
+    for (const auto& id : list_ids(dir.fd(), ".lock")) {
+        if (instance_alive(dir.fd(), id)) ++live;
+        else remove_instance_files(dir, id);
     }
     return live;
 }
 
-unsigned count_live(int dir_fd) {
+unsigned count_live(const PipeDirectory& dir) {
     unsigned live = 0;
-    for (const auto& id : list_ids(dir_fd, ".lock")) live += instance_alive(dir_fd, id) ? 1 : 0;
+    for (const auto& id : list_ids(dir.fd(), ".lock")) live += instance_alive(dir.fd(), id) ? 1 : 0;
     return live;
 }
 
@@ -208,44 +209,71 @@ int bind_listener(const PipeDirectory& dir, const std::string& file) {
 
 // --- PipeDirectory ---------------------------------------------------------
 
-PipeDirectory::PipeDirectory(PipeDirectory&& o) noexcept : fd_(std::exchange(o.fd_, -1)), path_(std::move(o.path_)) {}
+PipeDirectory::PipeDirectory(PipeDirectory&& o) noexcept { *this = std::move(o); }
+
 PipeDirectory& PipeDirectory::operator=(PipeDirectory&& o) noexcept {
     if (this != &o) {
-        if (fd_ >= 0) ::close(fd_);
+        reset();
         fd_ = std::exchange(o.fd_, -1);
+        sockets_fd_ = std::exchange(o.sockets_fd_, -1);
         path_ = std::move(o.path_);
+        sockets_path_ = std::move(o.sockets_path_);
+        owner_ = o.owner_;
     }
     return *this;
 }
-PipeDirectory::~PipeDirectory() {
+
+PipeDirectory::~PipeDirectory() { reset(); }
+
+void PipeDirectory::reset() noexcept {
     if (fd_ >= 0) ::close(fd_);
+    if (sockets_fd_ >= 0) ::close(sockets_fd_);
+    fd_ = sockets_fd_ = -1;
 }
 
-std::string PipeDirectory::address(const std::string& file) const { return socket_address(fd_, path_, file).path; }
+std::string PipeDirectory::address(const std::string& socket_file) const {
+    return socket_address(sockets_fd_, sockets_path_, socket_file).path;
+}
 
-std::error_code PipeDirectory::open(const Name& name, bool create, PipeDirectory& out) {
+std::error_code PipeDirectory::open(const Name& name, bool create, bool shared, PipeDirectory& out) {
     std::string runtime;
-    if (auto ec = runtime_directory(runtime)) return ec;
+    if (auto ec = runtime_directory(shared ? Scope::shared : Scope::private_to_user, runtime)) return ec;
     out.path_ = runtime + "/" + name_key(name);
-    if (create && ::mkdir(out.path_.c_str(), 0700) < 0 && errno != EEXIST) return last_error();
+    if (create && ::mkdir(out.path_.c_str(), 0700) == 0 && shared) ::chmod(out.path_.c_str(), 0755);
     out.fd_ = ::open(out.path_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
     if (out.fd_ < 0) return errno == ENOENT ? make_error_code(errc::not_found) : last_error();
+    struct stat st;
+    if (::fstat(out.fd_, &st) < 0) return last_error();
+    out.owner_ = st.st_uid;
+    // In the shared directory anyone could have made it first: a server uses only its own.
+    if (create && st.st_uid != ::geteuid()) return errc::access_denied;
+    if (!shared) {
+        out.sockets_fd_ = ::dup(out.fd_);
+        out.sockets_path_ = out.path_;
+    } else {
+        if (create && ::mkdirat(out.fd_, "claims", 0700) == 0) ::fchmodat(out.fd_, "claims", 0777, 0);
+        out.sockets_fd_ = ::openat(out.fd_, "claims", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+        out.sockets_path_ = out.path_ + "/claims";
+    }
+    if (out.sockets_fd_ < 0) return errno == ENOENT ? make_error_code(errc::not_found) : last_error();
     return {};
 }
 
 // --- server side -------------------------------------------------------------
 
 std::error_code register_instance(const Name& name, const ServerOptions& options, Registration& out) {
-    if (auto ec = runtime_directory(out.runtime)) return ec;
+    out.shared = options.allow_other_users;
+    if (auto ec = runtime_directory(out.shared ? Scope::shared : Scope::private_to_user, out.runtime)) return ec;
     out.key = name_key(name);
     NameLock lock;
     if (auto ec = lock.acquire(out.runtime, out.key)) return ec;
-    if (auto ec = PipeDirectory::open(name, true, out.dir)) return ec;
+    if (auto ec = PipeDirectory::open(name, true, out.shared, out.dir)) return ec;
+    const mode_t file_mode = out.shared ? 0644 : 0600;
 
     PipeMeta wanted{options.type, options.access, options.max_instances,
                     options.default_wait.is_forever() ? -1 : options.default_wait.value().count(),
                     options.reject_remote_clients};
-    const unsigned live = reclaim_stale(out.dir.fd());
+    const unsigned live = reclaim_stale(out.dir);
     if (live > 0) {
         if (options.first_instance) return errc::name_in_use;
         std::string text;
@@ -257,14 +285,15 @@ std::error_code register_instance(const Name& name, const ServerOptions& options
         if (live >= existing.max_instances) return errc::too_many_instances;
         out.meta = existing;
     } else {
-        if (auto ec = write_file(out.dir.fd(), "meta", format_meta(wanted))) return ec;
+        if (auto ec = write_file(out.dir.fd(), "meta", format_meta(wanted), file_mode)) return ec;
         out.meta = wanted;
     }
 
     out.id = random_id();
     const std::string lock_name = out.id + ".lock";
-    out.lock_fd = ::openat(out.dir.fd(), lock_name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    out.lock_fd = ::openat(out.dir.fd(), lock_name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, file_mode);
     if (out.lock_fd < 0) return last_error();
+    ::fchmod(out.lock_fd, file_mode);
     const std::string sizes =
         "in=" + std::to_string(options.in_buffer_size) + " out=" + std::to_string(options.out_buffer_size) + "\n";
     if (::flock(out.lock_fd, LOCK_EX | LOCK_NB) < 0 ||
@@ -274,7 +303,9 @@ std::error_code register_instance(const Name& name, const ServerOptions& options
         return ec;
     }
     out.listen_fd = bind_listener(out.dir, out.id + ".sock");
-    if (out.listen_fd < 0) {
+    // Connecting needs write permission on the socket file.
+    if (out.listen_fd < 0 ||
+        (out.shared && ::fchmodat(out.dir.sockets_fd(), (out.id + ".sock").c_str(), 0666, 0) < 0)) {
         const auto ec = last_error();
         unregister_instance(out);
         return ec;
@@ -288,13 +319,14 @@ void unregister_instance(Registration& r) noexcept {
     if (r.dir.fd() < 0) return;
     NameLock lock;
     const bool locked = !lock.acquire(r.runtime, r.key);
-    if (!r.id.empty()) remove_instance_files(r.dir.fd(), r.id);
+    if (!r.id.empty()) remove_instance_files(r.dir, r.id);
     if (r.lock_fd >= 0) ::close(r.lock_fd);
     r.lock_fd = -1;
-    if (locked && count_live(r.dir.fd()) == 0) {
+    if (locked && count_live(r.dir) == 0) {
         // The last instance: remove the pipe entirely (after any stale leftovers).
-        reclaim_stale(r.dir.fd());
+        reclaim_stale(r.dir);
         ::unlinkat(r.dir.fd(), "meta", 0);
+        if (r.shared) ::unlinkat(r.dir.fd(), "claims", AT_REMOVEDIR);
         if (::rmdir(r.dir.path().c_str()) == 0) lock.remove();
     }
 }
@@ -303,13 +335,14 @@ std::error_code set_listening(const Registration& r, bool listening) {
     const std::string sock = r.id + ".sock", busy = r.id + ".busy";
     const auto& from = listening ? busy : sock;
     const auto& to = listening ? sock : busy;
-    if (::renameat(r.dir.fd(), from.c_str(), r.dir.fd(), to.c_str()) < 0 && errno != ENOENT) return last_error();
+    if (::renameat(r.dir.sockets_fd(), from.c_str(), r.dir.sockets_fd(), to.c_str()) < 0 && errno != ENOENT)
+        return last_error();
     return {};
 }
 
 bool is_claimed(const Registration& r) {
     struct stat st;
-    return ::fstatat(r.dir.fd(), (r.id + ".busy").c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    return ::fstatat(r.dir.sockets_fd(), (r.id + ".busy").c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
 // --- client side ---------------------------------------------------------------
@@ -318,9 +351,15 @@ namespace {
 
 enum class Attempt { claimed, busy, none };
 
+bool peer_is(int fd, uid_t uid) {
+    ucred cred{};
+    socklen_t size = sizeof cred;
+    return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 && cred.uid == uid;
+}
+
 Attempt try_claim(const PipeDirectory& dir, ClientAccess access, int& fd_out, std::string& id_out) {
-    auto ids = list_ids(dir.fd(), ".sock");
-    if (ids.empty()) return count_live(dir.fd()) > 0 ? Attempt::busy : Attempt::none;
+    auto ids = list_ids(dir.sockets_fd(), ".sock");
+    if (ids.empty()) return count_live(dir) > 0 ? Attempt::busy : Attempt::none;
     // Spread clients over the free instances.
     thread_local std::minstd_rand shuffle_random{std::random_device{}()};
     std::shuffle(ids.begin(), ids.end(), shuffle_random);
@@ -333,8 +372,10 @@ Attempt try_claim(const PipeDirectory& dir, ClientAccess access, int& fd_out, st
         std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
         // Connect first, then rename: the server can then tell a claim that
         // died (its connection closes) from one still being made.
-        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-            ::renameat(dir.fd(), (id + ".sock").c_str(), dir.fd(), (id + ".busy").c_str()) == 0) {
+        // Only the pipe's creator can be listening there (anyone may plant a
+        // socket in a shared pipe's claims directory; that is not the server).
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 && peer_is(fd, dir.owner()) &&
+            ::renameat(dir.sockets_fd(), (id + ".sock").c_str(), dir.sockets_fd(), (id + ".busy").c_str()) == 0) {
             const auto hello = detail::encode_hello({detail::protocol_version, access, false});
             const auto header = detail::encode_header({detail::FrameKind::hello, detail::hello_payload_size});
             std::byte frame[detail::frame_header_size + detail::hello_payload_size];
@@ -349,7 +390,7 @@ Attempt try_claim(const PipeDirectory& dir, ClientAccess access, int& fd_out, st
         }
         ::close(fd);  // lost the race, or the listener is gone (stale)
     }
-    return count_live(dir.fd()) > 0 ? Attempt::busy : Attempt::none;
+    return count_live(dir) > 0 ? Attempt::busy : Attempt::none;
 }
 
 // Blocks until the directory changes (an instance freed or added) or the deadline.
@@ -367,7 +408,9 @@ std::error_code claim_instance(const Name& name, const ClientOptions& options, c
                                Claim& out) {
     const ClientAccess access = options.access;
     PipeDirectory dir;
-    if (auto ec = PipeDirectory::open(name, false, dir)) return ec;
+    if (auto ec = PipeDirectory::open(name, false, false, dir)) {
+        if (ec != errc::not_found || PipeDirectory::open(name, false, true, dir)) return errc::not_found;
+    }
     std::string text;
     if (read_small_file(dir.fd(), "meta", text) || parse_meta(text, out.meta)) return errc::not_found;
     if (!client_access_allowed(out.meta.access, access)) return errc::access_denied;
@@ -390,7 +433,7 @@ std::error_code claim_instance(const Name& name, const ClientOptions& options, c
             watching = true;
             inotify_fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
             if (inotify_fd >= 0 &&
-                ::inotify_add_watch(inotify_fd, dir.path().c_str(), IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0) {
+                ::inotify_add_watch(inotify_fd, dir.sockets_path().c_str(), IN_MOVED_TO | IN_CREATE | IN_DELETE) < 0) {
                 ::close(inotify_fd);
                 inotify_fd = -1;
             }

@@ -18,6 +18,7 @@
 #include <pipeslot/message_channel.hpp>
 
 #include <optional>
+#include <sys/types.h>
 #include <string>
 #include <system_error>
 
@@ -35,7 +36,10 @@ struct InstanceSizes {
     std::size_t in_buffer = 0, out_buffer = 0;
 };
 
-// The per-name directory, open.
+// The per-name directory, open; and the directory its sockets live in: the
+// same one for a private pipe; for a shared one its "claims" subdirectory,
+// the only place other users may rename in (claiming needs that), while the
+// meta and lock files stay where only the creator can write.
 class PipeDirectory {
 public:
     PipeDirectory() = default;
@@ -44,13 +48,19 @@ public:
     ~PipeDirectory();
     int fd() const noexcept { return fd_; }
     const std::string& path() const noexcept { return path_; }
-    std::string address(const std::string& file) const;  // for bind/connect
+    int sockets_fd() const noexcept { return sockets_fd_; }
+    const std::string& sockets_path() const noexcept { return sockets_path_; }
+    uid_t owner() const noexcept { return owner_; }
+    std::string address(const std::string& socket_file) const;  // for bind/connect
 
-    static std::error_code open(const Name& name, bool create, PipeDirectory& out);
+    // `create`: make it if missing (a server), owned by this user.
+    static std::error_code open(const Name& name, bool create, bool shared, PipeDirectory& out);
 
 private:
-    int fd_ = -1;
-    std::string path_;
+    void reset() noexcept;
+    int fd_ = -1, sockets_fd_ = -1;
+    std::string path_, sockets_path_;
+    uid_t owner_ = 0;
 };
 
 // One server instance's registration: its lock and listening socket.
@@ -59,6 +69,7 @@ struct Registration {
     std::string runtime, key, id;
     int lock_fd = -1;
     int listen_fd = -1;
+    bool shared = false;  // allow_other_users: in the shared directory, open to every local user
     PipeMeta meta;
 };
 
@@ -74,7 +85,8 @@ struct Claim {
     InstanceSizes sizes;
 };
 // Connects to a free instance, waiting up to `wait` while all are busy. The
-// hello frame is sent before it returns.
+// hello frame is sent before it returns. This user's own pipes are looked for
+// first, then pipes other users opened to everyone.
 // errc::invalid_argument if `read_mode` is message on a byte pipe.
 std::error_code claim_instance(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
                                Claim& out);

@@ -14,33 +14,56 @@
 namespace pipeslot::posix {
 namespace {
 
-std::error_code ensure_private_directory(const std::string& path) {
-    if (::mkdir(path.c_str(), 0700) < 0 && errno != EEXIST) return last_error();
+std::string choose_private_directory() {
+    if (const char* forced = std::getenv("PIPESLOT_RUNTIME_DIR"); forced && *forced) return forced;
+    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/pipeslot";
+    return "/tmp/pipeslot-" + std::to_string(::geteuid());
+}
+
+std::string choose_shared_directory() {
+    if (const char* forced = std::getenv("PIPESLOT_SHARED_DIR"); forced && *forced) return forced;
+    return "/tmp/pipeslot-shared";
+}
+
+}  // namespace
+
+std::error_code check_private_directory(const std::string& path) {
     struct stat st;
     if (::lstat(path.c_str(), &st) < 0) return last_error();
     if (!S_ISDIR(st.st_mode) || st.st_uid != ::geteuid() || (st.st_mode & 0077) != 0) return errc::access_denied;
     return {};
 }
 
-std::string choose_directory() {
-    if (const char* forced = std::getenv("PIPESLOT_RUNTIME_DIR"); forced && *forced) return forced;
-    if (const char* xdg = std::getenv("XDG_RUNTIME_DIR"); xdg && *xdg) return std::string(xdg) + "/pipeslot";
-    return "/tmp/pipeslot-" + std::to_string(::geteuid());
+std::error_code check_shared_directory(const std::string& path) {
+    struct stat st;
+    if (::lstat(path.c_str(), &st) < 0) return last_error();
+    if (!S_ISDIR(st.st_mode) || (st.st_mode & S_ISVTX) == 0 || (st.st_uid != 0 && st.st_uid != ::geteuid()))
+        return errc::access_denied;
+    return {};
 }
 
-}  // namespace
-
-std::error_code runtime_directory(std::string& out) {
-    // Checked once per process; the environment is read at first use.
-    static std::once_flag once;
-    static std::string directory;
-    static std::error_code error;
-    std::call_once(once, [] {
-        directory = choose_directory();
-        error = ensure_private_directory(directory);
+std::error_code runtime_directory(Scope scope, std::string& out) {
+    // Checked once per process and scope; the environment is read at first use.
+    struct Checked {
+        std::once_flag once;
+        std::string path;
+        std::error_code error;
+    };
+    static Checked checked[2];
+    auto& c = checked[scope == Scope::shared ? 1 : 0];
+    std::call_once(c.once, [&] {
+        if (scope == Scope::private_to_user) {
+            c.path = choose_private_directory();
+            if (::mkdir(c.path.c_str(), 0700) < 0 && errno != EEXIST) c.error = last_error();
+            else c.error = check_private_directory(c.path);
+        } else {
+            c.path = choose_shared_directory();
+            if (::mkdir(c.path.c_str(), 01777) == 0) ::chmod(c.path.c_str(), 01777);  // past the umask
+            c.error = check_shared_directory(c.path);
+        }
     });
-    out = directory;
-    return error;
+    out = c.path;
+    return c.error;
 }
 
 std::string name_key(const Name& name) {

@@ -4,12 +4,18 @@
 //   echo-client NAME COUNT   connect, send COUNT requests, check each reply is "echo:" + request
 //   serve-and-hang NAME      create an instance, print "ready", then wait to be killed
 //   send-huge NAME BYTES     connect and send one message of BYTES bytes (blocks if nobody reads)
+//   as-nobody MODE ARGS...   (POSIX, as root) become user nobody, then run MODE
 #include <pipeslot/pipeslot.hpp>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <thread>
+
+#ifndef _WIN32
+#include <grp.h>
+#include <unistd.h>
+#endif
 
 using namespace pipeslot;
 
@@ -70,7 +76,16 @@ int send_huge(const std::string& name, std::size_t bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    const auto args = command_line_arguments(argc, argv);
+    auto args = command_line_arguments(argc, argv);
+#ifndef _WIN32
+    if (args.size() > 1 && args[1] == "as-nobody") {
+        constexpr uid_t nobody = 65534;
+        if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0) return 65;
+        ::unsetenv("PIPESLOT_RUNTIME_DIR");  // root's: nobody gets its own
+        ::setenv("PIPESLOT_RUNTIME_DIR", ("/tmp/pipeslot-test-nobody-" + std::to_string(::getpid())).c_str(), 1);
+        args.erase(args.begin() + 1);
+    }
+#endif
     if (args.size() < 3) return 64;
     const std::string& mode = args[1];
     const std::string& name = args[2];

@@ -1,16 +1,48 @@
-// The test runner's entry point: GoogleTest, plus a line saying which backend
-// and platform the suite is running against.
+// The test runner's entry point: GoogleTest, a line saying which backend the
+// suite runs against, and (POSIX) private directories for this run only.
 #include "support.hpp"
 
 #include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#ifndef _WIN32
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace {
+// A runtime directory long enough that socket paths in it exceed the 108-byte
+// limit, so every named-pipe test also covers that; and a shared directory.
+std::filesystem::path make_test_directories() {
+    char base_template[] = "/tmp/pipeslot-tests-XXXXXX";
+    const char* base = ::mkdtemp(base_template);
+    if (!base) return {};
+    ::chmod(base, 0755);  // other users (root-only tests) must reach the shared directory
+    const auto runtime = std::filesystem::path(base) / ("runtime-" + std::string(60, 'r'));
+    const auto shared = std::filesystem::path(base) / "shared";
+    ::mkdir(runtime.c_str(), 0700);
+    ::mkdir(shared.c_str(), 01777);
+    ::chmod(shared.c_str(), 01777);
+    if (!std::getenv("PIPESLOT_RUNTIME_DIR")) ::setenv("PIPESLOT_RUNTIME_DIR", runtime.c_str(), 1);
+    if (!std::getenv("PIPESLOT_SHARED_DIR")) ::setenv("PIPESLOT_SHARED_DIR", shared.c_str(), 1);
+    return base;
+}
+}  // namespace
+#endif
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
 #ifdef _WIN32
     std::printf("pipeslot tests: win32 backend%s\n",
                 pipeslot::test::running_under_wine() ? " under Wine" : " on Windows");
+    return RUN_ALL_TESTS();
 #else
     std::printf("pipeslot tests: posix backend\n");
+    const auto directories = make_test_directories();
+    const int result = RUN_ALL_TESTS();
+    std::error_code ignored;
+    if (!directories.empty()) std::filesystem::remove_all(directories, ignored);
+    return result;
 #endif
-    return RUN_ALL_TESTS();
 }
