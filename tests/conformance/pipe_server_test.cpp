@@ -62,6 +62,9 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     constexpr int clients = 200;
     constexpr int exchanges = 100;
     const auto name = test::unique_pipe_name("load");
+    const auto handles_before = test::open_handle_count();
+    const auto threads_before = test::thread_count();
+    const auto started = std::chrono::steady_clock::now();
     std::error_code ec;
     auto server = PipeServer::start(name, {}, clients, echo(), ec);
     ASSERT_FALSE(ec) << ec.message();
@@ -92,6 +95,9 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     for (auto& t : threads) t.join();
     EXPECT_EQ(matched, clients * exchanges);
     server.stop();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 120s) << "every reply within a bounded time";
+    EXPECT_EQ(test::thread_count(), threads_before) << "no thread left behind";
+    EXPECT_EQ(test::open_handle_count(), handles_before) << "no descriptor or handle left behind";
 }
 
 }  // namespace

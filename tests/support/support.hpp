@@ -47,6 +47,10 @@ std::string text_of(std::span<const std::byte> bytes);
 std::string peer_program();
 Command peer(std::string mode, std::vector<std::string> args = {});
 
+// What this process holds now: open descriptors/handles, and threads.
+std::size_t open_handle_count();
+std::size_t thread_count();
+
 // True when the tests run on the Win32 backend under Wine (not on Windows).
 bool running_under_wine();
 
