@@ -52,10 +52,7 @@ MessageChannel MessageChannel::open(std::string_view text, const ClientOptions& 
 }
 
 MessageChannel MessageChannel::open(std::string_view name, const ClientOptions& options) {
-    std::error_code ec;
-    auto c = open(name, options, ec);
-    detail::throw_if(ec, std::string(name));
-    return c;
+    return detail::or_throw(std::string(name), [&](std::error_code& ec) { return open(name, options, ec); });
 }
 
 std::size_t MessageChannel::receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) {
@@ -105,17 +102,11 @@ std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeou
 }
 
 std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeout) {
-    std::error_code ec;
-    const auto n = send(data, timeout, ec);
-    detail::throw_if(ec, "send");
-    return n;
+    return detail::or_throw("send", [&](std::error_code& ec) { return send(data, timeout, ec); });
 }
 
 std::vector<std::byte> MessageChannel::receive_message(Timeout timeout) {
-    std::error_code ec;
-    auto message = receive_message(timeout, ec);
-    detail::throw_if(ec, "receive_message");
-    return message;
+    return detail::or_throw("receive_message", [&](std::error_code& ec) { return receive_message(timeout, ec); });
 }
 
 PeekResult MessageChannel::peek(std::span<std::byte> buffer, std::error_code& ec) {
@@ -170,10 +161,7 @@ PipeInstance PipeInstance::create(std::string_view text, const ServerOptions& op
 }
 
 PipeInstance PipeInstance::create(std::string_view name, const ServerOptions& options) {
-    std::error_code ec;
-    auto instance = create(name, options, ec);
-    detail::throw_if(ec, std::string(name));
-    return instance;
+    return detail::or_throw(std::string(name), [&](std::error_code& ec) { return create(name, options, ec); });
 }
 
 void PipeInstance::accept(Timeout timeout, std::error_code& ec) {

@@ -36,10 +36,7 @@ bool valid_leaf(const std::u32string& name, NameKind kind) {
 
 template <class SomeName>
 SomeName parse_or_throw(std::string_view text) {
-    std::error_code ec;
-    auto n = SomeName::parse(text, ec);
-    detail::throw_if(ec, std::string(text));
-    return n;
+    return detail::or_throw(std::string(text), [&](std::error_code& ec) { return SomeName::parse(text, ec); });
 }
 
 }  // namespace

@@ -62,10 +62,7 @@ Pipe Pipe::create(const PipeOptions& options, std::error_code& ec) {
 }
 
 Pipe Pipe::create(const PipeOptions& options) {
-    std::error_code ec;
-    auto pipe = create(options, ec);
-    detail::throw_if(ec, "Pipe::create");
-    return pipe;
+    return detail::or_throw("Pipe::create", [&](std::error_code& ec) { return create(options, ec); });
 }
 
 }  // namespace pipeslot

@@ -107,11 +107,8 @@ Process Process::spawn(Command command, std::error_code& ec) {
 }
 
 Process Process::spawn(Command command) {
-    std::error_code ec;
-    const std::string program = command.program;
-    auto p = spawn(std::move(command), ec);
-    detail::throw_if(ec, "spawn " + program);
-    return p;
+    const std::string what = "spawn " + command.program;
+    return detail::or_throw(what, [&](std::error_code& ec) { return spawn(std::move(command), ec); });
 }
 
 int Process::wait(Timeout timeout, std::error_code& ec) {
@@ -129,10 +126,7 @@ int Process::wait(Timeout timeout, std::error_code& ec) {
 }
 
 int Process::wait() {
-    std::error_code ec;
-    const int code = wait(Timeout::forever(), ec);
-    detail::throw_if(ec, "wait");
-    return code;
+    return detail::or_throw("wait", [&](std::error_code& ec) { return wait(Timeout::forever(), ec); });
 }
 
 void Process::kill(std::error_code& ec) {

@@ -5,17 +5,11 @@
 namespace pipeslot {
 
 std::size_t ByteReader::read(std::span<std::byte> buffer, Timeout timeout) {
-    std::error_code ec;
-    const auto n = read(buffer, timeout, ec);
-    detail::throw_if(ec, "read");
-    return n;
+    return detail::or_throw("read", [&](std::error_code& ec) { return read(buffer, timeout, ec); });
 }
 
 std::size_t ByteWriter::write(std::span<const std::byte> data, Timeout timeout) {
-    std::error_code ec;
-    const auto n = write(data, timeout, ec);
-    detail::throw_if(ec, "write");
-    return n;
+    return detail::or_throw("write", [&](std::error_code& ec) { return write(data, timeout, ec); });
 }
 
 }  // namespace pipeslot

@@ -64,20 +64,9 @@ public:
     SocketSource(Channel& c, std::uint64_t ticket) : c_(c), ticket_(ticket) {}
     std::size_t pull(std::span<std::byte> into, const Deadline& deadline, std::error_code& ec) override {
         const int fd = c_.fd;
-        for (;;) {
-            const ssize_t n = ::recv(fd, into.data(), into.size(), MSG_DONTWAIT);
-            if (n > 0) return static_cast<std::size_t>(n);
-            if (n == 0 || errno == ECONNRESET) {
-                ec = errc::end_of_stream;
-                return 0;
-            }
-            if (errno == EINTR) continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                ec = posix::last_error();
-                return 0;
-            }
-            if (!c_.canceller.wait(fd, POLLIN, ticket_, deadline, ec)) return 0;
-        }
+        return posix::read_some(
+            fd, into, [&](std::error_code& wait_error) { return c_.canceller.wait(fd, POLLIN, ticket_, deadline, wait_error); },
+            ec);
     }
 
 private:

@@ -34,20 +34,8 @@ std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHand
 std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec) {
     const int fd = static_cast<int>(h);
-    for (;;) {
-        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
-        if (n > 0) return static_cast<std::size_t>(n);
-        if (n == 0) {
-            ec = errc::end_of_stream;
-            return 0;
-        }
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            ec = posix::last_error();
-            return 0;
-        }
-        if (!posix::wait_ready(fd, POLLIN, deadline, ec)) return 0;
-    }
+    return posix::read_some(
+        fd, buffer, [&](std::error_code& wait_error) { return posix::wait_ready(fd, POLLIN, deadline, wait_error); }, ec);
 }
 
 std::size_t write(native_handle_type h, std::span<const std::byte> data, const Deadline& deadline,
