@@ -33,6 +33,7 @@ public:
         case errc::not_supported: return "not supported";
         case errc::resource_exhausted: return "out of handles, descriptors or memory";
         case errc::protocol_error: return "malformed data from the peer";
+        case errc::network_error: return "the network part of the operation failed";
         }
         return "unknown pipeslot error " + std::to_string(value);
     }

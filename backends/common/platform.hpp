@@ -91,3 +91,23 @@ std::error_code client_user(const Channel& c, std::string& user);
 std::string current_user();
 
 }  // namespace pipeslot::platform
+
+// --- mailslots ------------------------------------------------------------------
+#include <pipeslot/mailslot.hpp>
+
+namespace pipeslot::platform {
+
+using MailslotReaderPtr = std::unique_ptr<MailslotReader, MailslotReaderDeleter>;
+using MailslotWriterPtr = std::unique_ptr<MailslotWriter, MailslotWriterDeleter>;
+
+std::error_code create_mailslot(const MailslotName& name, const MailslotOptions& options, MailslotReaderPtr& out);
+// Waits up to the mailslot's read timeout.
+std::size_t receive(MailslotReader& m, std::span<std::byte> buffer, std::error_code& ec);
+MailslotInfo info(MailslotReader& m, std::error_code& ec);
+std::error_code set_read_timeout(MailslotReader& m, Timeout timeout);
+void cancel(MailslotReader& m) noexcept;
+
+std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& out);
+std::error_code send(MailslotWriter& w, std::span<const std::byte> message, const Deadline& deadline);
+
+}  // namespace pipeslot::platform

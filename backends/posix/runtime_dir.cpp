@@ -66,17 +66,19 @@ std::error_code runtime_directory(Scope scope, std::string& out) {
     return c.error;
 }
 
-std::string name_key(const Name& name) {
+std::string name_key(const Name& name) { return name_key(name.kind(), name.folded_name()); }
+
+std::string name_key(NameKind kind, std::string_view folded_name) {
     // FNV-1a, 128 bits: stable across compilers and processes, and collisions
     // between two of one user's names are not a practical concern.
     unsigned __int128 hash = (static_cast<unsigned __int128>(0x6c62272e07bb0142ULL) << 64) | 0x62b821756295c58dULL;
     const unsigned __int128 prime = (static_cast<unsigned __int128>(0x0000000001000000ULL) << 64) | 0x000000000000013BULL;
-    for (unsigned char c : name.folded_name()) {
+    for (unsigned char c : folded_name) {
         hash ^= c;
         hash *= prime;
     }
     static const char digits[] = "0123456789abcdef";
-    std::string key = name.kind() == NameKind::pipe ? "p-" : "m-";
+    std::string key = kind == NameKind::pipe ? "p-" : "m-";
     for (int shift = 124; shift >= 0; shift -= 4) key.push_back(digits[static_cast<unsigned>(hash >> shift) & 15]);
     return key;
 }

@@ -7,6 +7,7 @@
 #include <pipeslot/name.hpp>
 
 #include <string>
+#include <string_view>
 #include <system_error>
 
 namespace pipeslot::posix {
@@ -28,6 +29,7 @@ std::error_code check_shared_directory(const std::string& path);
 
 // "p-" or "m-" and 32 hex digits of a 128-bit FNV-1a hash of the folded name.
 std::string name_key(const Name& name);
+std::string name_key(NameKind kind, std::string_view folded_name);
 
 // An address usable for bind/connect for `file` inside the directory open as
 // `dir_fd` whose path is `dir_path`, even when the full path is too long.

@@ -29,6 +29,7 @@ enum class errc {
     not_supported,      // the backend or platform cannot do this
     resource_exhausted, // out of descriptors, handles or memory
     protocol_error,     // malformed bytes from a peer
+    network_error,      // the network part of an operation failed (a port, an interface)
 };
 
 // The category of every error pipeslot reports. An error_code of another

@@ -3,6 +3,7 @@
 
 #include <pipeslot/error.hpp>
 #include <pipeslot/handle.hpp>
+#include <pipeslot/mailslot.hpp>
 #include <pipeslot/message_channel.hpp>
 #include <pipeslot/name.hpp>
 #include <pipeslot/pipe.hpp>

@@ -4,6 +4,10 @@
 //   echo-client NAME COUNT   connect, send COUNT requests, check each reply is "echo:" + request
 //   serve-and-hang NAME      create an instance, print "ready", then wait to be killed
 //   send-huge NAME BYTES     connect and send one message of BYTES bytes (blocks if nobody reads)
+//   mailslot-hold NAME       create a mailslot, print "ready", then wait to be killed
+//   mailslot-collect NAME N MS   create a mailslot, print "ready", print up to N messages
+//                            received within MS milliseconds (one per line), then exit
+//   mailslot-send NAME TEXT  send TEXT to the mailslot NAME; exit 0, or 3 on an error
 //   as-nobody MODE ARGS...   (POSIX, as root) become user nobody, then run MODE
 #include <pipeslot/pipeslot.hpp>
 
@@ -73,6 +77,55 @@ int send_huge(const std::string& name, std::size_t bytes) {
     return 0;
 }
 
+int mailslot_hold(const std::string& name) {
+    std::error_code ec;
+    auto slot = Mailslot::create(name, {}, ec);
+    if (ec) {
+        std::fprintf(stderr, "create: %s\n", ec.message().c_str());
+        return 2;
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    char c;
+    while (std::fread(&c, 1, 1, stdin) == 1) {
+    }
+    return 0;
+}
+
+int mailslot_collect(const std::string& name, int count, long ms) {
+    std::error_code ec;
+    MailslotOptions options;
+    options.read_timeout = std::chrono::milliseconds(100);
+    auto slot = Mailslot::create(name, options, ec);
+    if (ec) {
+        std::fprintf(stderr, "create: %s\n", ec.message().c_str());
+        return 2;
+    }
+    std::printf("ready\n");
+    std::fflush(stdout);
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
+    for (int got = 0; got < count && std::chrono::steady_clock::now() < deadline;) {
+        const auto message = slot.receive_message(ec);
+        if (ec == errc::timed_out) continue;
+        if (ec) return 3;
+        std::printf("%.*s\n", static_cast<int>(message.size()), reinterpret_cast<const char*>(message.data()));
+        std::fflush(stdout);
+        ++got;
+    }
+    return 0;
+}
+
+int mailslot_send(const std::string& name, const std::string& text) {
+    std::error_code ec;
+    auto writer = Broadcaster::open(name, ec);
+    if (!ec) writer.send(std::as_bytes(std::span(text)), ec);
+    if (ec) {
+        std::fprintf(stderr, "send: %s\n", ec.message().c_str());
+        return 3;
+    }
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -93,5 +146,9 @@ int main(int argc, char** argv) {
     if (mode == "echo-client") return echo_client(name, static_cast<int>(number()));
     if (mode == "serve-and-hang") return serve_and_hang(name);
     if (mode == "send-huge") return send_huge(name, number());
+    if (mode == "mailslot-hold") return mailslot_hold(name);
+    if (mode == "mailslot-collect")
+        return mailslot_collect(name, static_cast<int>(number()), args.size() > 4 ? std::strtol(args[4].c_str(), nullptr, 10) : 5000);
+    if (mode == "mailslot-send") return mailslot_send(name, args.size() > 3 ? args[3] : "");
     return 64;
 }

@@ -26,6 +26,10 @@ std::filesystem::path make_test_directories() {
     ::chmod(shared.c_str(), 01777);
     if (!std::getenv("PIPESLOT_RUNTIME_DIR")) ::setenv("PIPESLOT_RUNTIME_DIR", runtime.c_str(), 1);
     if (!std::getenv("PIPESLOT_SHARED_DIR")) ::setenv("PIPESLOT_SHARED_DIR", shared.c_str(), 1);
+    // A port of this run's own, and loopback only (also set by meson's test environment).
+    if (!std::getenv("PIPESLOT_MAILSLOT_PORT"))
+        ::setenv("PIPESLOT_MAILSLOT_PORT", std::to_string(20000 + ::getpid() % 20000).c_str(), 1);
+    ::setenv("PIPESLOT_MAILSLOT_INTERFACES", "lo", 0);
     return base;
 }
 }  // namespace

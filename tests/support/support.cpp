@@ -71,6 +71,31 @@ std::string unique_pipe_name(const std::string& purpose) {
     return "\\\\.\\pipe\\pipeslot-test-" + std::to_string(pid) + "-" + std::to_string(counter++) + "-" + purpose;
 }
 
+std::string unique_mailslot_name(const std::string& purpose) {
+    auto pipe = unique_pipe_name(purpose);
+    return "\\\\.\\mailslot\\pipeslot-test\\" + pipe.substr(pipe.rfind('\\') + 1);
+}
+
+Helper start_helper(Command command) {
+    auto out = Pipe::create();
+    auto in = Pipe::create();
+    command.std_out = Stdio::from(std::move(out.write_end));
+    command.std_in = Stdio::from(std::move(in.read_end));
+    Helper h{Process::spawn(std::move(command)), std::move(out.read_end), std::move(in.write_end)};
+    return h;
+}
+
+std::string Helper::line(Timeout timeout) {
+    std::string text;
+    std::byte c{};
+    for (;;) {
+        std::error_code ec;
+        if (out.read(std::span(&c, 1), timeout, ec) == 0 || ec) return text;
+        if (c == std::byte{'\n'}) return text;
+        if (c != std::byte{'\r'}) text.push_back(static_cast<char>(c));
+    }
+}
+
 std::vector<std::byte> bytes_of(const std::string& s) {
     const auto b = as_bytes(s);
     return {b.begin(), b.end()};

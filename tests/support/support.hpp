@@ -40,6 +40,8 @@ Finished run_capturing(Command command, Capture which = Capture::std_out);
 
 // A pipe name no other test (or test run) uses: \\.\pipe\pipeslot-test-PID-N-purpose.
 std::string unique_pipe_name(const std::string& purpose);
+// A mailslot name no other test (or run) uses: \\.\mailslot\pipeslot-test\PID-N-purpose.
+std::string unique_mailslot_name(const std::string& purpose);
 // Bytes of a string, and back.
 std::vector<std::byte> bytes_of(const std::string& s);
 std::string text_of(std::span<const std::byte> bytes);
@@ -50,6 +52,15 @@ Command peer(std::string mode, std::vector<std::string> args = {});
 // What this process holds now: open descriptors/handles, and threads.
 std::size_t open_handle_count();
 std::size_t thread_count();
+
+// A helper process whose stdout is read line by line (it prints "ready" first).
+struct Helper {
+    Process process;
+    PipeReadEnd out;
+    PipeWriteEnd in;  // closing it ends helpers that wait for their stdin
+    std::string line(Timeout timeout = generous);  // the next line, without its newline
+};
+Helper start_helper(Command command);
 
 // True when the tests run on the Win32 backend under Wine (not on Windows).
 bool running_under_wine();

@@ -1,0 +1,351 @@
+// Mailslots emulated with a UNIX datagram socket per reader, in the shared
+// directory (mailslot names are host-wide, as on Windows), and UDP for the
+// other hosts (mailslot_network.cpp).
+#include "../common/mailslot_datagram.hpp"
+#include "../common/platform.hpp"
+#include "canceller.hpp"
+#include "fd.hpp"
+#include "mailslot_network.hpp"
+#include "runtime_dir.hpp"
+
+#include <pipeslot/error.hpp>
+
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fcntl.h>
+#include <mutex>
+#include <poll.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/eventfd.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+
+namespace pipeslot::platform {
+
+struct MailslotReader {
+    std::string folded_name;
+    std::string dir;
+    int dir_fd = -1, lock_fd = -1, local_fd = -1, udp_fd = -1;
+    std::string key;
+    std::size_t max_message_size = 0;
+    posix::Canceller canceller;
+    // The network listener: a thread per reader, so that every datagram that
+    // reaches this host is passed on at once, whoever's socket it landed in.
+    std::thread network;
+    int stop_fd = -1;
+    std::atomic<std::size_t> dropped{0};
+    std::mutex mutex;  // all below
+    Timeout read_timeout = Timeout::forever();
+    std::deque<std::vector<std::byte>> queue;
+    std::size_t queued_bytes = 0;
+};
+
+struct MailslotWriter {
+    bool local = false;
+    int fd = -1;
+    std::size_t max_message_size = 0;  // local: the reader's
+    detail::DatagramScope scope = detail::DatagramScope::every_host;
+    std::string domain, folded_slot;
+    std::vector<sockaddr_in> targets;
+};
+
+void MailslotReaderDeleter::operator()(MailslotReader* m) const noexcept {
+    if (!m) return;
+    if (m->network.joinable()) {
+        const std::uint64_t one = 1;
+        (void)!::write(m->stop_fd, &one, sizeof one);
+        m->network.join();
+    }
+    if (m->stop_fd >= 0) ::close(m->stop_fd);
+    if (m->local_fd >= 0) {
+        ::unlinkat(m->dir_fd, (m->key + ".sock").c_str(), 0);
+        ::close(m->local_fd);
+    }
+    if (m->udp_fd >= 0) ::close(m->udp_fd);
+    if (m->lock_fd >= 0) {
+        ::unlinkat(m->dir_fd, (m->key + ".lock").c_str(), 0);  // still held: nobody else has it
+        ::close(m->lock_fd);
+    }
+    if (m->dir_fd >= 0) ::close(m->dir_fd);
+    delete m;
+}
+
+void MailslotWriterDeleter::operator()(MailslotWriter* w) const noexcept {
+    if (!w) return;
+    if (w->fd >= 0) ::close(w->fd);
+    delete w;
+}
+
+namespace {
+
+constexpr std::size_t max_queued_bytes = 16u << 20;  // beyond this, messages wait in the kernel
+constexpr std::size_t max_datagram = detail::datagram_header_size + 255 + detail::max_datagram_slot_name +
+                                     max_network_mailslot_message;
+
+sockaddr_un unix_address(int dir_fd, const std::string& dir, const std::string& file) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const auto path = posix::socket_address(dir_fd, dir, file).path;
+    std::memcpy(addr.sun_path, path.c_str(), std::min(path.size() + 1, sizeof addr.sun_path));
+    return addr;
+}
+
+// The name's lock, held by its reader. False if another process holds it.
+bool take_name_lock(MailslotReader& m, std::error_code& ec) {
+    const std::string lock = m.key + ".lock";
+    for (;;) {
+        const int fd = ::openat(m.dir_fd, lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+        if (fd < 0) {
+            ec = posix::last_error();
+            return false;
+        }
+        if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
+            ::close(fd);
+            ec = errno == EWOULDBLOCK ? make_error_code(errc::name_in_use) : posix::last_error();
+            return false;
+        }
+        struct stat held, linked;
+        // A closing reader unlinks the file it held: make sure ours is the linked one.
+        if (::fstat(fd, &held) == 0 && ::fstatat(m.dir_fd, lock.c_str(), &linked, AT_SYMLINK_NOFOLLOW) == 0 &&
+            held.st_ino == linked.st_ino) {
+            ::fchmod(fd, 0644);
+            m.lock_fd = fd;
+            return true;
+        }
+        ::close(fd);
+    }
+}
+
+void enqueue(MailslotReader& m, std::span<const std::byte> message) {
+    if (m.max_message_size > 0 && message.size() > m.max_message_size) {
+        ++m.dropped;  // from the network: a local writer checks first
+        return;
+    }
+    m.queue.emplace_back(message.begin(), message.end());
+    m.queued_bytes += message.size();
+}
+
+// Hands a message to the reader of `slot` on this host (this reader included):
+// a datagram reaches one of the sockets sharing the port, not necessarily its
+// reader's, so every listener passes on what it gets.
+void deliver(const MailslotReader& m, std::string_view slot, std::span<const std::byte> payload, int via) {
+    const auto addr = unix_address(m.dir_fd, m.dir, posix::name_key(NameKind::mailslot, slot) + ".sock");
+    (void)::sendto(via, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                   reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+}
+
+void listen_to_network(MailslotReader* m) {
+    const int via = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    std::byte datagram[max_datagram + 1];
+    for (;;) {
+        pollfd fds[2] = {{m->udp_fd, POLLIN, 0}, {m->stop_fd, POLLIN, 0}};
+        if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
+        if (fds[1].revents) break;
+        for (;;) {
+            const ssize_t n = ::recv(m->udp_fd, datagram, sizeof datagram, MSG_DONTWAIT | MSG_TRUNC);
+            if (n < 0) break;
+            const auto d = static_cast<std::size_t>(n) <= max_datagram
+                               ? detail::decode_datagram(std::span(datagram, static_cast<std::size_t>(n)))
+                               : std::nullopt;
+            if (!d) {
+                ++m->dropped;  // malformed, truncated or hostile
+                continue;
+            }
+            const bool for_us = d->slot == m->folded_name;
+            switch (d->scope) {
+            case detail::DatagramScope::every_host:  // every listener got it: each keeps its own
+                if (for_us) deliver(*m, d->slot, d->payload, via);
+                break;
+            case detail::DatagramScope::domain:
+                if (for_us && d->domain == posix::mailslot_network().domain) deliver(*m, d->slot, d->payload, via);
+                break;
+            case detail::DatagramScope::one_host:  // only this listener got it: pass it on
+                deliver(*m, d->slot, d->payload, via);
+                break;
+            }
+        }
+    }
+    if (via >= 0) ::close(via);
+}
+
+void drain_local(MailslotReader& m) {
+    while (m.queued_bytes < max_queued_bytes) {
+        std::byte probe;
+        const ssize_t size = ::recv(m.local_fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+        if (size < 0) return;
+        std::vector<std::byte> message(static_cast<std::size_t>(size));
+        if (::recv(m.local_fd, message.data(), message.size(), MSG_DONTWAIT) < 0) return;
+        enqueue(m, message);
+    }
+}
+
+// With the mutex held: moves what has arrived into the queue, in order.
+void drain(MailslotReader& m) { drain_local(m); }
+
+}  // namespace
+
+std::error_code create_mailslot(const MailslotName& name, const MailslotOptions& options, MailslotReaderPtr& out) {
+    auto m = MailslotReaderPtr(new MailslotReader);
+    if (auto ec = posix::runtime_directory(posix::Scope::shared, m->dir)) return ec;
+    m->dir_fd = ::open(m->dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (m->dir_fd < 0) return posix::last_error();
+    m->folded_name = name.folded_name();
+    m->key = posix::name_key(name);
+    m->max_message_size = options.max_message_size;
+    m->read_timeout = options.read_timeout;
+    std::error_code ec;
+    if (!take_name_lock(*m, ec)) return ec;
+    const std::string info = "max=" + std::to_string(options.max_message_size) + "\n";
+    if (::ftruncate(m->lock_fd, 0) < 0 || ::pwrite(m->lock_fd, info.data(), info.size(), 0) < 0)
+        return posix::last_error();
+
+    // We hold the name: a socket file left there is a dead reader's.
+    const std::string socket_file = m->key + ".sock";
+    struct stat st;
+    if (::fstatat(m->dir_fd, socket_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
+        if (!S_ISSOCK(st.st_mode)) return errc::access_denied;  // not ours to remove
+        if (::unlinkat(m->dir_fd, socket_file.c_str(), 0) < 0) return posix::last_error();
+    }
+    const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) return posix::last_error();
+    const auto addr = unix_address(m->dir_fd, m->dir, socket_file);
+    if (::bind(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) < 0) {
+        const auto bind_error = posix::last_error();
+        ::close(fd);
+        return bind_error;
+    }
+    m->local_fd = fd;
+    ::fchmodat(m->dir_fd, socket_file.c_str(), 0666, 0);  // any local user may write, as on Windows
+    if (posix::mailslot_network().listen) {
+        m->udp_fd = posix::open_listening_socket(ec);
+        if (ec) return ec;
+        m->stop_fd = ::eventfd(0, EFD_CLOEXEC);
+        if (m->stop_fd < 0) return posix::last_error();
+        m->network = std::thread(listen_to_network, m.get());
+    }
+    out = std::move(m);
+    return {};
+}
+
+std::size_t receive(MailslotReader& m, std::span<std::byte> buffer, std::error_code& ec) {
+    const auto ticket = m.canceller.ticket();
+    std::unique_lock lock(m.mutex);
+    const Deadline deadline(m.read_timeout);
+    for (;;) {
+        drain(m);
+        if (!m.queue.empty()) {
+            auto& next = m.queue.front();
+            if (next.size() > buffer.size()) {
+                ec = errc::buffer_too_small;  // it stays for a larger buffer
+                return 0;
+            }
+            const auto n = next.size();
+            if (n > 0) std::memcpy(buffer.data(), next.data(), n);
+            m.queued_bytes -= n;
+            m.queue.pop_front();
+            return n;
+        }
+        lock.unlock();
+        if (!m.canceller.wait(m.local_fd, POLLIN, ticket, deadline, ec)) return 0;
+        lock.lock();
+    }
+}
+
+MailslotInfo info(MailslotReader& m, std::error_code& ec) {
+    ec.clear();
+    std::lock_guard lock(m.mutex);
+    drain(m);
+    MailslotInfo i;
+    i.max_message_size = m.max_message_size;
+    if (!m.queue.empty()) i.next_message_size = m.queue.front().size();
+    i.message_count = m.queue.size();
+    i.read_timeout = m.read_timeout;
+    i.dropped_datagrams = m.dropped;
+    return i;
+}
+
+std::error_code set_read_timeout(MailslotReader& m, Timeout timeout) {
+    std::lock_guard lock(m.mutex);
+    m.read_timeout = timeout;
+    return {};
+}
+
+void cancel(MailslotReader& m) noexcept { m.canceller.cancel(); }
+
+std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& out) {
+    auto w = MailslotWriterPtr(new MailslotWriter);
+    w->folded_slot = name.folded_name();
+    if (name.is_local()) {
+        std::string dir;
+        if (auto ec = posix::runtime_directory(posix::Scope::shared, dir)) return ec;
+        const std::string key = posix::name_key(name);
+        // A reader holds the lock; the lock file also says its maximum.
+        const int lock = ::open((dir + "/" + key + ".lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+        if (lock < 0) return errc::not_found;
+        char text[64] = {};
+        const bool alive = ::flock(lock, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+        const ssize_t n = ::pread(lock, text, sizeof text - 1, 0);
+        ::close(lock);
+        if (!alive) return errc::not_found;
+        unsigned long long max = 0;
+        if (n > 0) std::sscanf(text, "max=%llu", &max);
+        w->max_message_size = max;
+        const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        w->fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        const auto addr = unix_address(dir_fd, dir, key + ".sock");
+        const int connected = w->fd < 0 ? -1 : ::connect(w->fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+        if (dir_fd >= 0) ::close(dir_fd);
+        if (connected < 0) return errc::not_found;
+        w->local = true;
+        out = std::move(w);
+        return {};
+    }
+    if (name.is_broadcast()) {
+        w->targets = posix::broadcast_targets();
+    } else {
+        w->targets = posix::host_targets(name.server());
+        w->scope = detail::DatagramScope::one_host;
+        if (w->targets.empty()) {  // not a host we can find: a domain, as Windows does
+            w->scope = detail::DatagramScope::domain;
+            w->domain = name.folded_server();
+            for (auto& ch : w->domain) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+            w->targets = posix::broadcast_targets();
+        }
+    }
+    w->fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (w->fd < 0) return posix::last_error();
+    const int one = 1;
+    ::setsockopt(w->fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
+    out = std::move(w);
+    return {};
+}
+
+std::error_code send(MailslotWriter& w, std::span<const std::byte> message, const Deadline& deadline) {
+    if (w.local) {
+        if (w.max_message_size > 0 && message.size() > w.max_message_size) return errc::message_too_large;
+        for (;;) {
+            if (::send(w.fd, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) return {};
+            if (errno == EINTR) continue;
+            if (errno == EMSGSIZE) return errc::message_too_large;
+            if (errno == ECONNREFUSED || errno == ENOENT) return {};  // the reader has gone: nobody hears it
+            if (errno != EAGAIN && errno != EWOULDBLOCK) return posix::last_error();
+            std::error_code ec;  // the reader's queue is full: wait for room
+            if (!posix::wait_ready(w.fd, POLLOUT, deadline, ec)) return ec;
+        }
+    }
+    if (message.size() > max_network_mailslot_message) return errc::message_too_large;
+    const auto datagram = detail::encode_datagram(w.scope, w.domain, w.folded_slot, message);
+    for (const auto& target : w.targets) {
+        // The sender never learns whether anyone received it; a target that
+        // cannot be reached is no different.
+        (void)::sendto(w.fd, datagram.data(), datagram.size(), MSG_NOSIGNAL,
+                       reinterpret_cast<const sockaddr*>(&target), sizeof target);
+    }
+    return {};
+}
+
+}  // namespace pipeslot::platform

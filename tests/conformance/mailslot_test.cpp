@@ -1,0 +1,257 @@
+// Conformance: mailslots (Mailslot, Broadcaster). Written once against the
+// public API; runs on every backend.
+#include "../support/support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <thread>
+
+namespace pipeslot {
+namespace {
+
+using namespace std::chrono_literals;
+using test::generous;
+using test::text_of;
+
+void send_text(Broadcaster& b, const std::string& text) {
+    std::error_code ec;
+    b.send(test::as_bytes(text), ec);
+    EXPECT_FALSE(ec) << ec.message();
+}
+
+std::pair<std::string, std::error_code> receive_text(Mailslot& m, std::size_t size = 1024) {
+    std::vector<std::byte> buffer(size);
+    std::error_code ec;
+    const auto n = m.receive(buffer, ec);
+    return {text_of(std::span(buffer).first(n)), ec};
+}
+
+MailslotOptions waiting(Timeout t = generous) {
+    MailslotOptions o;
+    o.read_timeout = t;
+    return o;
+}
+
+TEST(MailslotConformance, LocalMessagesArriveWholeAndInOrder) {
+    const auto name = test::unique_mailslot_name("order");
+    auto slot = Mailslot::create(name, waiting());
+    auto writer = Broadcaster::open(name);
+    for (const char* m : {"first", "second message", "3"}) send_text(writer, m);
+    EXPECT_EQ(receive_text(slot).first, "first");
+    EXPECT_EQ(receive_text(slot).first, "second message");
+    EXPECT_EQ(receive_text(slot).first, "3");
+}
+
+TEST(MailslotConformance, ZeroLengthMessagesArrive) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine reads a queued zero-length mailslot message as ERROR_BROKEN_PIPE";
+    const auto name = test::unique_mailslot_name("empty");
+    auto slot = Mailslot::create(name, waiting());
+    auto writer = Broadcaster::open(name);
+    send_text(writer, "");
+    send_text(writer, "x");
+    EXPECT_EQ(receive_text(slot), std::make_pair(std::string(), std::error_code()));
+    EXPECT_EQ(receive_text(slot).first, "x");
+}
+
+TEST(MailslotConformance, ReceiveWaitsForTheReadTimeout) {
+    const auto name = test::unique_mailslot_name("timeout");
+    auto slot = Mailslot::create(name, waiting(150ms));
+    const auto start = std::chrono::steady_clock::now();
+    EXPECT_EQ(receive_text(slot).second, errc::timed_out);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
+    std::error_code ec;
+    slot.set_read_timeout(Timeout::none(), ec);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(receive_text(slot).second, errc::timed_out) << "a zero timeout returns at once";
+}
+
+TEST(MailslotConformance, AReceiveWaitingForeverIsWokenByAMessage) {
+    const auto name = test::unique_mailslot_name("forever");
+    auto slot = Mailslot::create(name, waiting(Timeout::forever()));
+    std::thread writer([&] {
+        auto b = Broadcaster::open(name);
+        send_text(b, "wake up");
+    });
+    EXPECT_EQ(receive_text(slot).first, "wake up");
+    writer.join();
+}
+
+TEST(MailslotConformance, TooSmallABufferIsAnErrorAndTheMessageStays) {
+    const auto name = test::unique_mailslot_name("small");
+    auto slot = Mailslot::create(name, waiting());
+    auto writer = Broadcaster::open(name);
+    send_text(writer, "0123456789");
+    EXPECT_EQ(receive_text(slot, 4).second, errc::buffer_too_small);
+    EXPECT_EQ(receive_text(slot, 16).first, "0123456789");
+}
+
+TEST(MailslotConformance, ReceiveMessageReturnsItWhole) {
+    const auto name = test::unique_mailslot_name("whole");
+    auto slot = Mailslot::create(name, waiting());
+    auto writer = Broadcaster::open(name);
+    const auto big = test::pattern_bytes(20000);
+    std::error_code ec;
+    writer.send(big, ec);
+    EXPECT_EQ(slot.receive_message(ec), big);
+    EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(MailslotConformance, InfoTellsSizesCountsAndTimeout) {
+    const auto name = test::unique_mailslot_name("info");
+    MailslotOptions options;
+    options.max_message_size = 100;
+    options.read_timeout = 250ms;
+    auto slot = Mailslot::create(name, options);
+    std::error_code ec;
+    auto i = slot.info(ec);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(i.max_message_size, 100u);
+    EXPECT_FALSE(i.next_message_size.has_value());
+    EXPECT_EQ(i.message_count, 0u);
+    EXPECT_EQ(i.read_timeout, Timeout(250ms));
+    auto writer = Broadcaster::open(name);
+    send_text(writer, "four");
+    send_text(writer, "sixsix");
+    i = slot.info(ec);
+    EXPECT_EQ(i.next_message_size, 4u);
+    if (!test::running_under_wine()) {
+        EXPECT_EQ(i.message_count, 2u);  // Wine under-counts
+    }
+    slot.set_read_timeout(Timeout::forever(), ec);
+    EXPECT_TRUE(slot.info(ec).read_timeout.is_forever());
+}
+
+TEST(MailslotConformance, NamesAreCaseInsensitiveWithPseudoFolders) {
+    const auto name = test::unique_mailslot_name("Folder\\Sub\\Slot");
+    auto slot = Mailslot::create(name, waiting());
+    std::string other = name;
+    for (auto& c : other) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    auto writer = Broadcaster::open(other);
+    send_text(writer, "found");
+    EXPECT_EQ(receive_text(slot).first, "found");
+}
+
+TEST(MailslotConformance, OneReaderPerNameOnTheHost) {
+    const auto name = test::unique_mailslot_name("one-reader");
+    std::error_code ec;
+    {
+        auto first = Mailslot::create(name, {});
+        Mailslot::create(name, {}, ec);
+        EXPECT_EQ(ec, errc::name_in_use);
+    }
+    auto again = Mailslot::create(name, {}, ec);
+    EXPECT_FALSE(ec) << "closing the reader frees the name: " << ec.message();
+}
+
+TEST(MailslotConformance, AReaderInAnotherProcessHoldsTheNameUntilItDies) {
+    const auto name = test::unique_mailslot_name("other-process");
+    auto holder = test::start_helper(test::peer("mailslot-hold", {name}));
+    ASSERT_EQ(holder.line(), "ready");
+    std::error_code ec;
+    Mailslot::create(name, {}, ec);
+    EXPECT_EQ(ec, errc::name_in_use);
+    holder.process.kill(ec);
+    holder.process.wait(generous, ec);
+    auto mine = Mailslot::create(name, {}, ec);
+    EXPECT_FALSE(ec) << "a crashed reader's name is free: " << ec.message();
+}
+
+TEST(MailslotConformance, AWriterInAnotherProcess) {
+    const auto name = test::unique_mailslot_name("writer-process");
+    auto slot = Mailslot::create(name, waiting());
+    auto sender = Process::spawn(test::peer("mailslot-send", {name, "from afar"}));
+    EXPECT_EQ(sender.wait(), 0);
+    EXPECT_EQ(receive_text(slot).first, "from afar");
+}
+
+TEST(MailslotConformance, WritingToANameWithoutAReaderIsNotFound) {
+    std::error_code ec;
+    Broadcaster::open(test::unique_mailslot_name("nobody"), ec);
+    EXPECT_EQ(ec, errc::not_found);
+}
+
+TEST(MailslotConformance, AMessageOverTheReadersMaximumFails) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine accepts a message larger than the mailslot's maximum";
+    const auto name = test::unique_mailslot_name("max");
+    MailslotOptions options;
+    options.max_message_size = 16;
+    options.read_timeout = generous;
+    auto slot = Mailslot::create(name, options);
+    auto writer = Broadcaster::open(name);
+    std::error_code ec;
+    writer.send(test::pattern_bytes(17), ec);
+    EXPECT_EQ(ec, errc::message_too_large);
+    writer.send(test::pattern_bytes(16), ec);
+    EXPECT_FALSE(ec);
+    EXPECT_EQ(slot.receive_message(ec).size(), 16u);
+}
+
+TEST(MailslotConformance, AMessageToOtherHostsIsAtMost424Bytes) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
+    auto everyone = Broadcaster::open(test::unique_mailslot_name("big").replace(2, 1, "*"));
+    std::error_code ec;
+    everyone.send(test::pattern_bytes(425), ec);
+    EXPECT_EQ(ec, errc::message_too_large);
+    everyone.send(test::pattern_bytes(424), ec);
+    EXPECT_FALSE(ec) << ec.message();
+}
+
+TEST(MailslotConformance, ABroadcastReachesTheReaderOnThisHost) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
+    // The test run confines broadcasts to loopback (PIPESLOT_MAILSLOT_INTERFACES=lo).
+    const auto a = test::unique_mailslot_name("share-a"), b = test::unique_mailslot_name("share-b");
+    auto slot_a = Mailslot::create(a, waiting());
+    auto slot_b = Mailslot::create(b, waiting());
+    auto to_a = Broadcaster::open(std::string(a).replace(2, 1, "*"));
+    auto to_b = Broadcaster::open(std::string(b).replace(2, 1, "*"));
+    send_text(to_b, "for b");
+    send_text(to_a, "for a");
+    EXPECT_EQ(receive_text(slot_a).first, "for a") << "readers of different names share the port";
+    EXPECT_EQ(receive_text(slot_b).first, "for b");
+}
+
+TEST(MailslotConformance, AMessageToThisHostByNameArrives) {
+    if (test::running_under_wine()) GTEST_SKIP() << "Wine has no remote mailslots";
+    const auto a = test::unique_mailslot_name("host-a"), b = test::unique_mailslot_name("host-b");
+    auto slot_a = Mailslot::create(a, waiting());
+    auto slot_b = Mailslot::create(b, waiting());  // bound last: the kernel gives it the unicast datagrams
+    auto to_a = Broadcaster::open(std::string(a).replace(2, 1, "localhost"));
+    send_text(to_a, "unicast to a");
+    EXPECT_EQ(receive_text(slot_a).first, "unicast to a");
+}
+
+TEST(MailslotConformance, CancelEndsAWaitingReceive) {
+    const auto name = test::unique_mailslot_name("cancel");
+    auto slot = Mailslot::create(name, waiting(Timeout::forever()));
+    auto reader = std::async(std::launch::async, [&] { return receive_text(slot).second; });
+    while (reader.wait_for(10ms) != std::future_status::ready) slot.cancel();
+    EXPECT_EQ(reader.get(), errc::cancelled);
+}
+
+TEST(MailslotConformance, InvalidArgumentsAreRejected) {
+    std::error_code ec;
+    Mailslot::create(R"(\\.\pipe\x)", {}, ec);
+    EXPECT_EQ(ec, errc::invalid_name);
+    Mailslot::create(R"(\\.\mailslot\a\\b)", {}, ec);
+    EXPECT_EQ(ec, errc::invalid_name);
+    Mailslot::create(R"(\\*\mailslot\x)", {}, ec);
+    EXPECT_EQ(ec, errc::invalid_name) << "a reader is created on its own host only";
+    Mailslot::create(test::unique_mailslot_name("bad-timeout"), waiting(Timeout(-1ms)), ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    Broadcaster::open(R"(\\.\mailslot\)", ec);
+    EXPECT_EQ(ec, errc::invalid_name);
+    Mailslot closed;
+    std::vector<std::byte> buffer(4);
+    closed.receive(buffer, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    Broadcaster none;
+    none.send(buffer, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    auto slot = Mailslot::create(test::unique_mailslot_name("bad-set"), {});
+    slot.set_read_timeout(Timeout(-3ms), ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace pipeslot
