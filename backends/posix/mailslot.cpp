@@ -307,7 +307,10 @@ std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& ou
     if (name.is_broadcast()) {
         w->targets = posix::broadcast_targets();
     } else {
-        w->targets = posix::host_targets(name.server());
+        // This host's own domain needs no lookup; any other name is a host if it resolves.
+        std::string upper = name.folded_server();
+        for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+        if (upper != posix::mailslot_network().domain) w->targets = posix::host_targets(name.server());
         w->scope = detail::DatagramScope::one_host;
         if (w->targets.empty()) {  // not a host we can find: a domain, as Windows does
             w->scope = detail::DatagramScope::domain;

@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <netdb.h>
 #include <sstream>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -93,8 +94,13 @@ std::vector<sockaddr_in> host_targets(const std::string& host) {
     addrinfo hints{};
     hints.ai_family = AF_INET;
     hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST;  // an address needs no lookup
     addrinfo* found = nullptr;
-    if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) return out;
+    if (::getaddrinfo(host.c_str(), nullptr, &hints, &found) != 0) {
+        hints.ai_flags = 0;
+        const char* lookup = strcasecmp(host.c_str(), "localhost") == 0 ? "127.0.0.1" : host.c_str();
+        if (::getaddrinfo(lookup, nullptr, &hints, &found) != 0) return out;
+    }
     for (addrinfo* a = found; a; a = a->ai_next) {
         auto target = *reinterpret_cast<sockaddr_in*>(a->ai_addr);
         target.sin_port = htons(mailslot_network().port);
