@@ -77,9 +77,22 @@ std::vector<sockaddr_in> broadcast_targets() {
         target.sin_family = AF_INET;
         target.sin_port = htons(config.port);
         if (i->ifa_flags & IFF_LOOPBACK) target.sin_addr.s_addr = htonl(0x7FFFFFFF);  // 127.255.255.255
-        else if ((i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr)
-            target.sin_addr = reinterpret_cast<sockaddr_in*>(i->ifa_broadaddr)->sin_addr;
-        else continue;
+        else if (i->ifa_flags & IFF_BROADCAST) {
+            const auto address = reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr;
+            const auto* broadcast = reinterpret_cast<const sockaddr_in*>(i->ifa_broadaddr);
+            if (broadcast && broadcast->sin_addr.s_addr != 0 && broadcast->sin_addr.s_addr != address) {
+                target.sin_addr = broadcast->sin_addr;
+            } else if (i->ifa_netmask) {
+                // None configured (ip addr add without brd; glibc then reports the
+                // address itself): derive it from the netmask.
+                const auto mask = reinterpret_cast<const sockaddr_in*>(i->ifa_netmask)->sin_addr.s_addr;
+                target.sin_addr.s_addr = address | ~mask;
+            } else {
+                continue;
+            }
+        } else {
+            continue;
+        }
         const bool seen = std::any_of(out.begin(), out.end(), [&](const sockaddr_in& t) {
             return t.sin_addr.s_addr == target.sin_addr.s_addr;
         });

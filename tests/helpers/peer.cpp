@@ -6,7 +6,8 @@
 //   send-huge NAME BYTES     connect and send one message of BYTES bytes (blocks if nobody reads)
 //   mailslot-hold NAME       create a mailslot, print "ready", then wait to be killed
 //   mailslot-collect NAME N MS   create a mailslot, print "ready", print up to N messages
-//                            received within MS milliseconds (one per line), then exit
+//                            received within MS milliseconds (one per line), then exit;
+//                            N = 0: until a message "end"
 //   mailslot-send NAME TEXT  send TEXT to the mailslot NAME; exit 0, or 3 on an error
 //   as-nobody MODE ARGS...   (POSIX, as root) become user nobody, then run MODE
 #include <pipeslot/pipeslot.hpp>
@@ -104,13 +105,15 @@ int mailslot_collect(const std::string& name, int count, long ms) {
     std::printf("ready\n");
     std::fflush(stdout);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(ms);
-    for (int got = 0; got < count && std::chrono::steady_clock::now() < deadline;) {
+    for (int got = 0; (count == 0 || got < count) && std::chrono::steady_clock::now() < deadline;) {
         const auto message = slot.receive_message(ec);
         if (ec == errc::timed_out) continue;
         if (ec) return 3;
-        std::printf("%.*s\n", static_cast<int>(message.size()), reinterpret_cast<const char*>(message.data()));
+        const std::string text(reinterpret_cast<const char*>(message.data()), message.size());
+        std::printf("%s\n", text.c_str());
         std::fflush(stdout);
         ++got;
+        if (count == 0 && text == "end") break;
     }
     return 0;
 }
