@@ -111,3 +111,7 @@ std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& ou
 std::error_code send(MailslotWriter& w, std::span<const std::byte> message, const Deadline& deadline);
 
 }  // namespace pipeslot::platform
+
+namespace pipeslot::platform {
+std::string host_name();  // this computer's name, UTF-8
+}

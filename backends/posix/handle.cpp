@@ -21,3 +21,16 @@ std::error_code set_inheritable(native_handle_type h, bool inheritable) {
 }
 
 }  // namespace pipeslot::platform
+
+#include <climits>
+#include <string>
+
+namespace pipeslot::platform {
+
+std::string host_name() {
+    char name[HOST_NAME_MAX + 1] = {};
+    if (::gethostname(name, sizeof name - 1) < 0) return "localhost";
+    return name;
+}
+
+}  // namespace pipeslot::platform

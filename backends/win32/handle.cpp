@@ -12,3 +12,14 @@ std::error_code set_inheritable(native_handle_type h, bool inheritable) {
 }
 
 }  // namespace pipeslot::platform
+
+namespace pipeslot::platform {
+
+std::string host_name() {
+    wchar_t name[256];
+    DWORD size = 256;
+    if (!GetComputerNameExW(ComputerNameDnsHostname, name, &size)) return "localhost";
+    return win32::to_utf8(std::wstring_view(name, size));
+}
+
+}  // namespace pipeslot::platform

@@ -1,6 +1,7 @@
 // Everything pipeslot offers, in one include.
 #pragma once
 
+#include <pipeslot/discovery.hpp>
 #include <pipeslot/error.hpp>
 #include <pipeslot/handle.hpp>
 #include <pipeslot/mailslot.hpp>
