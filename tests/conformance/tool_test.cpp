@@ -92,5 +92,36 @@ TEST(ServerAndClientTools, BadArgumentsGiveAUsageError) {
     EXPECT_NE(r.output.find("cannot connect"), std::string::npos) << r.output;
 }
 
+TEST(DiscoveryTools, LocateFindsWhatAnnounceAnnounces) {
+    if (!std::filesystem::exists(std::filesystem::u8path(test::tool_program("pipeslot-locate"))))
+        GTEST_SKIP() << "the tools are not built (-Dtools=false)";
+    const auto pipe = test::unique_pipe_name("tool-announced");
+    const auto listen = test::unique_mailslot_name("tool-announce");
+    const auto to = test::running_under_wine() ? listen : std::string(listen).replace(2, 1, "*");
+    Command announce;
+    announce.program = test::tool_program("pipeslot-announce");
+    announce.args = {pipe, "--slot", to, "--interval", "50"};
+    auto announcer = test::start_helper(std::move(announce));
+    EXPECT_NE(announcer.line().find("announcing"), std::string::npos);
+    Command locate;
+    locate.program = test::tool_program("pipeslot-locate");
+    locate.args = {"--slot", listen, "--timeout", "1000"};
+    const auto r = test::run_capturing(std::move(locate));
+    EXPECT_EQ(r.status, 0);
+    EXPECT_NE(r.output.find(pipe), std::string::npos) << r.output;
+    announcer.in.close();  // it announces until its input ends
+    std::error_code ec;
+    EXPECT_EQ(announcer.process.wait(generous, ec), 0);
+
+    Command nothing;
+    nothing.program = test::tool_program("pipeslot-locate");
+    nothing.args = {"--slot", test::unique_mailslot_name("silence"), "--timeout", "100"};
+    EXPECT_EQ(test::run_capturing(std::move(nothing)).status, 3) << "nothing found";
+    Command bad;
+    bad.program = test::tool_program("pipeslot-announce");
+    bad.std_err = Stdio::null();
+    EXPECT_EQ(test::run_capturing(std::move(bad)).status, 2);
+}
+
 }  // namespace
 }  // namespace pipeslot
