@@ -1,15 +1,18 @@
 // The public Mailslot and Broadcaster: arguments are checked here, once for
 // every backend, then handed to the backend's platform functions.
-#include "platform.hpp"
 #include "throw.hpp"
 
+#include <pipeslot/backend.hpp>
 #include <pipeslot/error.hpp>
+#include <pipeslot/ipc_system.hpp>
 #include <pipeslot/mailslot.hpp>
-#include <pipeslot/pipe.hpp>
+
+#include <algorithm>
 
 namespace pipeslot {
 
 Mailslot::Mailslot() noexcept = default;
+Mailslot::Mailslot(std::unique_ptr<MailslotBackend> backend) noexcept : impl_(std::move(backend)) {}
 Mailslot::Mailslot(Mailslot&&) noexcept = default;
 Mailslot& Mailslot::operator=(Mailslot&&) noexcept = default;
 Mailslot::~Mailslot() = default;
@@ -20,21 +23,8 @@ bool Mailslot::check_open(std::error_code& ec) const {
     return false;
 }
 
-Mailslot Mailslot::create(std::string_view text, const MailslotOptions& options, std::error_code& ec) {
-    const auto name = MailslotName::parse(text, ec);
-    if (ec) return {};
-    if (!name.is_local()) {
-        ec = errc::invalid_name;  // a reader exists on its own host only
-        return {};
-    }
-    if (!options.read_timeout.is_valid() || options.max_message_size > max_pipe_buffer_size) {
-        ec = errc::invalid_argument;
-        return {};
-    }
-    Mailslot m;
-    ec = platform::create_mailslot(name, options, m.impl_);
-    if (ec) m.impl_.reset();
-    return m;
+Mailslot Mailslot::create(std::string_view name, const MailslotOptions& options, std::error_code& ec) {
+    return native_ipc().create_mailslot(name, options, ec);
 }
 
 Mailslot Mailslot::create(std::string_view name, const MailslotOptions& options) {
@@ -44,7 +34,7 @@ Mailslot Mailslot::create(std::string_view name, const MailslotOptions& options)
 std::size_t Mailslot::receive(std::span<std::byte> buffer, std::error_code& ec) {
     ec.clear();
     if (!check_open(ec)) return 0;
-    return platform::receive(*impl_, buffer, ec);
+    return impl_->receive(buffer, ec);
 }
 
 std::vector<std::byte> Mailslot::receive_message(std::error_code& ec) {
@@ -54,13 +44,13 @@ std::vector<std::byte> Mailslot::receive_message(std::error_code& ec) {
     std::vector<std::byte> message(4096);
     for (;;) {
         ec.clear();
-        const auto n = platform::receive(*impl_, message, ec);
+        const auto n = impl_->receive(message, ec);
         if (ec != errc::buffer_too_small) {
             message.resize(ec ? 0 : n);
             return message;
         }
         ec.clear();
-        const auto info = platform::info(*impl_, ec);
+        const auto info = impl_->info(ec);
         if (ec) return {};
         message.resize(std::max(message.size() * 2, info.next_message_size.value_or(0)));
     }
@@ -69,7 +59,7 @@ std::vector<std::byte> Mailslot::receive_message(std::error_code& ec) {
 MailslotInfo Mailslot::info(std::error_code& ec) {
     ec.clear();
     if (!check_open(ec)) return {};
-    return platform::info(*impl_, ec);
+    return impl_->info(ec);
 }
 
 void Mailslot::set_read_timeout(Timeout timeout, std::error_code& ec) {
@@ -79,27 +69,23 @@ void Mailslot::set_read_timeout(Timeout timeout, std::error_code& ec) {
         ec = errc::invalid_argument;
         return;
     }
-    ec = platform::set_read_timeout(*impl_, timeout);
+    impl_->set_read_timeout(timeout, ec);
 }
 
 void Mailslot::cancel() noexcept {
-    if (impl_) platform::cancel(*impl_);
+    if (impl_) impl_->cancel();
 }
 
 void Mailslot::close() noexcept { impl_.reset(); }
 
 Broadcaster::Broadcaster() noexcept = default;
+Broadcaster::Broadcaster(std::unique_ptr<BroadcasterBackend> backend) noexcept : impl_(std::move(backend)) {}
 Broadcaster::Broadcaster(Broadcaster&&) noexcept = default;
 Broadcaster& Broadcaster::operator=(Broadcaster&&) noexcept = default;
 Broadcaster::~Broadcaster() = default;
 
-Broadcaster Broadcaster::open(std::string_view text, std::error_code& ec) {
-    const auto name = MailslotName::parse(text, ec);
-    if (ec) return {};
-    Broadcaster b;
-    ec = platform::open_broadcaster(name, b.impl_);
-    if (ec) b.impl_.reset();
-    return b;
+Broadcaster Broadcaster::open(std::string_view name, std::error_code& ec) {
+    return native_ipc().open_broadcaster(name, ec);
 }
 
 Broadcaster Broadcaster::open(std::string_view name) {
@@ -112,7 +98,7 @@ void Broadcaster::send(std::span<const std::byte> message, Timeout timeout, std:
         ec = errc::invalid_argument;
         return;
     }
-    ec = platform::send(*impl_, message, detail::Deadline(timeout));
+    impl_->send(message, timeout, ec);
 }
 
 void Broadcaster::close() noexcept { impl_.reset(); }

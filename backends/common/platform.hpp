@@ -70,6 +70,10 @@ std::vector<std::string> command_line_arguments(int argc, char** argv);
 
 namespace pipeslot::platform {
 
+struct Channel;  // one end of a named pipe, defined by each backend
+struct ChannelDeleter {
+    void operator()(Channel* c) const noexcept;
+};
 using ChannelPtr = std::unique_ptr<Channel, ChannelDeleter>;
 
 // Arguments arrive validated: a local pipe name, options in range.
@@ -97,6 +101,14 @@ std::string current_user();
 
 namespace pipeslot::platform {
 
+struct MailslotReader;
+struct MailslotWriter;
+struct MailslotReaderDeleter {
+    void operator()(MailslotReader* m) const noexcept;
+};
+struct MailslotWriterDeleter {
+    void operator()(MailslotWriter* m) const noexcept;
+};
 using MailslotReaderPtr = std::unique_ptr<MailslotReader, MailslotReaderDeleter>;
 using MailslotWriterPtr = std::unique_ptr<MailslotWriter, MailslotWriterDeleter>;
 

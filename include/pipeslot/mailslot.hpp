@@ -17,16 +17,8 @@
 
 namespace pipeslot {
 
-namespace platform {
-struct MailslotReader;
-struct MailslotWriter;
-struct MailslotReaderDeleter {
-    void operator()(MailslotReader* m) const noexcept;
-};
-struct MailslotWriterDeleter {
-    void operator()(MailslotWriter* m) const noexcept;
-};
-}  // namespace platform
+class MailslotBackend;
+class BroadcasterBackend;
 
 // The largest message that may cross to another host (the Windows limit for
 // \\*, \\DOMAIN and \\HOST); larger sends there are errc::message_too_large.
@@ -49,6 +41,7 @@ struct MailslotInfo {
 class PIPESLOT_API Mailslot {
 public:
     Mailslot() noexcept;
+    explicit Mailslot(std::unique_ptr<MailslotBackend> backend) noexcept;
     Mailslot(Mailslot&&) noexcept;
     Mailslot& operator=(Mailslot&&) noexcept;
     ~Mailslot();
@@ -72,7 +65,7 @@ public:
 
 private:
     bool check_open(std::error_code& ec) const;
-    std::unique_ptr<platform::MailslotReader, platform::MailslotReaderDeleter> impl_;
+    std::unique_ptr<MailslotBackend> impl_;
 };
 
 // The writing end: \\.\mailslot\NAME (errc::not_found without a reader),
@@ -80,6 +73,7 @@ private:
 class PIPESLOT_API Broadcaster {
 public:
     Broadcaster() noexcept;
+    explicit Broadcaster(std::unique_ptr<BroadcasterBackend> backend) noexcept;
     Broadcaster(Broadcaster&&) noexcept;
     Broadcaster& operator=(Broadcaster&&) noexcept;
     ~Broadcaster();
@@ -98,7 +92,7 @@ public:
     bool is_open() const noexcept { return impl_ != nullptr; }
 
 private:
-    std::unique_ptr<platform::MailslotWriter, platform::MailslotWriterDeleter> impl_;
+    std::unique_ptr<BroadcasterBackend> impl_;
 };
 
 }  // namespace pipeslot

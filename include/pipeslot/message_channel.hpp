@@ -19,12 +19,8 @@
 
 namespace pipeslot {
 
-namespace platform {
-struct Channel;
-struct ChannelDeleter {
-    void operator()(Channel* c) const noexcept;
-};
-}  // namespace platform
+class ChannelBackend;
+class InstanceBackend;
 
 enum class PipeType { byte, message };  // what the writer's sends are: a stream, or messages
 enum class ReadMode { byte, message };  // how this end reads: across boundaries, or one message a call
@@ -81,6 +77,8 @@ struct ChannelInfo {
 class PIPESLOT_API MessageChannel : public ByteReader, public ByteWriter {
 public:
     MessageChannel() noexcept;
+    // A channel over any backend: the fake's, a mock, one of your own.
+    explicit MessageChannel(std::unique_ptr<ChannelBackend> backend) noexcept;
     MessageChannel(MessageChannel&&) noexcept;
     MessageChannel& operator=(MessageChannel&&) noexcept;
     ~MessageChannel() override;
@@ -88,7 +86,8 @@ public:
     // Connects to a free instance of `name`: errc::pipe_busy if all are taken
     // (after waiting as options say), errc::not_found if none exists,
     // errc::invalid_name for a bad name, errc::access_denied if the pipe's
-    // direction does not allow the access asked for.
+    // direction does not allow the access asked for. (The native system's;
+    // code that should also run on a fake takes an IpcSystem&.)
     static MessageChannel open(std::string_view name, const ClientOptions& options, std::error_code& ec);
     static MessageChannel open(std::string_view name, const ClientOptions& options = {});  // throws
 
@@ -132,15 +131,15 @@ public:
     bool is_open() const noexcept override { return impl_ != nullptr; }
 
 protected:
-    explicit MessageChannel(std::unique_ptr<platform::Channel, platform::ChannelDeleter> impl) noexcept;
     bool check_open(std::error_code& ec) const;
-    std::unique_ptr<platform::Channel, platform::ChannelDeleter> impl_;
+    std::unique_ptr<ChannelBackend> impl_;
 };
 
 // The server's end of one instance of a named pipe.
 class PIPESLOT_API PipeInstance : public MessageChannel {
 public:
     PipeInstance() noexcept = default;
+    explicit PipeInstance(std::unique_ptr<InstanceBackend> backend) noexcept;
 
     // A new instance, ready for a client at once. errc::too_many_instances
     // when the name has max_instances already; errc::name_in_use with
@@ -161,7 +160,7 @@ public:
     std::string client_user(std::error_code& ec) const;
 
 private:
-    using MessageChannel::MessageChannel;
+    InstanceBackend* instance() const noexcept;
 };
 
 // Open, send one message, receive one reply, close (CallNamedPipe). The

@@ -1,9 +1,11 @@
 // Everything pipeslot offers, in one include.
 #pragma once
 
+#include <pipeslot/backend.hpp>
 #include <pipeslot/discovery.hpp>
 #include <pipeslot/error.hpp>
 #include <pipeslot/handle.hpp>
+#include <pipeslot/ipc_system.hpp>
 #include <pipeslot/mailslot.hpp>
 #include <pipeslot/message_channel.hpp>
 #include <pipeslot/name.hpp>

@@ -1,0 +1,102 @@
+// IpcSystem's checks: the same for the native system, the fake and mocks.
+#include "deadline.hpp"
+
+#include <pipeslot/error.hpp>
+#include <pipeslot/ipc_system.hpp>
+
+namespace pipeslot {
+namespace {
+
+bool valid(const ServerOptions& o) {
+    return o.max_instances >= 1 && o.max_instances <= unlimited_instances &&
+           o.in_buffer_size <= max_pipe_buffer_size && o.out_buffer_size <= max_pipe_buffer_size &&
+           o.default_wait.is_valid() && !(o.type == PipeType::byte && o.read_mode == ReadMode::message);
+}
+
+Timeout left(const detail::Deadline& d) {
+    return d.is_forever() ? Timeout::forever() : Timeout(std::chrono::milliseconds(d.remaining_ms()));
+}
+
+}  // namespace
+
+MessageChannel IpcSystem::open_channel(std::string_view text, const ClientOptions& options, std::error_code& ec) {
+    ec.clear();
+    const auto name = PipeName::parse(text, ec);
+    if (ec) return {};
+    if (!name.is_local()) {
+        ec = errc::not_supported;  // remote pipes: a later backend feature
+        return {};
+    }
+    if (!options.wait.is_valid()) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    auto backend = do_open_channel(name, options, ec);
+    return ec ? MessageChannel() : MessageChannel(std::move(backend));
+}
+
+PipeInstance IpcSystem::create_instance(std::string_view text, const ServerOptions& options, std::error_code& ec) {
+    ec.clear();
+    const auto name = PipeName::parse(text, ec);
+    if (ec) return {};
+    if (!name.is_local()) {
+        ec = errc::invalid_name;  // a server creates local names only
+        return {};
+    }
+    if (!valid(options)) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    auto backend = do_create_instance(name, options, ec);
+    return ec ? PipeInstance() : PipeInstance(std::move(backend));
+}
+
+Mailslot IpcSystem::create_mailslot(std::string_view text, const MailslotOptions& options, std::error_code& ec) {
+    ec.clear();
+    const auto name = MailslotName::parse(text, ec);
+    if (ec) return {};
+    if (!name.is_local()) {
+        ec = errc::invalid_name;  // a reader exists on its own host only
+        return {};
+    }
+    if (!options.read_timeout.is_valid() || options.max_message_size > max_pipe_buffer_size) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    auto backend = do_create_mailslot(name, options, ec);
+    return ec ? Mailslot() : Mailslot(std::move(backend));
+}
+
+Broadcaster IpcSystem::open_broadcaster(std::string_view text, std::error_code& ec) {
+    ec.clear();
+    const auto name = MailslotName::parse(text, ec);
+    if (ec) return {};
+    auto backend = do_open_broadcaster(name, ec);
+    return ec ? Broadcaster() : Broadcaster(std::move(backend));
+}
+
+PipeStreams IpcSystem::create_pipe(const PipeOptions& options, std::error_code& ec) {
+    ec.clear();
+    if (options.buffer_size > max_pipe_buffer_size) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    return do_create_pipe(options, ec);
+}
+
+std::size_t IpcSystem::call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
+                            Timeout timeout, std::error_code& ec) {
+    if (!timeout.is_valid()) {
+        ec = errc::invalid_argument;
+        return 0;
+    }
+    const detail::Deadline deadline(timeout);
+    ClientOptions options;
+    options.read_mode = ReadMode::message;
+    options.wait = left(deadline);
+    auto channel = open_channel(name, options, ec);
+    if (ec) return 0;
+    return channel.transact(request, reply, left(deadline), ec);  // more_data: the rest goes with the channel
+}
+
+}  // namespace pipeslot
