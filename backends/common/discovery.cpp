@@ -25,7 +25,7 @@ std::string upper(std::string s) {
     return s;
 }
 
-bool is_this_host(const std::string& host) { return upper(host) == upper(host_name()); }
+bool is_this_host(IpcSystem& system, const std::string& host) { return upper(host) == upper(system.host_name()); }
 
 std::string message(std::string_view tag, const std::string& host, const std::string& name) {
     return std::string(tag) + "\n" + host + "\n" + name;
@@ -43,20 +43,20 @@ bool parse(std::span<const std::byte> bytes, std::string_view tag, std::string& 
 }
 
 // The pipe a client here should open for NAME announced by HOST.
-Located located(const std::string& host, const std::string& name) {
-    const std::string server = is_this_host(host) ? "." : host;
+Located located(IpcSystem& system, const std::string& host, const std::string& name) {
+    const std::string server = is_this_host(system, host) ? "." : host;
     return {"\\\\" + server + "\\pipe\\" + name, host};
 }
 
 // Every distinct announcement that arrives on `listener` before `deadline`.
-std::vector<Located> collect(Mailslot& listener, const detail::Deadline& deadline) {
+std::vector<Located> collect(IpcSystem& system, Mailslot& listener, const detail::Deadline& deadline) {
     std::vector<Located> found;
     while (!deadline.expired()) {
         std::error_code ec;
         const auto m = listener.receive_message(ec);
         std::string host, name;
         if (ec || !parse(m, announce_tag, host, name)) continue;
-        auto l = located(host, name);
+        auto l = located(system, host, name);
         const bool seen = std::any_of(found.begin(), found.end(), [&](const Located& x) { return x.pipe == l.pipe; });
         if (!seen) found.push_back(std::move(l));
     }
@@ -86,7 +86,7 @@ struct Worker {
 
 }  // namespace
 
-std::string host_name() { return platform::host_name(); }
+std::string host_name() { return native_ipc().host_name(); }
 
 struct Announcer::State : Worker {};
 
@@ -107,7 +107,7 @@ void Announcer::stop() noexcept {
 }
 
 Announcer Announcer::start(std::string_view pipe, std::string_view slot, std::chrono::milliseconds interval,
-                           std::error_code& ec) {
+                           std::error_code& ec, IpcSystem& system) {
     const auto name = PipeName::parse(pipe, ec);
     if (ec) return {};
     const auto target = MailslotName::parse(slot, ec);
@@ -116,7 +116,7 @@ Announcer Announcer::start(std::string_view pipe, std::string_view slot, std::ch
         ec = errc::invalid_argument;  // a server announces its own pipes
         return {};
     }
-    const auto text = message(announce_tag, host_name(), name.name());
+    const auto text = message(announce_tag, system.host_name(), name.name());
     if (!target.is_local() && text.size() > max_network_mailslot_message) {
         ec = errc::message_too_large;
         return {};
@@ -124,19 +124,19 @@ Announcer Announcer::start(std::string_view pipe, std::string_view slot, std::ch
     Announcer a;
     a.state_ = std::make_unique<State>();
     State* s = a.state_.get();
-    s->thread = std::thread([s, slot = std::string(slot), text, interval] {
+    s->thread = std::thread([s, &system, slot = std::string(slot), text, interval] {
         // Opened anew each time: a local listener may come and go.
         std::unique_lock lock(s->mutex);
         do {
             std::error_code ignored;  // nobody listening is not an error
-            auto to = Broadcaster::open(slot, ignored);
+            auto to = system.open_broadcaster(slot, ignored);
             if (!ignored) send_text(to, text, ignored);
         } while (!s->wake.wait_for(lock, interval, [s] { return s->stopping; }));
     });
     return a;
 }
 
-std::vector<Located> locate_servers(std::string_view slot, Timeout timeout, std::error_code& ec) {
+std::vector<Located> locate_servers(std::string_view slot, Timeout timeout, std::error_code& ec, IpcSystem& system) {
     if (!timeout.is_valid() || timeout.is_forever()) {
         ec = errc::invalid_argument;
         return {};
@@ -144,9 +144,9 @@ std::vector<Located> locate_servers(std::string_view slot, Timeout timeout, std:
     MailslotOptions options;
     options.read_timeout = std::chrono::milliseconds(20);
     const detail::Deadline deadline(timeout);
-    auto listener = Mailslot::create(slot, options, ec);
+    auto listener = system.create_mailslot(slot, options, ec);
     if (ec) return {};
-    return collect(listener, deadline);
+    return collect(system, listener, deadline);
 }
 
 struct Responder::State : Worker {
@@ -181,7 +181,7 @@ void Responder::stop() noexcept {
     state_.reset();
 }
 
-Responder Responder::start(std::string_view pipe, std::string_view slot, std::error_code& ec) {
+Responder Responder::start(std::string_view pipe, std::string_view slot, std::error_code& ec, IpcSystem& system) {
     const auto name = PipeName::parse(pipe, ec);
     if (ec) return {};
     if (!name.is_local()) {
@@ -192,11 +192,11 @@ Responder Responder::start(std::string_view pipe, std::string_view slot, std::er
     r.state_ = std::make_unique<State>();
     MailslotOptions options;
     options.read_timeout = Timeout::forever();
-    r.state_->queries = Mailslot::create(slot, options, ec);
+    r.state_->queries = system.create_mailslot(slot, options, ec);
     if (ec) return {};
     State* s = r.state_.get();
-    const auto answer = message(announce_tag, host_name(), name.name());
-    s->thread = std::thread([s, answer] {
+    const auto answer = message(announce_tag, system.host_name(), name.name());
+    s->thread = std::thread([s, &system, answer] {
         for (;;) {
             std::error_code io;
             const auto m = s->queries.receive_message(io);
@@ -206,7 +206,8 @@ Responder Responder::start(std::string_view pipe, std::string_view slot, std::er
             }
             std::string host, reply_slot;
             if (io || !parse(m, query_tag, host, reply_slot)) continue;
-            auto to = Broadcaster::open("\\\\" + (is_this_host(host) ? std::string(".") : host) + "\\mailslot\\" + reply_slot, io);
+            const std::string server = is_this_host(system, host) ? "." : host;
+            auto to = system.open_broadcaster("\\\\" + server + "\\mailslot\\" + reply_slot, io);
             if (!io) send_text(to, answer, io);
         }
         std::lock_guard lock(s->mutex);
@@ -216,7 +217,7 @@ Responder Responder::start(std::string_view pipe, std::string_view slot, std::er
     return r;
 }
 
-std::vector<Located> query_servers(std::string_view slot, Timeout timeout, std::error_code& ec) {
+std::vector<Located> query_servers(std::string_view slot, Timeout timeout, std::error_code& ec, IpcSystem& system) {
     if (!timeout.is_valid() || timeout.is_forever()) {
         ec = errc::invalid_argument;
         return {};
@@ -225,14 +226,14 @@ std::vector<Located> query_servers(std::string_view slot, Timeout timeout, std::
     const std::string reply_name = "pipeslot\\reply\\" + std::to_string(random()) + std::to_string(random());
     MailslotOptions options;
     options.read_timeout = std::chrono::milliseconds(20);
-    auto replies = Mailslot::create("\\\\.\\mailslot\\" + reply_name, options, ec);
+    auto replies = system.create_mailslot("\\\\.\\mailslot\\" + reply_name, options, ec);
     if (ec) return {};
-    auto to = Broadcaster::open(slot, ec);
+    auto to = system.open_broadcaster(slot, ec);
     if (ec) return {};
     const detail::Deadline deadline(timeout);
-    send_text(to, message(query_tag, host_name(), reply_name), ec);
+    send_text(to, message(query_tag, system.host_name(), reply_name), ec);
     if (ec) return {};
-    return collect(replies, deadline);
+    return collect(system, replies, deadline);
 }
 
 }  // namespace pipeslot

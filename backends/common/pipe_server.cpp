@@ -45,7 +45,7 @@ PipeServer::~PipeServer() { stop(); }
 bool PipeServer::running() const noexcept { return state_ && !state_->stopping; }
 
 PipeServer PipeServer::start(std::string_view name, const ServerOptions& options, std::size_t instances,
-                             ConnectionHandler handler, std::error_code& ec) {
+                             ConnectionHandler handler, std::error_code& ec, IpcSystem& system) {
     ec.clear();
     if (instances == 0 || !handler) {
         ec = errc::invalid_argument;
@@ -54,7 +54,7 @@ PipeServer PipeServer::start(std::string_view name, const ServerOptions& options
     auto state = std::make_unique<State>();
     state->handler = std::move(handler);
     for (std::size_t i = 0; i < instances; ++i) {
-        state->instances.push_back(PipeInstance::create(name, options, ec));
+        state->instances.push_back(system.create_instance(name, options, ec));
         if (ec) return {};
     }
     PipeServer server;
@@ -65,7 +65,7 @@ PipeServer PipeServer::start(std::string_view name, const ServerOptions& options
 }
 
 PipeServer PipeServer::start(std::string_view name, const ServerOptions& options, std::size_t instances,
-                             RequestHandler handler, std::error_code& ec) {
+                             RequestHandler handler, std::error_code& ec, IpcSystem& system) {
     if (!handler) {
         ec = errc::invalid_argument;
         return {};
@@ -82,7 +82,7 @@ PipeServer PipeServer::start(std::string_view name, const ServerOptions& options
                 if (io) return;
             }
         }),
-        ec);
+        ec, system);
 }
 
 void PipeServer::stop() noexcept {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <pipeslot/export.hpp>
+#include <pipeslot/ipc_system.hpp>
 #include <pipeslot/timeout.hpp>
 
 #include <chrono>
@@ -36,7 +37,7 @@ public:
     Announcer& operator=(Announcer&&) noexcept;
     ~Announcer();  // stops
     static Announcer start(std::string_view pipe, std::string_view slot, std::chrono::milliseconds interval,
-                           std::error_code& ec);
+                           std::error_code& ec, IpcSystem& system = native_ipc());
     void stop() noexcept;
 
 private:
@@ -46,7 +47,8 @@ private:
 
 // Listens on the local mailslot `slot` for `timeout` and returns every
 // distinct server announced meanwhile.
-PIPESLOT_API std::vector<Located> locate_servers(std::string_view slot, Timeout timeout, std::error_code& ec);
+PIPESLOT_API std::vector<Located> locate_servers(std::string_view slot, Timeout timeout, std::error_code& ec,
+                                                 IpcSystem& system = native_ipc());
 
 // Answers queries that arrive on the local mailslot `slot` with `pipe`.
 class PIPESLOT_API Responder {
@@ -55,7 +57,8 @@ public:
     Responder(Responder&&) noexcept;
     Responder& operator=(Responder&&) noexcept;
     ~Responder();  // stops
-    static Responder start(std::string_view pipe, std::string_view slot, std::error_code& ec);
+    static Responder start(std::string_view pipe, std::string_view slot, std::error_code& ec,
+                           IpcSystem& system = native_ipc());
     void stop() noexcept;
 
 private:
@@ -65,7 +68,8 @@ private:
 
 // Sends a query to `slot` (e.g. \\*\mailslot\pipeslot\query) naming a reply
 // mailslot of its own, and collects the answers that arrive within `timeout`.
-PIPESLOT_API std::vector<Located> query_servers(std::string_view slot, Timeout timeout, std::error_code& ec);
+PIPESLOT_API std::vector<Located> query_servers(std::string_view slot, Timeout timeout, std::error_code& ec,
+                                                IpcSystem& system = native_ipc());
 
 // This host's name, as announcements carry it.
 PIPESLOT_API std::string host_name();

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <pipeslot/export.hpp>
+#include <pipeslot/ipc_system.hpp>
 #include <pipeslot/message_channel.hpp>
 
 #include <cstddef>
@@ -32,9 +33,9 @@ public:
     // Creates all `instances` first (so their errors come back here), then
     // starts one thread per instance.
     static PipeServer start(std::string_view name, const ServerOptions& options, std::size_t instances,
-                            ConnectionHandler handler, std::error_code& ec);
+                            ConnectionHandler handler, std::error_code& ec, IpcSystem& system = native_ipc());
     static PipeServer start(std::string_view name, const ServerOptions& options, std::size_t instances,
-                            RequestHandler handler, std::error_code& ec);
+                            RequestHandler handler, std::error_code& ec, IpcSystem& system = native_ipc());
 
     // Cancels every wait and read of the instances, and joins the threads. A
     // handler busy in its own code is waited for.

@@ -23,16 +23,17 @@ TEST(DiscoveryConformance, AnnouncedServersAreLocatedAndReachable) {
     std::error_code ec;
     auto server = PipeServer::start(pipe, {}, 1, PipeServer::RequestHandler([](std::span<const std::byte> r) {
         return std::vector<std::byte>(r.begin(), r.end());
-    }), ec);
+    }), ec, test::ipc());
     ASSERT_FALSE(ec) << ec.message();
-    auto announcer = Announcer::start(pipe, everyone(slot), 50ms, ec);
+    auto announcer = Announcer::start(pipe, everyone(slot), 50ms, ec, test::ipc());
     ASSERT_FALSE(ec) << ec.message();
-    const auto found = locate_servers(slot, 1s, ec);
+    const auto found = locate_servers(slot, 1s, ec, test::ipc());
     EXPECT_FALSE(ec) << ec.message();
     ASSERT_THAT(found, Contains(Field(&Located::pipe, pipe)));
-    EXPECT_EQ(found.front().host, host_name());
+    EXPECT_EQ(found.front().host, test::ipc().host_name());
     std::vector<std::byte> reply(16);
-    const auto n = call(found.front().pipe, test::as_bytes(std::string("found you")), reply, test::generous, ec);
+    const auto n = test::ipc().call(found.front().pipe, test::as_bytes(std::string("found you")), reply, test::generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
     EXPECT_EQ(test::text_of(std::span(reply).first(n)), "found you");
 }
 
@@ -40,9 +41,9 @@ TEST(DiscoveryConformance, ServersAnswerAQuery) {
     const auto pipe = test::unique_pipe_name("queried");
     const auto slot = test::unique_mailslot_name("query");
     std::error_code ec;
-    auto responder = Responder::start(pipe, slot, ec);
+    auto responder = Responder::start(pipe, slot, ec, test::ipc());
     ASSERT_FALSE(ec) << ec.message();
-    const auto found = query_servers(everyone(slot), 1s, ec);
+    const auto found = query_servers(everyone(slot), 1s, ec, test::ipc());
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_THAT(found, Contains(Field(&Located::pipe, pipe)));
     responder.stop();
@@ -50,20 +51,20 @@ TEST(DiscoveryConformance, ServersAnswerAQuery) {
 
 TEST(DiscoveryConformance, BadArgumentsAreRejected) {
     std::error_code ec;
-    Announcer::start(R"(\\elsewhere\pipe\x)", everyone(test::unique_mailslot_name("a")), 50ms, ec);
+    Announcer::start(R"(\\elsewhere\pipe\x)", everyone(test::unique_mailslot_name("a")), 50ms, ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument) << "a server announces its own pipes";
-    Announcer::start(test::unique_pipe_name("p"), everyone(test::unique_mailslot_name("b")), 0ms, ec);
+    Announcer::start(test::unique_pipe_name("p"), everyone(test::unique_mailslot_name("b")), 0ms, ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument) << "an interval of zero";
-    Announcer::start("not a pipe", everyone(test::unique_mailslot_name("c")), 50ms, ec);
+    Announcer::start("not a pipe", everyone(test::unique_mailslot_name("c")), 50ms, ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_name);
-    locate_servers(test::unique_mailslot_name("d"), Timeout::forever(), ec);
+    locate_servers(test::unique_mailslot_name("d"), Timeout::forever(), ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument) << "locating needs an end";
-    query_servers(everyone(test::unique_mailslot_name("e")), Timeout(-1ms), ec);
+    query_servers(everyone(test::unique_mailslot_name("e")), Timeout(-1ms), ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument);
     if (!test::running_under_wine()) {
         std::string long_pipe = R"(\\.\pipe\)";
         for (int i = 0; i < 200; ++i) long_pipe += "\xe6\x97\xa5";  // 600 bytes of UTF-8
-        Announcer::start(long_pipe, test::unique_mailslot_name("f").replace(2, 1, "*"), 50ms, ec);
+        Announcer::start(long_pipe, test::unique_mailslot_name("f").replace(2, 1, "*"), 50ms, ec, test::ipc());
         EXPECT_EQ(ec, errc::message_too_large) << "an announcement to other hosts is at most 424 bytes";
     }
 }

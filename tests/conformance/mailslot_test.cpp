@@ -35,8 +35,8 @@ MailslotOptions waiting(Timeout t = generous) {
 
 TEST(MailslotConformance, LocalMessagesArriveWholeAndInOrder) {
     const auto name = test::unique_mailslot_name("order");
-    auto slot = Mailslot::create(name, waiting());
-    auto writer = Broadcaster::open(name);
+    auto slot = test::create_mailslot(name, waiting());
+    auto writer = test::open_broadcaster(name);
     for (const char* m : {"first", "second message", "3"}) send_text(writer, m);
     EXPECT_EQ(receive_text(slot).first, "first");
     EXPECT_EQ(receive_text(slot).first, "second message");
@@ -46,8 +46,8 @@ TEST(MailslotConformance, LocalMessagesArriveWholeAndInOrder) {
 TEST(MailslotConformance, ZeroLengthMessagesArrive) {
     if (test::running_under_wine()) GTEST_SKIP() << "Wine reads a queued zero-length mailslot message as ERROR_BROKEN_PIPE";
     const auto name = test::unique_mailslot_name("empty");
-    auto slot = Mailslot::create(name, waiting());
-    auto writer = Broadcaster::open(name);
+    auto slot = test::create_mailslot(name, waiting());
+    auto writer = test::open_broadcaster(name);
     send_text(writer, "");
     send_text(writer, "x");
     EXPECT_EQ(receive_text(slot), std::make_pair(std::string(), std::error_code()));
@@ -56,7 +56,7 @@ TEST(MailslotConformance, ZeroLengthMessagesArrive) {
 
 TEST(MailslotConformance, ReceiveWaitsForTheReadTimeout) {
     const auto name = test::unique_mailslot_name("timeout");
-    auto slot = Mailslot::create(name, waiting(150ms));
+    auto slot = test::create_mailslot(name, waiting(150ms));
     const auto start = std::chrono::steady_clock::now();
     EXPECT_EQ(receive_text(slot).second, errc::timed_out);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
@@ -68,9 +68,9 @@ TEST(MailslotConformance, ReceiveWaitsForTheReadTimeout) {
 
 TEST(MailslotConformance, AReceiveWaitingForeverIsWokenByAMessage) {
     const auto name = test::unique_mailslot_name("forever");
-    auto slot = Mailslot::create(name, waiting(Timeout::forever()));
+    auto slot = test::create_mailslot(name, waiting(Timeout::forever()));
     std::thread writer([&] {
-        auto b = Broadcaster::open(name);
+        auto b = test::open_broadcaster(name);
         send_text(b, "wake up");
     });
     EXPECT_EQ(receive_text(slot).first, "wake up");
@@ -79,8 +79,8 @@ TEST(MailslotConformance, AReceiveWaitingForeverIsWokenByAMessage) {
 
 TEST(MailslotConformance, TooSmallABufferIsAnErrorAndTheMessageStays) {
     const auto name = test::unique_mailslot_name("small");
-    auto slot = Mailslot::create(name, waiting());
-    auto writer = Broadcaster::open(name);
+    auto slot = test::create_mailslot(name, waiting());
+    auto writer = test::open_broadcaster(name);
     send_text(writer, "0123456789");
     EXPECT_EQ(receive_text(slot, 4).second, errc::buffer_too_small);
     EXPECT_EQ(receive_text(slot, 16).first, "0123456789");
@@ -88,8 +88,8 @@ TEST(MailslotConformance, TooSmallABufferIsAnErrorAndTheMessageStays) {
 
 TEST(MailslotConformance, ReceiveMessageReturnsItWhole) {
     const auto name = test::unique_mailslot_name("whole");
-    auto slot = Mailslot::create(name, waiting());
-    auto writer = Broadcaster::open(name);
+    auto slot = test::create_mailslot(name, waiting());
+    auto writer = test::open_broadcaster(name);
     const auto big = test::pattern_bytes(20000);
     std::error_code ec;
     writer.send(big, ec);
@@ -102,7 +102,7 @@ TEST(MailslotConformance, InfoTellsSizesCountsAndTimeout) {
     MailslotOptions options;
     options.max_message_size = 100;
     options.read_timeout = 250ms;
-    auto slot = Mailslot::create(name, options);
+    auto slot = test::create_mailslot(name, options);
     std::error_code ec;
     auto i = slot.info(ec);
     EXPECT_FALSE(ec);
@@ -110,7 +110,7 @@ TEST(MailslotConformance, InfoTellsSizesCountsAndTimeout) {
     EXPECT_FALSE(i.next_message_size.has_value());
     EXPECT_EQ(i.message_count, 0u);
     EXPECT_EQ(i.read_timeout, Timeout(250ms));
-    auto writer = Broadcaster::open(name);
+    auto writer = test::open_broadcaster(name);
     send_text(writer, "four");
     send_text(writer, "sixsix");
     i = slot.info(ec);
@@ -124,10 +124,10 @@ TEST(MailslotConformance, InfoTellsSizesCountsAndTimeout) {
 
 TEST(MailslotConformance, NamesAreCaseInsensitiveWithPseudoFolders) {
     const auto name = test::unique_mailslot_name("Folder\\Sub\\Slot");
-    auto slot = Mailslot::create(name, waiting());
+    auto slot = test::create_mailslot(name, waiting());
     std::string other = name;
     for (auto& c : other) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    auto writer = Broadcaster::open(other);
+    auto writer = test::open_broadcaster(other);
     send_text(writer, "found");
     EXPECT_EQ(receive_text(slot).first, "found");
 }
@@ -136,30 +136,32 @@ TEST(MailslotConformance, OneReaderPerNameOnTheHost) {
     const auto name = test::unique_mailslot_name("one-reader");
     std::error_code ec;
     {
-        auto first = Mailslot::create(name, {});
-        Mailslot::create(name, {}, ec);
+        auto first = test::create_mailslot(name, {});
+        test::ipc().create_mailslot(name, {}, ec);
         EXPECT_EQ(ec, errc::name_in_use);
     }
-    auto again = Mailslot::create(name, {}, ec);
+    auto again = test::ipc().create_mailslot(name, {}, ec);
     EXPECT_FALSE(ec) << "closing the reader frees the name: " << ec.message();
 }
 
 TEST(MailslotConformance, AReaderInAnotherProcessHoldsTheNameUntilItDies) {
+    PIPESLOT_SKIP_UNDER_FAKE("other processes");
     const auto name = test::unique_mailslot_name("other-process");
     auto holder = test::start_helper(test::peer("mailslot-hold", {name}));
     ASSERT_EQ(holder.line(), "ready");
     std::error_code ec;
-    Mailslot::create(name, {}, ec);
+    test::ipc().create_mailslot(name, {}, ec);
     EXPECT_EQ(ec, errc::name_in_use);
     holder.process.kill(ec);
     holder.process.wait(generous, ec);
-    auto mine = Mailslot::create(name, {}, ec);
+    auto mine = test::ipc().create_mailslot(name, {}, ec);
     EXPECT_FALSE(ec) << "a crashed reader's name is free: " << ec.message();
 }
 
 TEST(MailslotConformance, AWriterInAnotherProcess) {
+    PIPESLOT_SKIP_UNDER_FAKE("other processes");
     const auto name = test::unique_mailslot_name("writer-process");
-    auto slot = Mailslot::create(name, waiting());
+    auto slot = test::create_mailslot(name, waiting());
     auto sender = Process::spawn(test::peer("mailslot-send", {name, "from afar"}));
     EXPECT_EQ(sender.wait(), 0);
     EXPECT_EQ(receive_text(slot).first, "from afar");
@@ -167,7 +169,7 @@ TEST(MailslotConformance, AWriterInAnotherProcess) {
 
 TEST(MailslotConformance, WritingToANameWithoutAReaderIsNotFound) {
     std::error_code ec;
-    Broadcaster::open(test::unique_mailslot_name("nobody"), ec);
+    test::ipc().open_broadcaster(test::unique_mailslot_name("nobody"), ec);
     EXPECT_EQ(ec, errc::not_found);
 }
 
@@ -177,8 +179,8 @@ TEST(MailslotConformance, AMessageOverTheReadersMaximumFails) {
     MailslotOptions options;
     options.max_message_size = 16;
     options.read_timeout = generous;
-    auto slot = Mailslot::create(name, options);
-    auto writer = Broadcaster::open(name);
+    auto slot = test::create_mailslot(name, options);
+    auto writer = test::open_broadcaster(name);
     std::error_code ec;
     writer.send(test::pattern_bytes(17), ec);
     EXPECT_EQ(ec, errc::message_too_large);
@@ -189,7 +191,7 @@ TEST(MailslotConformance, AMessageOverTheReadersMaximumFails) {
 
 TEST(MailslotConformance, AMessageToOtherHostsIsAtMost424Bytes) {
     if (test::running_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
-    auto everyone = Broadcaster::open(test::unique_mailslot_name("big").replace(2, 1, "*"));
+    auto everyone = test::open_broadcaster(test::unique_mailslot_name("big").replace(2, 1, "*"));
     std::error_code ec;
     everyone.send(test::pattern_bytes(425), ec);
     EXPECT_EQ(ec, errc::message_too_large);
@@ -201,10 +203,10 @@ TEST(MailslotConformance, ABroadcastReachesTheReaderOnThisHost) {
     if (test::running_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
     // The test run confines broadcasts to loopback (PIPESLOT_MAILSLOT_INTERFACES=lo).
     const auto a = test::unique_mailslot_name("share-a"), b = test::unique_mailslot_name("share-b");
-    auto slot_a = Mailslot::create(a, waiting());
-    auto slot_b = Mailslot::create(b, waiting());
-    auto to_a = Broadcaster::open(std::string(a).replace(2, 1, "*"));
-    auto to_b = Broadcaster::open(std::string(b).replace(2, 1, "*"));
+    auto slot_a = test::create_mailslot(a, waiting());
+    auto slot_b = test::create_mailslot(b, waiting());
+    auto to_a = test::open_broadcaster(std::string(a).replace(2, 1, "*"));
+    auto to_b = test::open_broadcaster(std::string(b).replace(2, 1, "*"));
     send_text(to_b, "for b");
     send_text(to_a, "for a");
     EXPECT_EQ(receive_text(slot_a).first, "for a") << "readers of different names share the port";
@@ -214,16 +216,16 @@ TEST(MailslotConformance, ABroadcastReachesTheReaderOnThisHost) {
 TEST(MailslotConformance, AMessageToThisHostByNameArrives) {
     if (test::running_under_wine()) GTEST_SKIP() << "Wine has no remote mailslots";
     const auto a = test::unique_mailslot_name("host-a"), b = test::unique_mailslot_name("host-b");
-    auto slot_a = Mailslot::create(a, waiting());
-    auto slot_b = Mailslot::create(b, waiting());  // bound last: the kernel gives it the unicast datagrams
-    auto to_a = Broadcaster::open(std::string(a).replace(2, 1, "localhost"));
+    auto slot_a = test::create_mailslot(a, waiting());
+    auto slot_b = test::create_mailslot(b, waiting());  // bound last: the kernel gives it the unicast datagrams
+    auto to_a = test::open_broadcaster(std::string(a).replace(2, 1, "localhost"));
     send_text(to_a, "unicast to a");
     EXPECT_EQ(receive_text(slot_a).first, "unicast to a");
 }
 
 TEST(MailslotConformance, CancelEndsAWaitingReceive) {
     const auto name = test::unique_mailslot_name("cancel");
-    auto slot = Mailslot::create(name, waiting(Timeout::forever()));
+    auto slot = test::create_mailslot(name, waiting(Timeout::forever()));
     auto reader = std::async(std::launch::async, [&] { return receive_text(slot).second; });
     while (reader.wait_for(10ms) != std::future_status::ready) slot.cancel();
     EXPECT_EQ(reader.get(), errc::cancelled);
@@ -231,15 +233,15 @@ TEST(MailslotConformance, CancelEndsAWaitingReceive) {
 
 TEST(MailslotConformance, InvalidArgumentsAreRejected) {
     std::error_code ec;
-    Mailslot::create(R"(\\.\pipe\x)", {}, ec);
+    test::ipc().create_mailslot(R"(\\.\pipe\x)", {}, ec);
     EXPECT_EQ(ec, errc::invalid_name);
-    Mailslot::create(R"(\\.\mailslot\a\\b)", {}, ec);
+    test::ipc().create_mailslot(R"(\\.\mailslot\a\\b)", {}, ec);
     EXPECT_EQ(ec, errc::invalid_name);
-    Mailslot::create(R"(\\*\mailslot\x)", {}, ec);
+    test::ipc().create_mailslot(R"(\\*\mailslot\x)", {}, ec);
     EXPECT_EQ(ec, errc::invalid_name) << "a reader is created on its own host only";
-    Mailslot::create(test::unique_mailslot_name("bad-timeout"), waiting(Timeout(-1ms)), ec);
+    test::ipc().create_mailslot(test::unique_mailslot_name("bad-timeout"), waiting(Timeout(-1ms)), ec);
     EXPECT_EQ(ec, errc::invalid_argument);
-    Broadcaster::open(R"(\\.\mailslot\)", ec);
+    test::ipc().open_broadcaster(R"(\\.\mailslot\)", ec);
     EXPECT_EQ(ec, errc::invalid_name);
     Mailslot closed;
     std::vector<std::byte> buffer(4);
@@ -248,7 +250,7 @@ TEST(MailslotConformance, InvalidArgumentsAreRejected) {
     Broadcaster none;
     none.send(buffer, ec);
     EXPECT_EQ(ec, errc::invalid_argument);
-    auto slot = Mailslot::create(test::unique_mailslot_name("bad-set"), {});
+    auto slot = test::create_mailslot(test::unique_mailslot_name("bad-set"), {});
     slot.set_read_timeout(Timeout(-3ms), ec);
     EXPECT_EQ(ec, errc::invalid_argument);
 }

@@ -24,24 +24,24 @@ PipeServer::RequestHandler echo() {
 TEST(PipeServerConformance, ServesRequestsAndStopsCleanly) {
     const auto name = test::unique_pipe_name("server");
     std::error_code ec;
-    auto server = PipeServer::start(name, {}, 4, echo(), ec);
+    auto server = PipeServer::start(name, {}, 4, echo(), ec, test::ipc());
     ASSERT_FALSE(ec) << ec.message();
     EXPECT_TRUE(server.running());
     for (int i = 0; i < 3; ++i) {
         std::vector<std::byte> reply(64);
-        const auto n = call(name, test::as_bytes("hi " + std::to_string(i)), reply, generous, ec);
+        const auto n = test::ipc().call(name, test::as_bytes("hi " + std::to_string(i)), reply, generous, ec);
         EXPECT_FALSE(ec) << ec.message();
         EXPECT_EQ(text_of(std::span(reply).first(n)), "echo:hi " + std::to_string(i));
     }
     // A client still connected does not keep stop() from returning.
-    auto lingering = MessageChannel::open(name);
+    auto lingering = test::open_channel(name);
     server.stop();
     EXPECT_FALSE(server.running());
     std::vector<std::byte> buffer(8);
     lingering.receive(buffer, generous, ec);
     // Disconnected if its thread had taken it, else the instance closed under it.
     EXPECT_TRUE(ec == errc::not_connected || ec == errc::broken_pipe) << ec.message();
-    EXPECT_EQ(MessageChannel::open(name, {}, ec).is_open(), false);
+    EXPECT_EQ(test::ipc().open_channel(name, {}, ec).is_open(), false);
     EXPECT_EQ(ec, errc::not_found);
 }
 
@@ -50,11 +50,11 @@ TEST(PipeServerConformance, ReportsCreateErrorsAndBadArguments) {
     ServerOptions two;
     two.max_instances = 2;
     std::error_code ec;
-    PipeServer::start(name, two, 3, echo(), ec);
+    PipeServer::start(name, two, 3, echo(), ec, test::ipc());
     EXPECT_EQ(ec, errc::too_many_instances);
-    PipeServer::start(name, {}, 0, echo(), ec);
+    PipeServer::start(name, {}, 0, echo(), ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument);
-    PipeServer::start(name, {}, 1, PipeServer::RequestHandler{}, ec);
+    PipeServer::start(name, {}, 1, PipeServer::RequestHandler{}, ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument);
 }
 
@@ -66,7 +66,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     const auto threads_before = test::thread_count();
     const auto started = std::chrono::steady_clock::now();
     std::error_code ec;
-    auto server = PipeServer::start(name, {}, clients, echo(), ec);
+    auto server = PipeServer::start(name, {}, clients, echo(), ec, test::ipc());
     ASSERT_FALSE(ec) << ec.message();
     std::atomic<int> matched{0};
     std::vector<std::thread> threads;
@@ -75,7 +75,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
             ClientOptions options;
             options.wait = generous;
             std::error_code io;
-            auto channel = MessageChannel::open(name, options, io);
+            auto channel = test::ipc().open_channel(name, options, io);
             if (io) {
                 ADD_FAILURE() << "client " << t << ": " << io.message();
                 return;

@@ -22,120 +22,121 @@ std::string read_some(ByteReader& r, std::size_t max, Timeout t, std::error_code
 }
 
 TEST(PipeConformance, BytesWrittenAreReadInOrder) {
-    auto pipe = Pipe::create();
-    EXPECT_EQ(pipe.write_end.write(as_bytes("hello, ")), 7u);
-    EXPECT_EQ(pipe.write_end.write(as_bytes("pipe")), 4u);
+    auto pipe = test::create_pipe();
+    EXPECT_EQ(pipe.write_end->write(as_bytes("hello, ")), 7u);
+    EXPECT_EQ(pipe.write_end->write(as_bytes("pipe")), 4u);
     std::error_code ec;
-    EXPECT_EQ(read_some(pipe.read_end, 64, generous, ec), "hello, pipe");
+    EXPECT_EQ(read_some(*pipe.read_end, 64, generous, ec), "hello, pipe");
     EXPECT_FALSE(ec);
 }
 
 TEST(PipeConformance, ReadReturnsWhatIsThereUpToTheBuffer) {
-    auto pipe = Pipe::create();
-    pipe.write_end.write(as_bytes("0123456789"));
+    auto pipe = test::create_pipe();
+    pipe.write_end->write(as_bytes("0123456789"));
     std::error_code ec;
-    EXPECT_EQ(read_some(pipe.read_end, 4, generous, ec), "0123");
-    EXPECT_EQ(read_some(pipe.read_end, 100, generous, ec), "456789");
+    EXPECT_EQ(read_some(*pipe.read_end, 4, generous, ec), "0123");
+    EXPECT_EQ(read_some(*pipe.read_end, 100, generous, ec), "456789");
     EXPECT_FALSE(ec);
 }
 
 TEST(PipeConformance, ReadBlocksUntilAWriterSendsSomething) {
-    auto pipe = Pipe::create();
-    std::thread writer([&] { pipe.write_end.write(as_bytes("late")); });
+    auto pipe = test::create_pipe();
+    std::thread writer([&] { pipe.write_end->write(as_bytes("late")); });
     std::error_code ec;
-    EXPECT_EQ(read_some(pipe.read_end, 64, generous, ec), "late");
+    EXPECT_EQ(read_some(*pipe.read_end, 64, generous, ec), "late");
     EXPECT_FALSE(ec);
     writer.join();
 }
 
 TEST(PipeConformance, EndOfStreamComesAfterTheBufferIsDrained) {
-    auto pipe = Pipe::create();
-    pipe.write_end.write(as_bytes("abc"));
-    pipe.write_end.close();
-    EXPECT_FALSE(pipe.write_end.is_open());
+    auto pipe = test::create_pipe();
+    pipe.write_end->write(as_bytes("abc"));
+    pipe.write_end->close();
+    EXPECT_FALSE(pipe.write_end->is_open());
     std::error_code ec;
-    EXPECT_EQ(read_some(pipe.read_end, 64, generous, ec), "abc");
+    EXPECT_EQ(read_some(*pipe.read_end, 64, generous, ec), "abc");
     EXPECT_FALSE(ec);
-    EXPECT_EQ(read_some(pipe.read_end, 64, generous, ec), "");
+    EXPECT_EQ(read_some(*pipe.read_end, 64, generous, ec), "");
     EXPECT_EQ(ec, errc::end_of_stream);
-    EXPECT_EQ(read_some(pipe.read_end, 64, generous, ec), "");  // and it stays so
+    EXPECT_EQ(read_some(*pipe.read_end, 64, generous, ec), "");  // and it stays so
     EXPECT_EQ(ec, errc::end_of_stream);
 }
 
 TEST(PipeConformance, WriteWithNoReaderIsBrokenPipeNotASignal) {
-    auto pipe = Pipe::create();
-    pipe.read_end.close();
+    auto pipe = test::create_pipe();
+    pipe.read_end->close();
     std::error_code ec;
-    EXPECT_EQ(pipe.write_end.write(as_bytes("nobody listens"), generous, ec), 0u);
+    EXPECT_EQ(pipe.write_end->write(as_bytes("nobody listens"), generous, ec), 0u);
     EXPECT_EQ(ec, errc::broken_pipe);
     // Still alive; and again, for a process that writes in a loop.
-    pipe.write_end.write(as_bytes("x"), generous, ec);
+    pipe.write_end->write(as_bytes("x"), generous, ec);
     EXPECT_EQ(ec, errc::broken_pipe);
-    EXPECT_THROW(pipe.write_end.write(as_bytes("x")), std::system_error);
+    EXPECT_THROW(pipe.write_end->write(as_bytes("x")), std::system_error);
 }
 
 TEST(PipeConformance, ReadTimeoutExpiresOnAnEmptyPipe) {
-    auto pipe = Pipe::create();
+    auto pipe = test::create_pipe();
     const auto start = std::chrono::steady_clock::now();
     std::error_code ec;
-    EXPECT_EQ(read_some(pipe.read_end, 64, 100ms, ec), "");
+    EXPECT_EQ(read_some(*pipe.read_end, 64, 100ms, ec), "");
     EXPECT_EQ(ec, errc::timed_out);
     EXPECT_GE(std::chrono::steady_clock::now() - start, 95ms);
     // The pipe still works after a timeout.
-    pipe.write_end.write(as_bytes("after"));
-    EXPECT_EQ(read_some(pipe.read_end, 64, generous, ec), "after");
+    pipe.write_end->write(as_bytes("after"));
+    EXPECT_EQ(read_some(*pipe.read_end, 64, generous, ec), "after");
     EXPECT_FALSE(ec);
 }
 
 TEST(PipeConformance, ZeroTimeoutPollsWithoutWaiting) {
-    auto pipe = Pipe::create();
+    auto pipe = test::create_pipe();
     std::error_code ec;
-    EXPECT_EQ(read_some(pipe.read_end, 8, Timeout::none(), ec), "");
+    EXPECT_EQ(read_some(*pipe.read_end, 8, Timeout::none(), ec), "");
     EXPECT_EQ(ec, errc::timed_out);
-    pipe.write_end.write(as_bytes("now"));
+    pipe.write_end->write(as_bytes("now"));
     // Data already there is returned even with a zero timeout.
-    EXPECT_EQ(read_some(pipe.read_end, 8, generous, ec), "now");
+    EXPECT_EQ(read_some(*pipe.read_end, 8, generous, ec), "now");
     EXPECT_FALSE(ec);
 }
 
 TEST(PipeConformance, WriteTimeoutExpiresWhenNobodyReads) {
-    auto pipe = Pipe::create({.buffer_size = 4096});
+    auto pipe = test::create_pipe({.buffer_size = 4096});
     const auto data = test::pattern_bytes(8 << 20);  // far more than any pipe buffer
     std::error_code ec;
-    const auto written = pipe.write_end.write(data, 200ms, ec);
+    const auto written = pipe.write_end->write(data, 200ms, ec);
     EXPECT_EQ(ec, errc::timed_out);
     EXPECT_LT(written, data.size());
     // What was written is intact and the pipe still works.
     std::vector<std::byte> got(written);
     std::size_t have = 0;
     while (have < written) {
-        have += pipe.read_end.read(std::span(got).subspan(have), generous);
+        have += pipe.read_end->read(std::span(got).subspan(have), generous);
     }
     EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin()));
 }
 
 TEST(PipeConformance, OneMebibyteCrossesBetweenThreadsIntact) {
-    auto pipe = Pipe::create();
+    auto pipe = test::create_pipe();
     const auto data = test::pattern_bytes(1 << 20);
     std::thread writer([&] {
-        EXPECT_EQ(pipe.write_end.write(data, generous), data.size());
-        pipe.write_end.close();
+        EXPECT_EQ(pipe.write_end->write(data, generous), data.size());
+        pipe.write_end->close();
     });
-    const auto got = test::read_all(pipe.read_end);
+    const auto got = test::read_all(*pipe.read_end);
     writer.join();
     ASSERT_EQ(got.size(), data.size());
     EXPECT_EQ(0, std::memcmp(got.data(), data.data(), data.size()));
 }
 
 TEST(PipeConformance, BufferSizeHintLetsThatMuchWaitWithoutAReader) {
-    auto pipe = Pipe::create({.buffer_size = 256 * 1024});
+    auto pipe = test::create_pipe({.buffer_size = 256 * 1024});
     const auto data = test::pattern_bytes(200 * 1024);
     std::error_code ec;
-    EXPECT_EQ(pipe.write_end.write(data, 5s, ec), data.size());
+    EXPECT_EQ(pipe.write_end->write(data, 5s, ec), data.size());
     EXPECT_FALSE(ec) << ec.message();
 }
 
 TEST(PipeConformance, EndsMoveAndCloseCleanly) {
+    PIPESLOT_SKIP_UNDER_FAKE("native pipe ends (handles, move, inheritance)");
     auto pipe = Pipe::create();
     PipeReadEnd reader = std::move(pipe.read_end);
     EXPECT_FALSE(pipe.read_end.is_open());
@@ -152,6 +153,7 @@ TEST(PipeConformance, EndsMoveAndCloseCleanly) {
 }
 
 TEST(PipeConformance, InvalidArgumentsAreRejected) {
+    PIPESLOT_SKIP_UNDER_FAKE("native pipe ends (handles, move, inheritance)");
     auto pipe = Pipe::create();
     std::error_code ec;
     std::vector<std::byte> none;
@@ -184,7 +186,7 @@ TEST(PipeConformance, InvalidArgumentsAreRejected) {
 TEST(PipeConformance, ManyPipesOpenAndCloseWithoutExhaustingHandles) {
     for (int i = 0; i < 3000; ++i) {
         std::error_code ec;
-        auto pipe = Pipe::create({}, ec);
+        auto pipe = test::ipc().create_pipe({}, ec);
         ASSERT_FALSE(ec) << "pipe " << i << ": " << ec.message();
     }
 }

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <string>
 #include <filesystem>
 
 #ifndef _WIN32
@@ -37,6 +38,9 @@ std::filesystem::path make_test_directories() {
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
+    for (int i = 1; i < argc; ++i)
+        if (std::string(argv[i]) == "--fake") pipeslot::test::use_fake();
+    if (pipeslot::test::using_fake()) std::printf("pipeslot tests: the conformance suite against the in-memory fake\n");
 #ifdef _WIN32
     std::printf("pipeslot tests: win32 backend%s\n",
                 pipeslot::test::running_under_wine() ? " under Wine" : " on Windows");

@@ -1,6 +1,7 @@
 #include "support.hpp"
 
 #include <gtest/gtest.h>
+#include <pipeslot/testing/fake.hpp>
 
 #include <atomic>
 #include <filesystem>
@@ -38,6 +39,52 @@ constexpr const char* exe_suffix = ".exe";
 constexpr const char* exe_suffix = "";
 #endif
 }  // namespace
+
+namespace {
+IpcSystem* system_under_test = &native_ipc();
+}
+
+IpcSystem& ipc() { return *system_under_test; }
+bool using_fake() { return system_under_test != &native_ipc(); }
+void use_fake() {
+    static testing::FakeSystem fake;
+    system_under_test = &fake;
+}
+
+PipeInstance create_instance(std::string_view name, const ServerOptions& options) {
+    std::error_code ec;
+    auto i = ipc().create_instance(name, options, ec);
+    if (ec) throw std::system_error(ec, std::string(name));
+    return i;
+}
+
+MessageChannel open_channel(std::string_view name, const ClientOptions& options) {
+    std::error_code ec;
+    auto c = ipc().open_channel(name, options, ec);
+    if (ec) throw std::system_error(ec, std::string(name));
+    return c;
+}
+
+Mailslot create_mailslot(std::string_view name, const MailslotOptions& options) {
+    std::error_code ec;
+    auto m = ipc().create_mailslot(name, options, ec);
+    if (ec) throw std::system_error(ec, std::string(name));
+    return m;
+}
+
+Broadcaster open_broadcaster(std::string_view name) {
+    std::error_code ec;
+    auto b = ipc().open_broadcaster(name, ec);
+    if (ec) throw std::system_error(ec, std::string(name));
+    return b;
+}
+
+PipeStreams create_pipe(const PipeOptions& options) {
+    std::error_code ec;
+    auto p = ipc().create_pipe(options, ec);
+    if (ec) throw std::system_error(ec, "create_pipe");
+    return p;
+}
 
 std::string child_program() { return utf8_path(own_directory() / (std::string("pipeslot-test-child") + exe_suffix)); }
 

@@ -12,6 +12,22 @@
 
 namespace pipeslot::test {
 
+// The system the conformance suite runs against: native_ipc(), or the
+// in-memory fake when the runner is started with --fake.
+IpcSystem& ipc();
+bool using_fake();
+void use_fake();
+// ipc()'s factories, throwing on error (an exception fails the test).
+PipeInstance create_instance(std::string_view name, const ServerOptions& options = {});
+MessageChannel open_channel(std::string_view name, const ClientOptions& options = {});
+Mailslot create_mailslot(std::string_view name, const MailslotOptions& options = {});
+Broadcaster open_broadcaster(std::string_view name);
+PipeStreams create_pipe(const PipeOptions& options = {});
+
+// For tests of what only real processes (or native handles) can show.
+#define PIPESLOT_SKIP_UNDER_FAKE(what) \
+    if (::pipeslot::test::using_fake()) GTEST_SKIP() << "the in-memory fake has no " what
+
 // Every blocking call in a test has a bound; this one is for calls that
 // should succeed at once (so it is generous on a loaded machine).
 inline constexpr auto generous = std::chrono::seconds(30);

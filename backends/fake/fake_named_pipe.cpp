@@ -1,0 +1,308 @@
+// The fake's named pipes: both ends of a connection are FakeEnds over one
+// Connection; the server's end also owns its FakeInstance.
+#include "fake_state.hpp"
+
+#include <pipeslot/backend.hpp>
+#include <pipeslot/error.hpp>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#ifdef _WIN32
+#include <process.h>
+#define PIPESLOT_GETPID _getpid
+#else
+#include <unistd.h>
+#define PIPESLOT_GETPID getpid
+#endif
+
+namespace pipeslot::testing {
+namespace {
+
+constexpr std::size_t minimum_buffer = 65536;
+
+class FakeEnd final : public InstanceBackend {
+public:
+    // A client's end.
+    FakeEnd(FakeHost& host, std::shared_ptr<Connection> c, const FakePipe& pipe, const FakeInstance& instance,
+            const ClientOptions& o)
+        : host_(host), server_(false), client_connection_(std::move(c)), type_(pipe.options.type),
+          mode_(o.read_mode.value_or(type_ == PipeType::message ? ReadMode::message : ReadMode::byte)),
+          can_read_(o.access != ClientAccess::write), can_write_(o.access != ClientAccess::read),
+          max_(pipe.options.max_instances), in_(instance.in_buffer), out_(instance.out_buffer) {}
+    // A server's end: a new instance of `pipe`.
+    FakeEnd(FakeHost& host, FakePipe& pipe, const ServerOptions& o)
+        : host_(host), server_(true), instance_(std::make_unique<FakeInstance>()), type_(o.type), mode_(o.read_mode),
+          can_read_(o.access != PipeAccess::outbound), can_write_(o.access != PipeAccess::inbound),
+          max_(o.max_instances), in_(o.in_buffer_size), out_(o.out_buffer_size) {
+        instance_->pipe = &pipe;
+        instance_->in_buffer = o.in_buffer_size;
+        instance_->out_buffer = o.out_buffer_size;
+        pipe.instances.push_back(instance_.get());
+    }
+
+    ~FakeEnd() override {
+        std::lock_guard lock(net().mutex);
+        if (!server_) {
+            client_connection_->client_closed = true;
+        } else {
+            if (instance_->connection) instance_->connection->server_closed = true;
+            auto& list = instance_->pipe->instances;
+            list.erase(std::find(list.begin(), list.end(), instance_.get()));
+            if (list.empty()) {
+                for (auto it = host_.pipes.begin(); it != host_.pipes.end(); ++it)
+                    if (&it->second == instance_->pipe) {
+                        host_.pipes.erase(it);
+                        break;
+                    }
+            }
+        }
+        net().changed.notify_all();
+    }
+
+    std::size_t receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {
+        std::unique_lock lock(net().mutex);
+        if (!can_read_) return fail(ec, errc::access_denied);
+        const auto ticket = cancels_;
+        Connection* c = nullptr;
+        const auto readable = [&] {
+            c = connection();
+            return !c || c->disconnected || !incoming(*c).empty() || peer_closed(*c);
+        };
+        if (!net().wait(lock, timeout, cancels_, ticket, readable, ec)) return 0;
+        if (auto e = cut_off(c); e) return fail(ec, *e);
+        auto& queue = incoming(*c);
+        if (queue.empty()) return fail(ec, errc::broken_pipe);  // drained, and the peer has gone
+        std::size_t got = 0;
+        if (mode_ == ReadMode::message) {
+            got = take(*c, queue.front(), buffer);
+            if (queue.front().left() > 0) ec = errc::more_data;
+            else queue.pop_front();
+        } else {
+            while (!queue.empty() && got < buffer.size()) {  // across messages, skipping empty ones
+                got += take(*c, queue.front(), buffer.subspan(got));
+                if (queue.front().left() == 0) queue.pop_front();
+            }
+        }
+        net().changed.notify_all();  // room for a waiting writer
+        return got;
+    }
+
+    std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override {
+        std::unique_lock lock(net().mutex);
+        if (!can_write_) return fail(ec, errc::access_denied);
+        if (data.empty() && type_ == PipeType::byte) return 0;
+        const auto ticket = cancels_;
+        Connection* c = nullptr;
+        const auto writable = [&] {
+            c = connection();
+            return !c || c->disconnected || peer_closed(*c) || unread_outgoing(*c) < capacity();
+        };
+        if (!net().wait(lock, timeout, cancels_, ticket, writable, ec)) return 0;
+        if (auto e = cut_off(c); e) return fail(ec, *e);
+        if (peer_closed(*c)) return fail(ec, errc::broken_pipe);
+        outgoing(*c).push_back({{data.begin(), data.end()}, 0});
+        unread_outgoing(*c) += data.size();
+        if (!server_) {
+            c->client_sent += data.size();
+            if (c->client_sent >= c->close_after) c->server_closed = c->client_closed = true;  // the fault: it "dies"
+        }
+        net().changed.notify_all();
+        return data.size();
+    }
+
+    PeekResult peek(std::span<std::byte> buffer, std::error_code& ec) override {
+        std::lock_guard lock(net().mutex);
+        if (!can_read_) return fail(ec, errc::access_denied), PeekResult{};
+        Connection* c = connection();
+        if (auto e = cut_off(c); e) return fail(ec, *e), PeekResult{};
+        PeekResult r;
+        bool first = true;
+        for (const auto& m : incoming(*c)) {
+            r.total_available += m.left();
+            std::size_t n = 0;
+            if (first || mode_ == ReadMode::byte) {
+                n = std::min(m.left(), buffer.size() - r.copied);
+                if (n > 0) std::memcpy(buffer.data() + r.copied, m.data.data() + m.read, n);
+                r.copied += n;
+            }
+            if (first && type_ == PipeType::message) r.left_in_message = m.left() - n;
+            first = false;
+        }
+        if (incoming(*c).empty() && peer_closed(*c)) ec = errc::broken_pipe;
+        return r;
+    }
+
+    std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
+                         std::error_code& ec) override {
+        if (mode_ != ReadMode::message) return fail(ec, errc::invalid_argument);
+        {
+            std::lock_guard lock(net().mutex);
+            Connection* c = connection();
+            if (c && !incoming(*c).empty()) return fail(ec, errc::pipe_busy);
+        }
+        send(request, timeout, ec);
+        return ec ? 0 : receive(reply, timeout, ec);
+    }
+
+    void set_read_mode(ReadMode mode, std::error_code& ec) override {
+        if (mode == ReadMode::message && type_ == PipeType::byte) {
+            ec = errc::invalid_argument;
+            return;
+        }
+        std::lock_guard lock(net().mutex);
+        mode_ = mode;
+    }
+
+    ChannelInfo info(std::error_code&) override {
+        std::lock_guard lock(net().mutex);
+        return {type_, mode_, max_, in_, out_, server_};
+    }
+
+    void cancel() noexcept override {
+        std::lock_guard lock(net().mutex);
+        ++cancels_;
+        net().changed.notify_all();
+    }
+
+    void accept(Timeout timeout, std::error_code& ec) override {
+        std::unique_lock lock(net().mutex);
+        if (instance_->state == FakeInstance::State::disconnected) {
+            instance_->state = FakeInstance::State::listening;  // free for the next client
+            net().changed.notify_all();
+        }
+        const auto ticket = cancels_;
+        net().wait(lock, timeout, cancels_, ticket, [&] { return instance_->state == FakeInstance::State::connected; }, ec);
+    }
+
+    void disconnect(std::error_code& ec) override {
+        std::lock_guard lock(net().mutex);
+        if (instance_->state != FakeInstance::State::connected) {
+            ec = errc::not_connected;
+            return;
+        }
+        auto& c = *instance_->connection;
+        c.disconnected = true;  // the client's unread data goes with it
+        c.to_client.clear();
+        c.unread_to_client = 0;
+        instance_->connection.reset();
+        instance_->state = FakeInstance::State::disconnected;
+        net().changed.notify_all();
+    }
+
+    std::int64_t client_process_id(std::error_code& ec) override {
+        std::lock_guard lock(net().mutex);
+        if (instance_->state != FakeInstance::State::connected) return fail(ec, errc::not_connected), -1;
+        return PIPESLOT_GETPID();  // every fake client lives in this process
+    }
+
+    std::string client_user(std::error_code& ec) override {
+        std::error_code ignored;
+        if (client_process_id(ignored) < 0) return fail(ec, errc::not_connected), std::string();
+        return current_user();
+    }
+
+private:
+    FakeState& net() { return *host_.network; }
+    static std::size_t fail(std::error_code& ec, errc e) {
+        ec = e;
+        return 0;
+    }
+    Connection* connection() {
+        if (!server_) return client_connection_.get();
+        return instance_->state == FakeInstance::State::connected ? instance_->connection.get() : nullptr;
+    }
+    // Why this end cannot use the connection, if it cannot.
+    std::optional<errc> cut_off(Connection* c) const {
+        if (!c) return errc::not_connected;  // a server end with no client
+        if (!server_ && c->disconnected) return errc::not_connected;
+        return std::nullopt;
+    }
+    std::deque<Message>& incoming(Connection& c) const { return server_ ? c.to_server : c.to_client; }
+    std::deque<Message>& outgoing(Connection& c) const { return server_ ? c.to_client : c.to_server; }
+    std::size_t& unread_incoming(Connection& c) const { return server_ ? c.unread_to_server : c.unread_to_client; }
+    std::size_t& unread_outgoing(Connection& c) const { return server_ ? c.unread_to_client : c.unread_to_server; }
+    bool peer_closed(const Connection& c) const { return server_ ? c.client_closed : c.server_closed; }
+    std::size_t capacity() const { return std::max(server_ ? out_ : in_, minimum_buffer); }
+    std::size_t take(Connection& c, Message& m, std::span<std::byte> into) {
+        const auto n = std::min(m.left(), into.size());
+        if (n > 0) std::memcpy(into.data(), m.data.data() + m.read, n);
+        m.read += n;
+        unread_incoming(c) -= n;
+        return n;
+    }
+
+    FakeHost& host_;
+    bool server_;
+    std::shared_ptr<Connection> client_connection_;
+    std::unique_ptr<FakeInstance> instance_;
+    PipeType type_;
+    ReadMode mode_;
+    bool can_read_, can_write_;
+    unsigned max_;
+    std::size_t in_, out_;
+    std::uint64_t cancels_ = 0;
+};
+
+bool client_access_allowed(PipeAccess pipe, ClientAccess client) {
+    if (pipe == PipeAccess::inbound) return client == ClientAccess::write;
+    if (pipe == PipeAccess::outbound) return client == ClientAccess::read;
+    return true;
+}
+
+}  // namespace
+
+std::unique_ptr<InstanceBackend> FakeSystem::do_create_instance(const PipeName& name, const ServerOptions& o,
+                                                                std::error_code& ec) {
+    std::lock_guard lock(state_->mutex);
+    auto [it, created] = self_->pipes.try_emplace(name.folded_name());
+    FakePipe& pipe = it->second;
+    if (created) {
+        pipe.options = o;
+    } else {
+        if (o.first_instance) return ec = errc::name_in_use, nullptr;
+        if (pipe.options.type != o.type || pipe.options.access != o.access) return ec = errc::access_denied, nullptr;
+        if (pipe.instances.size() >= pipe.options.max_instances) return ec = errc::too_many_instances, nullptr;
+    }
+    auto end = std::make_unique<FakeEnd>(*self_, pipe, o);
+    state_->changed.notify_all();  // a waiting client may take it
+    return end;
+}
+
+std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name, const ClientOptions& o,
+                                                            std::error_code& ec) {
+    std::unique_lock lock(state_->mutex);
+    if (self_->fail_next_open) {
+        ec = *std::exchange(self_->fail_next_open, std::nullopt);
+        return nullptr;
+    }
+    const auto find_pipe = [&]() -> FakePipe* {
+        const auto it = self_->pipes.find(name.folded_name());
+        return it == self_->pipes.end() ? nullptr : &it->second;
+    };
+    FakePipe* pipe = find_pipe();
+    if (!pipe) return ec = errc::not_found, nullptr;
+    if (!client_access_allowed(pipe->options.access, o.access)) return ec = errc::access_denied, nullptr;
+    if (o.read_mode == ReadMode::message && pipe->options.type == PipeType::byte) return ec = errc::invalid_argument, nullptr;
+    FakeInstance* free = nullptr;
+    const auto found_free = [&] {
+        pipe = find_pipe();
+        if (!pipe) return true;
+        for (auto* i : pipe->instances)
+            if (i->state == FakeInstance::State::listening) free = i;
+        return free != nullptr;
+    };
+    const Timeout wait = o.use_server_default_wait ? pipe->options.default_wait : o.wait;
+    const std::uint64_t never_cancelled = 0;
+    if (!state_->wait(lock, wait, never_cancelled, 0, found_free, ec)) return ec = errc::pipe_busy, nullptr;
+    if (!pipe) return ec = errc::not_found, nullptr;
+    auto c = std::make_shared<Connection>();
+    if (self_->close_after) c->close_after = *std::exchange(self_->close_after, std::nullopt);
+    free->connection = c;
+    free->state = FakeInstance::State::connected;
+    state_->changed.notify_all();
+    return std::make_unique<FakeEnd>(*self_, std::move(c), *pipe, *free, o);
+}
+
+}  // namespace pipeslot::testing
