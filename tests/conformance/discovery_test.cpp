@@ -13,7 +13,7 @@ using ::testing::Field;
 
 // To every host where the backend can (loopback only in tests), else to this host.
 std::string everyone(std::string local_slot) {
-    if (test::running_under_wine()) return local_slot;  // Wine has no \\* mailslots
+    if (test::native_under_wine()) return local_slot;  // Wine has no \\* mailslots
     return local_slot.replace(2, 1, "*");
 }
 
@@ -61,7 +61,7 @@ TEST(DiscoveryConformance, BadArgumentsAreRejected) {
     EXPECT_EQ(ec, errc::invalid_argument) << "locating needs an end";
     query_servers(everyone(test::unique_mailslot_name("e")), Timeout(-1ms), ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument);
-    if (!test::running_under_wine()) {
+    if (!test::native_under_wine()) {
         std::string long_pipe = R"(\\.\pipe\)";
         for (int i = 0; i < 200; ++i) long_pipe += "\xe6\x97\xa5";  // 600 bytes of UTF-8
         Announcer::start(long_pipe, test::unique_mailslot_name("f").replace(2, 1, "*"), 50ms, ec, test::ipc());

@@ -44,7 +44,7 @@ TEST(MailslotConformance, LocalMessagesArriveWholeAndInOrder) {
 }
 
 TEST(MailslotConformance, ZeroLengthMessagesArrive) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine reads a queued zero-length mailslot message as ERROR_BROKEN_PIPE";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine reads a queued zero-length mailslot message as ERROR_BROKEN_PIPE";
     const auto name = test::unique_mailslot_name("empty");
     auto slot = test::create_mailslot(name, waiting());
     auto writer = test::open_broadcaster(name);
@@ -115,7 +115,7 @@ TEST(MailslotConformance, InfoTellsSizesCountsAndTimeout) {
     send_text(writer, "sixsix");
     i = slot.info(ec);
     EXPECT_EQ(i.next_message_size, 4u);
-    if (!test::running_under_wine()) {
+    if (!test::native_under_wine()) {
         EXPECT_EQ(i.message_count, 2u);  // Wine under-counts
     }
     slot.set_read_timeout(Timeout::forever(), ec);
@@ -174,7 +174,7 @@ TEST(MailslotConformance, WritingToANameWithoutAReaderIsNotFound) {
 }
 
 TEST(MailslotConformance, AMessageOverTheReadersMaximumFails) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine accepts a message larger than the mailslot's maximum";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine accepts a message larger than the mailslot's maximum";
     const auto name = test::unique_mailslot_name("max");
     MailslotOptions options;
     options.max_message_size = 16;
@@ -190,7 +190,7 @@ TEST(MailslotConformance, AMessageOverTheReadersMaximumFails) {
 }
 
 TEST(MailslotConformance, AMessageToOtherHostsIsAtMost424Bytes) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
     auto everyone = test::open_broadcaster(test::unique_mailslot_name("big").replace(2, 1, "*"));
     std::error_code ec;
     everyone.send(test::pattern_bytes(425), ec);
@@ -200,7 +200,7 @@ TEST(MailslotConformance, AMessageToOtherHostsIsAtMost424Bytes) {
 }
 
 TEST(MailslotConformance, ABroadcastReachesTheReaderOnThisHost) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine rejects \\\\*\\mailslot\\ names (no network mailslots)";
     // The test run confines broadcasts to loopback (PIPESLOT_MAILSLOT_INTERFACES=lo).
     const auto a = test::unique_mailslot_name("share-a"), b = test::unique_mailslot_name("share-b");
     auto slot_a = test::create_mailslot(a, waiting());
@@ -214,7 +214,7 @@ TEST(MailslotConformance, ABroadcastReachesTheReaderOnThisHost) {
 }
 
 TEST(MailslotConformance, AMessageToThisHostByNameArrives) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine has no remote mailslots";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine has no remote mailslots";
     const auto a = test::unique_mailslot_name("host-a"), b = test::unique_mailslot_name("host-b");
     auto slot_a = test::create_mailslot(a, waiting());
     auto slot_b = test::create_mailslot(b, waiting());  // bound last: the kernel gives it the unicast datagrams

@@ -132,7 +132,7 @@ void expect_name_works(const std::string& name) {
 }
 
 TEST(MessageChannelConformance, AName256CharactersLongWorks) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine limits a pipe path to 259 characters, prefix included";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine limits a pipe path to 259 characters, prefix included";
     const std::string stem = test::unique_pipe_name("long");
     expect_name_works(stem + std::string(256 - (stem.size() - 9), 'n'));
 }
@@ -189,7 +189,7 @@ TEST(MessageChannelConformance, EachInstanceServesOneClient) {
 }
 
 TEST(MessageChannelConformance, FirstInstanceOnlyFailsWhenTheNameExists) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE";
     const auto name = test::unique_pipe_name("first");
     ServerOptions first;
     first.first_instance = true;
@@ -200,7 +200,7 @@ TEST(MessageChannelConformance, FirstInstanceOnlyFailsWhenTheNameExists) {
 }
 
 TEST(MessageChannelConformance, InstancesOfOneNameMustAgreeOnTypeAndDirection) {
-    if (test::running_under_wine()) GTEST_SKIP() << "Wine does not check that the instances of a name agree";
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine does not check that the instances of a name agree";
     const auto name = test::unique_pipe_name("agree");
     auto a = test::create_instance(name);
     std::error_code ec;
@@ -614,7 +614,7 @@ TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
     self.wait();
     EXPECT_GT(pid, 0);
     const auto user = c.server.client_user(ec);
-    if (ec && test::running_under_wine()) GTEST_SKIP() << "Wine cannot impersonate a pipe client: " << ec.message();
+    if (ec && test::native_under_wine()) GTEST_SKIP() << "Wine cannot impersonate a pipe client: " << ec.message();
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_EQ(user, current_user());
 }

@@ -97,7 +97,7 @@ TEST(DiscoveryTools, LocateFindsWhatAnnounceAnnounces) {
         GTEST_SKIP() << "the tools are not built (-Dtools=false)";
     const auto pipe = test::unique_pipe_name("tool-announced");
     const auto listen = test::unique_mailslot_name("tool-announce");
-    const auto to = test::running_under_wine() ? listen : std::string(listen).replace(2, 1, "*");
+    const auto to = test::native_under_wine() ? listen : std::string(listen).replace(2, 1, "*");
     Command announce;
     announce.program = test::tool_program("pipeslot-announce");
     announce.args = {pipe, "--slot", to, "--interval", "50"};

@@ -80,5 +80,7 @@ Helper start_helper(Command command);
 
 // True when the tests run on the Win32 backend under Wine (not on Windows).
 bool running_under_wine();
+// The native system under Wine: what Wine cannot show is skipped (not on the fake).
+inline bool native_under_wine() { return running_under_wine() && !using_fake(); }
 
 }  // namespace pipeslot::test
