@@ -263,7 +263,8 @@ std::unique_ptr<InstanceBackend> FakeSystem::do_create_instance(const PipeName& 
     } else {
         if (o.first_instance) return ec = errc::name_in_use, nullptr;
         if (pipe.options.type != o.type || pipe.options.access != o.access) return ec = errc::access_denied, nullptr;
-        if (pipe.instances.size() >= pipe.options.max_instances) return ec = errc::too_many_instances, nullptr;
+        if (pipe.options.max_instances != unlimited_instances && pipe.instances.size() >= pipe.options.max_instances)
+            return ec = errc::too_many_instances, nullptr;
     }
     auto end = std::make_unique<FakeEnd>(*self_, pipe, o);
     state_->changed.notify_all();  // a waiting client may take it

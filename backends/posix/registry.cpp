@@ -282,7 +282,8 @@ std::error_code register_instance(const Name& name, const ServerOptions& options
         // As on Windows: type and direction must match the existing instances';
         // the first instance's maximum and default wait stand for all.
         if (existing.type != wanted.type || existing.access != wanted.access) return errc::access_denied;
-        if (live >= existing.max_instances) return errc::too_many_instances;
+        if (existing.max_instances != unlimited_instances && live >= existing.max_instances)
+            return errc::too_many_instances;
         out.meta = existing;
     } else {
         if (auto ec = write_file(out.dir.fd(), "meta", format_meta(wanted), file_mode)) return ec;

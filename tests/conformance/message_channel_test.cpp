@@ -169,6 +169,16 @@ TEST(MessageChannelConformance, InstanceLimitIsEnforced) {
     EXPECT_FALSE(ec) << "closing an instance frees its place: " << ec.message();
 }
 
+TEST(MessageChannelConformance, UnlimitedMeansMoreThan255Instances) {
+    const auto name = test::unique_pipe_name("unlimited");
+    std::vector<PipeInstance> instances;
+    for (int i = 0; i < 300; ++i) {
+        std::error_code ec;
+        instances.push_back(test::ipc().create_instance(name, {}, ec));
+        ASSERT_FALSE(ec) << "instance " << i << ": " << ec.message();
+    }
+}
+
 TEST(MessageChannelConformance, EachInstanceServesOneClient) {
     const auto name = test::unique_pipe_name("three");
     std::vector<PipeInstance> instances;

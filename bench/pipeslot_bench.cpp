@@ -1,0 +1,393 @@
+// pipeslot-bench: pipeslot next to the raw system calls it wraps (and peers
+// where installed), in one run, two processes per case, reported as ratios.
+//
+//   pipeslot-bench [--seconds S] [--pairs N] [--csv FILE] [--plot FILE.png]
+//   pipeslot-bench --serve KIND ADDRESS INSTANCES        (the child's side)
+#include "links.hpp"
+
+#include <pipeslot/pipeslot.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <malloc.h>
+#include <map>
+#include <filesystem>
+#include <thread>
+#include <fcntl.h>
+#include <unistd.h>
+
+using namespace std::chrono;
+using bench::Kind;
+
+namespace {
+
+double seconds_per_run = 1.0;
+int pairs = 3;
+std::string self;
+
+struct Server {
+    pipeslot::Process process;
+    pipeslot::PipeWriteEnd control;  // closing it stops the server
+    pipeslot::PipeReadEnd out, err;
+    int data_read = -1, data_write = -1;  // pipe kinds: the client's ends
+
+    ~Server() {
+        control.close();
+        std::error_code ec;
+        if (process.valid() && process.wait(seconds(2), ec) < 0) {
+            process.kill(ec);
+            process.wait(seconds(5), ec);
+        }
+    }
+};
+
+std::string address_for(Kind k, int n) {
+    const auto tag = std::to_string(::getpid()) + "-" + std::to_string(n);
+    switch (k) {
+    case Kind::channel_pipeslot: return R"(\\.\pipe\pipeslot-bench-)" + tag;
+    case Kind::slot_pipeslot: return R"(\\.\mailslot\pipeslot-bench\)" + tag;
+    case Kind::tcp_raw: return std::to_string(30000 + (::getpid() + n) % 20000);
+    default: return "/tmp/pipeslot-bench-" + tag + ".sock";
+    }
+}
+
+std::unique_ptr<Server> start_server(Kind k, const std::string& address, int instances) {
+    auto s = std::make_unique<Server>();
+    pipeslot::Command c;
+    c.program = self;
+    c.args = {"--serve", std::to_string(static_cast<int>(k)), address, std::to_string(instances)};
+    auto in = pipeslot::Pipe::create({.buffer_size = 1 << 20});
+    auto out = pipeslot::Pipe::create({.buffer_size = 1 << 20});
+    auto err = pipeslot::Pipe::create();
+    c.std_in = pipeslot::Stdio::from(std::move(in.read_end));
+    c.std_out = pipeslot::Stdio::from(std::move(out.write_end));
+    c.std_err = pipeslot::Stdio::from(std::move(err.write_end));
+    s->process = pipeslot::Process::spawn(std::move(c));
+    if (k == Kind::pipe_pipeslot || k == Kind::pipe_raw) {
+        s->data_write = static_cast<int>(in.write_end.release());
+        s->data_read = static_cast<int>(out.read_end.release());
+        if (k == Kind::pipe_raw) {  // pipeslot's own ends are non-blocking; plain read/write wants blocking
+            for (int fd : {s->data_write, s->data_read}) ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+        }
+        return s;
+    }
+    s->control = std::move(in.write_end);
+    s->out = std::move(out.read_end);
+    s->err = std::move(err.read_end);
+    std::vector<std::byte> line(6);  // "ready\n"
+    std::size_t have = 0;
+    while (have < line.size()) have += s->err.read(std::span(line).subspan(have), seconds(30));
+    return s;
+}
+
+std::unique_ptr<bench::Link> client_of(Kind k, const std::string& address, Server& s) {
+    if (k == Kind::pipe_pipeslot || k == Kind::pipe_raw) return bench::connect_link(k, address, s.data_read, s.data_write);
+    return bench::connect_link(k, address);
+}
+
+// --- measurements ---------------------------------------------------------------
+
+struct Figure {
+    double value = 0;  // per second
+    double median_us = 0, p99_us = 0;
+};
+
+Figure round_trips(bench::Link& link, std::size_t size) {
+    std::vector<std::byte> message(size, std::byte{'e'}), buffer(size + 16);
+    for (int i = 0; i < 2000; ++i) {
+        link.send(message.data(), size);
+        link.receive(buffer);
+    }
+    std::vector<double> latencies;
+    const auto start = steady_clock::now();
+    const auto end = start + duration<double>(seconds_per_run);
+    auto now = start;
+    while (now < end) {
+        const auto t0 = now;
+        link.send(message.data(), size);
+        link.receive(buffer);
+        now = steady_clock::now();
+        latencies.push_back(duration<double, std::micro>(now - t0).count());
+    }
+    std::sort(latencies.begin(), latencies.end());
+    return {latencies.size() / duration<double>(now - start).count(), latencies[latencies.size() / 2],
+            latencies[latencies.size() * 99 / 100]};
+}
+
+// Sends messages one way for a while; the server answers the end marker.
+Figure one_way(bench::Link& link, std::size_t size, const std::function<void()>& wait_ack) {
+    std::vector<std::byte> message(size, std::byte{'s'});
+    const auto start = steady_clock::now();
+    const auto end = start + duration<double>(seconds_per_run);
+    long sent = 0;
+    while (steady_clock::now() < end) {
+        for (int i = 0; i < 256; ++i) link.send(message.data(), size);
+        sent += 256;
+    }
+    link.send(nullptr, 0);
+    wait_ack();
+    return {sent / duration<double>(steady_clock::now() - start).count()};
+}
+
+Figure connections(Kind k, const std::string& address) {
+    std::vector<std::byte> message(64, std::byte{'e'}), buffer(128);
+    const auto start = steady_clock::now();
+    const auto end = start + duration<double>(seconds_per_run);
+    long count = 0;
+    while (steady_clock::now() < end) {
+        auto link = bench::connect_link(k, address);
+        link->send(message.data(), message.size());
+        link->receive(buffer);
+        ++count;
+    }
+    return {count / duration<double>(steady_clock::now() - start).count()};
+}
+
+Figure scaled(Kind k, const std::string& address, int clients) {
+    std::atomic<long> total{0};
+    std::vector<std::thread> threads;
+    const auto end = steady_clock::now() + duration<double>(seconds_per_run);
+    const auto start = steady_clock::now();
+    for (int t = 0; t < clients; ++t) {
+        threads.emplace_back([&] {
+            auto link = bench::connect_link(k, address);
+            std::vector<std::byte> message(64, std::byte{'e'}), buffer(128);
+            long n = 0;
+            while (steady_clock::now() < end) {
+                link->send(message.data(), message.size());
+                link->receive(buffer);
+                ++n;
+            }
+            total += n;
+        });
+    }
+    for (auto& t : threads) t.join();
+    return {total / duration<double>(steady_clock::now() - start).count()};
+}
+
+// --- cases ---------------------------------------------------------------------------
+
+struct Case {
+    std::string name, unit;
+    Kind pipeslot, raw;
+    std::vector<Kind> peers;
+    double target;             // ratio pipeslot/raw to meet (0: none)
+    bool lower_is_better;      // for latency
+    std::function<Figure(Kind, Server&, const std::string&)> run;
+};
+
+struct Row {
+    std::string name, unit;
+    double pipeslot = 0, raw = 0, ratio = 0, target = 0;
+    bool lower_is_better = false;
+    std::map<std::string, double> peers;  // name -> value (or absent)
+};
+
+double metric(const Figure& f, bool latency) { return latency ? f.median_us : f.value; }
+
+Row run_case(const Case& c, int& serial) {
+    Row row;
+    row.name = c.name;
+    row.unit = c.unit;
+    row.target = c.target;
+    row.lower_is_better = c.lower_is_better;
+    std::vector<double> ratios, ours, theirs;
+    const auto measure = [&](Kind k) {
+        const auto address = address_for(k, ++serial);
+        auto server = start_server(k, address, 64);
+        return metric(c.run(k, *server, address), c.lower_is_better);
+    };
+    for (int p = 0; p < pairs; ++p) {
+        const double a = measure(c.pipeslot), b = measure(c.raw);
+        ours.push_back(a);
+        theirs.push_back(b);
+        ratios.push_back(a / b);
+    }
+    const auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v[v.size() / 2];
+    };
+    row.pipeslot = median(ours);
+    row.raw = median(theirs);
+    row.ratio = median(ratios);
+    for (Kind peer : c.peers) {
+        row.peers[bench::kind_name(peer)] = bench::kind_available(peer) ? measure(peer) : -1;
+    }
+    return row;
+}
+
+std::string fmt(double v) {
+    char text[32];
+    if (v >= 1e6) std::snprintf(text, sizeof text, "%.2fM", v / 1e6);
+    else if (v >= 1e3) std::snprintf(text, sizeof text, "%.1fk", v / 1e3);
+    else std::snprintf(text, sizeof text, "%.2f", v);
+    return text;
+}
+
+void memory_and_threads(std::vector<std::string>& notes) {
+    // In one process: 1000 instances, 1000 connected clients, one exchange each.
+    const auto threads = [] {
+        std::size_t n = 0;
+        for ([[maybe_unused]] auto& e : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+        return n;
+    };
+    const auto name = address_for(Kind::channel_pipeslot, 9999);
+    const auto heap_before = mallinfo2().uordblks;
+    const auto threads_before = threads();
+    std::vector<pipeslot::PipeInstance> servers;
+    std::vector<pipeslot::MessageChannel> clients;
+    constexpr int count = 1000;
+    for (int i = 0; i < count; ++i) servers.push_back(pipeslot::PipeInstance::create(name));
+    std::vector<std::byte> message(64, std::byte{'x'}), buffer(64);
+    for (int i = 0; i < count; ++i) {
+        clients.push_back(pipeslot::MessageChannel::open(name));
+        clients.back().send(message);
+    }
+    std::error_code ec;
+    for (auto& s : servers) {
+        s.accept(seconds(5), ec);
+        s.receive(buffer, seconds(5), ec);
+    }
+    const double per_end = (mallinfo2().uordblks - heap_before) / (2.0 * count);
+    char text[200];
+    std::snprintf(text, sizeof text,
+                  "memory: %.0f bytes of heap per connected idle channel end (target <= 16384); "
+                  "threads: %zu before, %zu with %d connected channels",
+                  per_end, threads_before, threads(), count);
+    notes.push_back(text);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    self = std::filesystem::read_symlink("/proc/self/exe");
+    if (argc == 5 && std::string(argv[1]) == "--serve") {
+        try {
+            return bench::serve(static_cast<Kind>(std::atoi(argv[2])), argv[3], std::atoi(argv[4]));
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "server: %s\n", e.what());
+            return 1;
+        }
+    }
+    std::string csv_path, plot_path;
+    for (int i = 1; i < argc; ++i) {
+        const std::string a = argv[i];
+        if (a == "--seconds" && i + 1 < argc) seconds_per_run = std::atof(argv[++i]);
+        else if (a == "--pairs" && i + 1 < argc) pairs = std::atoi(argv[++i]);
+        else if (a == "--csv" && i + 1 < argc) csv_path = argv[++i];
+        else if (a == "--plot" && i + 1 < argc) plot_path = argv[++i];
+        else {
+            std::fprintf(stderr, "usage: pipeslot-bench [--seconds S] [--pairs N] [--csv FILE] [--plot FILE.png]\n");
+            return 2;
+        }
+    }
+    ::setenv("PIPESLOT_MAILSLOT_NETWORK", "off", 1);  // local datagrams only; and no traffic off the host
+
+    const auto rt = [](std::size_t size) {
+        return [size](Kind k, Server& s, const std::string& a) { return round_trips(*client_of(k, a, s), size); };
+    };
+    const auto stream_one_way = [](std::size_t size) {
+        return [size](Kind k, Server& s, const std::string& a) {
+            auto link = client_of(k, a, s);
+            std::vector<std::byte> ack(64);
+            return one_way(*link, size, [&] { link->receive(ack); });
+        };
+    };
+    const auto slot_one_way = [](Kind k, Server& s, const std::string& a) {
+        auto link = client_of(k, a, s);
+        return one_way(*link, 64, [&] {
+            std::byte ack[1];
+            s.out.read(ack);
+        });
+    };
+    const std::vector<Kind> peers = {Kind::nng_pair, Kind::zmq_pair};
+    std::vector<Case> cases = {
+        {"Pipe 64 B round trip (median latency)", "us", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, true, rt(64)},
+        {"Pipe 64 B one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, false, stream_one_way(64)},
+        {"Pipe 64 KiB one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0.95, false, stream_one_way(65536)},
+        {"MessageChannel 64 B round trip (median latency)", "us", Kind::channel_pipeslot, Kind::channel_raw, peers, 1.2,
+         true, rt(64)},
+        {"MessageChannel 64 B round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0, false,
+         [](Kind k, Server& s, const std::string& a) {
+             auto f = round_trips(*client_of(k, a, s), 64);
+             return Figure{f.value};
+         }},
+        {"MessageChannel 64 B one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.8, false,
+         stream_one_way(64)},
+        {"MessageChannel 64 KiB one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.9, false,
+         stream_one_way(65536)},
+        {"MessageChannel open + exchange + close", "conn/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,
+         [](Kind k, Server&, const std::string& a) { return connections(k, a); }},
+        {"MessageChannel 8 clients round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,
+         [](Kind k, Server&, const std::string& a) { return scaled(k, a, 8); }},
+        {"MessageChannel 64 clients round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,
+         [](Kind k, Server&, const std::string& a) { return scaled(k, a, 64); }},
+        {"Broadcaster 64 B local datagrams", "msg/s", Kind::slot_pipeslot, Kind::slot_raw, {}, 0.85, false,
+         slot_one_way},
+        {"TCP loopback 64 B round trip (reference; no gateway yet)", "us", Kind::tcp_raw, Kind::channel_raw, {}, 0, true,
+         rt(64)},
+    };
+
+    std::vector<Row> rows;
+    int serial = 0;
+    for (const auto& c : cases) {
+        std::fprintf(stderr, "running: %s\n", c.name.c_str());
+        rows.push_back(run_case(c, serial));
+    }
+    std::vector<std::string> notes;
+    memory_and_threads(notes);
+
+    std::printf("\n%-56s %12s %12s %8s %8s  %s\n", "case", "pipeslot", "raw", "ratio", "target", "peers (ratio to raw)");
+    for (const auto& r : rows) {
+        std::string peer_text;
+        for (const auto& [name, value] : r.peers)
+            peer_text += name + ": " + (value < 0 ? std::string("absent") : fmt(r.lower_is_better ? value / r.raw : value / r.raw)) + "  ";
+        char target[16] = "-";
+        if (r.target > 0) std::snprintf(target, sizeof target, "%s%.2f", r.lower_is_better ? "<=" : ">=", r.target);
+        const bool met = r.target == 0 || (r.lower_is_better ? r.ratio <= r.target : r.ratio >= r.target);
+        std::printf("%-56s %12s %12s %8.3f %8s%s %s\n", (r.name + " [" + r.unit + "]").c_str(), fmt(r.pipeslot).c_str(),
+                    fmt(r.raw).c_str(), r.ratio, target, met ? " " : "!", peer_text.c_str());
+    }
+    std::printf("libuv pipes: not measured (no adapter yet)\n");
+    for (const auto& n : notes) std::printf("%s\n", n.c_str());
+    std::printf("(%d pairs of %.1f s runs per case; the ratio is the median of pipeslot/raw over the pairs; '!' marks a missed target)\n",
+                pairs, seconds_per_run);
+
+    if (!csv_path.empty()) {
+        std::ofstream csv(csv_path);
+        csv << "case,unit,pipeslot,raw,ratio,target,lower_is_better";
+        for (Kind p : peers) csv << "," << bench::kind_name(p);
+        csv << "\n";
+        for (const auto& r : rows) {
+            csv << '"' << r.name << "\"," << r.unit << "," << r.pipeslot << "," << r.raw << "," << r.ratio << ","
+                << r.target << "," << r.lower_is_better;
+            for (Kind p : peers) {
+                const auto it = r.peers.find(bench::kind_name(p));
+                csv << "," << (it == r.peers.end() ? std::string() : it->second < 0 ? "absent" : std::to_string(it->second / r.raw));
+            }
+            csv << "\n";
+        }
+    }
+    if (!plot_path.empty()) {
+        const auto data = plot_path + ".dat";
+        std::ofstream dat(data);
+        for (std::size_t i = 0; i < rows.size(); ++i) {
+            // Plotted as "how many times better or worse than raw": latency ratios are inverted.
+            const double ratio = rows[i].lower_is_better ? 1 / rows[i].ratio : rows[i].ratio;
+            dat << i << " \"" << rows[i].name << "\" " << ratio << "\n";
+        }
+        dat.close();
+        const std::string script = "set terminal png size 1400,700; set output '" + plot_path +
+                                   "'; set style fill solid; set boxwidth 0.6; set yrange [0:*];"
+                                   " set xtics rotate by 30 right font ',8'; set ylabel 'pipeslot / raw (higher is better)';"
+                                   " set title 'pipeslot next to the raw system calls';"
+                                   " plot '" + data + "' using 1:3:xtic(2) with boxes notitle, 1 with lines title 'raw'";
+        const std::string command = "gnuplot -e \"" + script + "\"";
+        if (std::system(command.c_str()) != 0) std::fprintf(stderr, "gnuplot failed or is missing: no plot\n");
+    }
+    return 0;
+}
