@@ -5,6 +5,7 @@
 #include <pipeslot/error.hpp>
 
 #include <algorithm>
+#include <iterator>
 #include <cerrno>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -61,15 +62,24 @@ bool Canceller::wait_any(std::span<pollfd> fds, std::uint64_t ticket, const deta
         }
         if (wake >= 0) waiters_.push_back({wake, false});
     }
-    std::vector<pollfd> all(fds.begin(), fds.end());
-    if (wake >= 0) all.push_back({wake, POLLIN, 0});  // without an eventfd: not cancellable, still bounded
+    // On the stack for the usual one or two descriptors: this runs for every wait.
+    pollfd small[8];
+    std::vector<pollfd> large;
+    const std::size_t count = fds.size() + (wake >= 0 ? 1 : 0);
+    pollfd* all = small;
+    if (count > std::size(small)) {
+        large.resize(count);
+        all = large.data();
+    }
+    std::copy(fds.begin(), fds.end(), all);
+    if (wake >= 0) all[count - 1] = {wake, POLLIN, 0};  // without an eventfd: not cancellable, still bounded
     bool ready = false;
     for (;;) {
-        for (auto& p : all) p.revents = 0;
-        const int r = ::poll(all.data(), all.size(), static_cast<int>(deadline.remaining_ms()));
+        for (std::size_t i = 0; i < count; ++i) all[i].revents = 0;
+        const int r = ::poll(all, count, static_cast<int>(deadline.remaining_ms()));
         if (r < 0 && errno == EINTR) continue;
         if (r < 0) ec = last_error();
-        else if (wake >= 0 && all.back().revents) ec = errc::cancelled;
+        else if (wake >= 0 && all[count - 1].revents) ec = errc::cancelled;
         else if (r == 0) ec = errc::timed_out;
         else ready = true;
         break;

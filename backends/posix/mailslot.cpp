@@ -12,6 +12,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <deque>
 #include <fcntl.h>
 #include <mutex>
@@ -42,6 +43,7 @@ struct MailslotReader {
     Timeout read_timeout = Timeout::forever();
     std::deque<std::vector<std::byte>> queue;
     std::size_t queued_bytes = 0;
+    std::vector<std::byte> scratch;  // as large as the largest datagram the socket can queue
 };
 
 struct MailslotWriter {
@@ -172,14 +174,22 @@ void listen_to_network(MailslotReader* m) {
     if (via >= 0) ::close(via);
 }
 
+// One datagram from the local socket into the scratch buffer: its size, or -1
+// if none. One larger than the scratch buffer was cut short: it is counted as
+// dropped (a writer with a send buffer raised above our receive buffer).
+ssize_t next_datagram(MailslotReader& m) {
+    for (;;) {
+        const ssize_t size = ::recv(m.local_fd, m.scratch.data(), m.scratch.size(), MSG_DONTWAIT | MSG_TRUNC);
+        if (size < 0 || static_cast<std::size_t>(size) <= m.scratch.size()) return size;
+        ++m.dropped;
+    }
+}
+
 void drain_local(MailslotReader& m) {
     while (m.queued_bytes < max_queued_bytes) {
-        std::byte probe;
-        const ssize_t size = ::recv(m.local_fd, &probe, 1, MSG_DONTWAIT | MSG_PEEK | MSG_TRUNC);
+        const ssize_t size = next_datagram(m);
         if (size < 0) return;
-        std::vector<std::byte> message(static_cast<std::size_t>(size));
-        if (::recv(m.local_fd, message.data(), message.size(), MSG_DONTWAIT) < 0) return;
-        enqueue(m, message);
+        enqueue(m, std::span(m.scratch).first(static_cast<std::size_t>(size)));
     }
 }
 
@@ -219,6 +229,10 @@ std::error_code create_mailslot(const MailslotName& name, const MailslotOptions&
         return bind_error;
     }
     m->local_fd = fd;
+    int receive_buffer = 0;
+    socklen_t length = sizeof receive_buffer;
+    ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, &length);
+    m->scratch.resize(std::max(receive_buffer, 1 << 16));  // no datagram larger than the queue can be
     ::fchmodat(m->dir_fd, socket_file.c_str(), 0666, 0);  // any local user may write, as on Windows
     if (posix::mailslot_network().listen) {
         m->udp_fd = posix::open_listening_socket(ec);
@@ -236,7 +250,6 @@ std::size_t receive(MailslotReader& m, std::span<std::byte> buffer, std::error_c
     std::unique_lock lock(m.mutex);
     const Deadline deadline(m.read_timeout);
     for (;;) {
-        drain(m);
         if (!m.queue.empty()) {
             auto& next = m.queue.front();
             if (next.size() > buffer.size()) {
@@ -247,6 +260,21 @@ std::size_t receive(MailslotReader& m, std::span<std::byte> buffer, std::error_c
             if (n > 0) std::memcpy(buffer.data(), next.data(), n);
             m.queued_bytes -= n;
             m.queue.pop_front();
+            return n;
+        }
+        // The usual case, nothing queued: one recv, no allocation.
+        const ssize_t size = next_datagram(m);
+        if (size >= 0) {
+            const auto n = static_cast<std::size_t>(size);
+            if (m.max_message_size > 0 && n > m.max_message_size) {
+                ++m.dropped;
+                continue;
+            }
+            if (n > buffer.size()) {
+                enqueue(m, std::span(m.scratch).first(n));  // it stays for a larger buffer
+                continue;
+            }
+            if (n > 0) std::memcpy(buffer.data(), m.scratch.data(), n);
             return n;
         }
         lock.unlock();
