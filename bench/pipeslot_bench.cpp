@@ -384,7 +384,7 @@ int main(int argc, char** argv) {
         const std::string script = "set terminal png size 1400,700; set output '" + plot_path +
                                    "'; set style fill solid; set boxwidth 0.6; set yrange [0:*];"
                                    " set xtics rotate by 30 right font ',8'; set ylabel 'pipeslot / raw (higher is better)';"
-                                   " set title 'pipeslot next to the raw system calls';"
+                                   " set title 'pipeslot next to the raw system calls'; set bmargin 12; set lmargin 14;"
                                    " plot '" + data + "' using 1:3:xtic(2) with boxes notitle, 1 with lines title 'raw'";
         const std::string command = "gnuplot -e \"" + script + "\"";
         if (std::system(command.c_str()) != 0) std::fprintf(stderr, "gnuplot failed or is missing: no plot\n");
