@@ -273,15 +273,16 @@ int main(int argc, char** argv) {
             return 1;
         }
     }
-    std::string csv_path, plot_path;
+    std::string csv_path, plot_path, only;
     for (int i = 1; i < argc; ++i) {
         const std::string a = argv[i];
         if (a == "--seconds" && i + 1 < argc) seconds_per_run = std::atof(argv[++i]);
         else if (a == "--pairs" && i + 1 < argc) pairs = std::atoi(argv[++i]);
         else if (a == "--csv" && i + 1 < argc) csv_path = argv[++i];
         else if (a == "--plot" && i + 1 < argc) plot_path = argv[++i];
+        else if (a == "--only" && i + 1 < argc) only = argv[++i];
         else {
-            std::fprintf(stderr, "usage: pipeslot-bench [--seconds S] [--pairs N] [--csv FILE] [--plot FILE.png]\n");
+            std::fprintf(stderr, "usage: pipeslot-bench [--seconds S] [--pairs N] [--only TEXT] [--csv FILE] [--plot FILE.png]\n");
             return 2;
         }
     }
@@ -335,11 +336,12 @@ int main(int argc, char** argv) {
     std::vector<Row> rows;
     int serial = 0;
     for (const auto& c : cases) {
+        if (!only.empty() && c.name.find(only) == std::string::npos) continue;
         std::fprintf(stderr, "running: %s\n", c.name.c_str());
         rows.push_back(run_case(c, serial));
     }
     std::vector<std::string> notes;
-    memory_and_threads(notes);
+    if (only.empty()) memory_and_threads(notes);
 
     std::printf("\n%-56s %12s %12s %8s %8s  %s\n", "case", "pipeslot", "raw", "ratio", "target", "peers (ratio to raw)");
     for (const auto& r : rows) {

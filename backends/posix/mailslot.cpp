@@ -11,7 +11,9 @@
 #include <pipeslot/error.hpp>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <sys/time.h>
 #include <algorithm>
 #include <deque>
 #include <fcntl.h>
@@ -49,6 +51,7 @@ struct MailslotReader {
 struct MailslotWriter {
     bool local = false;
     int fd = -1;
+    std::int64_t send_timeout_ms = -1;  // local: what SO_SNDTIMEO is set to (0: none)
     std::size_t max_message_size = 0;  // local: the reader's
     detail::DatagramScope scope = detail::DatagramScope::every_host;
     std::string domain, folded_slot;
@@ -323,7 +326,7 @@ std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& ou
         if (n > 0) std::sscanf(text, "max=%llu", &max);
         w->max_message_size = max;
         const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        w->fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        w->fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
         const auto addr = unix_address(dir_fd, dir, key + ".sock");
         const int connected = w->fd < 0 ? -1 : ::connect(w->fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
         if (dir_fd >= 0) ::close(dir_fd);
@@ -358,14 +361,23 @@ std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& ou
 std::error_code send(MailslotWriter& w, std::span<const std::byte> message, const Deadline& deadline) {
     if (w.local) {
         if (w.max_message_size > 0 && message.size() > w.max_message_size) return errc::message_too_large;
+        // A blocking send bounded by SO_SNDTIMEO: one system call per message,
+        // where a non-blocking one would need send + poll + send whenever the
+        // reader's queue is full. The option is set again only when the
+        // timeout changes by more than a few milliseconds.
+        const std::int64_t wanted = deadline.is_forever() ? 0 : std::max<std::int64_t>(deadline.remaining_ms(), 1);
+        if (w.send_timeout_ms < 0 || std::abs(wanted - w.send_timeout_ms) > 5 || (wanted == 0) != (w.send_timeout_ms == 0)) {
+            const timeval tv{static_cast<time_t>(wanted / 1000), static_cast<suseconds_t>(wanted % 1000 * 1000)};
+            if (::setsockopt(w.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) return posix::last_error();
+            w.send_timeout_ms = wanted;
+        }
         for (;;) {
-            if (::send(w.fd, message.data(), message.size(), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0) return {};
+            if (::send(w.fd, message.data(), message.size(), MSG_NOSIGNAL) >= 0) return {};
             if (errno == EINTR) continue;
             if (errno == EMSGSIZE) return errc::message_too_large;
             if (errno == ECONNREFUSED || errno == ENOENT) return {};  // the reader has gone: nobody hears it
-            if (errno != EAGAIN && errno != EWOULDBLOCK) return posix::last_error();
-            std::error_code ec;  // the reader's queue is full: wait for room
-            if (!posix::wait_ready(w.fd, POLLOUT, deadline, ec)) return ec;
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return errc::timed_out;  // the queue stayed full
+            return posix::last_error();
         }
     }
     if (message.size() > max_network_mailslot_message) return errc::message_too_large;
