@@ -320,6 +320,7 @@ const char* kind_name(Kind k) {
     case Kind::tcp_raw: return "raw TCP loopback";
     case Kind::nng_pair: return "nng ipc pair";
     case Kind::zmq_pair: return "ZeroMQ ipc pair";
+    case Kind::uv_pipe: return "libuv pipe";
     }
     return "?";
 }
@@ -327,6 +328,7 @@ const char* kind_name(Kind k) {
 bool kind_available(Kind k) {
     if (k == Kind::nng_pair) return BENCH_HAVE_NNG;
     if (k == Kind::zmq_pair) return BENCH_HAVE_ZMQ;
+    if (k == Kind::uv_pipe) return BENCH_HAVE_UV;
     return true;
 }
 
@@ -357,6 +359,17 @@ std::unique_ptr<Link> connect_link(Kind k, const std::string& address, int read_
     case Kind::slot_pipeslot: return std::make_unique<PipeslotSlotWriter>(address);
 #if BENCH_HAVE_NNG
     case Kind::nng_pair: return std::make_unique<NngLink>(address, false);
+#endif
+#if BENCH_HAVE_UV
+    case Kind::uv_pipe:
+        for (int tries = 0;; ++tries) {  // the server may still be starting
+            try {
+                return connect_uv(address);
+            } catch (const std::exception&) {
+                if (tries > 2000) throw;
+                std::this_thread::sleep_for(std::chrono::milliseconds(1));
+            }
+        }
 #endif
 #if BENCH_HAVE_ZMQ
     case Kind::zmq_pair: return std::make_unique<ZmqLink>(address, false);
@@ -430,6 +443,9 @@ int serve(Kind k, const std::string& address, int instances) {
         serve_link(link);
         return 0;
     }
+#endif
+#if BENCH_HAVE_UV
+    case Kind::uv_pipe: return serve_uv(address);
 #endif
 #if BENCH_HAVE_ZMQ
     case Kind::zmq_pair: {

@@ -24,7 +24,7 @@ enum class Kind {
     channel_pipeslot, channel_raw,           // named pipe vs AF_UNIX stream
     slot_pipeslot, slot_raw,                 // mailslot vs AF_UNIX datagram (one way)
     tcp_raw,                                 // TCP loopback with TCP_NODELAY
-    nng_pair, zmq_pair,                      // peers, when built
+    nng_pair, zmq_pair, uv_pipe,             // peers, when built
 };
 
 const char* kind_name(Kind k);
@@ -38,5 +38,9 @@ std::unique_ptr<Link> connect_link(Kind k, const std::string& address, int read_
 // message starting with 'e'; count others; answer a zero-length one with
 // "A") until told to stop. For pipe kinds, serves stdin/stdout once.
 int serve(Kind k, const std::string& address, int instances);
+
+// The libuv peer (uv_link.cpp), when built.
+std::unique_ptr<Link> connect_uv(const std::string& path);
+int serve_uv(const std::string& path);
 
 }  // namespace bench

@@ -305,7 +305,7 @@ int main(int argc, char** argv) {
             s.out.read(ack);
         });
     };
-    const std::vector<Kind> peers = {Kind::nng_pair, Kind::zmq_pair};
+    const std::vector<Kind> peers = {Kind::nng_pair, Kind::zmq_pair, Kind::uv_pipe};
     std::vector<Case> cases = {
         {"Pipe 64 B round trip (median latency)", "us", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, true, rt(64)},
         {"Pipe 64 B one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, false, stream_one_way(64)},
@@ -354,7 +354,6 @@ int main(int argc, char** argv) {
         std::printf("%-56s %12s %12s %8.3f %8s%s %s\n", (r.name + " [" + r.unit + "]").c_str(), fmt(r.pipeslot).c_str(),
                     fmt(r.raw).c_str(), r.ratio, target, met ? " " : "!", peer_text.c_str());
     }
-    std::printf("libuv pipes: not measured (no adapter yet)\n");
     for (const auto& n : notes) std::printf("%s\n", n.c_str());
     std::printf("(%d pairs of %.1f s runs per case; the ratio is the median of pipeslot/raw over the pairs; '!' marks a missed target)\n",
                 pairs, seconds_per_run);
