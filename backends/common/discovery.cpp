@@ -1,7 +1,8 @@
 // Announcements and queries on top of Mailslot and Broadcaster. The messages:
 //   "pipeslot-announce/1\n" HOST "\n" NAME     (the pipe \\HOST\pipe\NAME)
 //   "pipeslot-query/1\n" HOST "\n" SLOT        (answer to \\HOST\mailslot\SLOT)
-#include "platform.hpp"
+#include "cancel_until.hpp"
+#include "deadline.hpp"
 
 #include <pipeslot/discovery.hpp>
 #include <pipeslot/error.hpp>
@@ -170,12 +171,7 @@ void Responder::stop() noexcept {
     std::unique_lock lock(s.mutex);
     s.stopping = true;
     // The thread waits in a receive: cancel until it has seen `stopping`.
-    while (!s.finished) {
-        lock.unlock();
-        s.queries.cancel();
-        lock.lock();
-        s.wake.wait_for(lock, std::chrono::milliseconds(20), [&] { return s.finished; });
-    }
+    detail::cancel_until(lock, s.wake, [&] { return s.finished; }, [&] { s.queries.cancel(); });
     lock.unlock();
     s.thread.join();
     state_.reset();

@@ -1,3 +1,5 @@
+#include "cancel_until.hpp"
+
 #include <pipeslot/error.hpp>
 #include <pipeslot/pipe_server.hpp>
 
@@ -89,15 +91,12 @@ void PipeServer::stop() noexcept {
     if (!state_) return;
     State& s = *state_;
     s.stopping = true;
-    // A cancel only reaches calls already under way, so repeat it until every
-    // thread has seen `stopping`.
     std::unique_lock lock(s.mutex);
-    while (s.finished < s.threads.size()) {
-        lock.unlock();
-        for (auto& instance : s.instances) instance.cancel();
-        lock.lock();
-        s.finished_cv.wait_for(lock, std::chrono::milliseconds(20));
-    }
+    detail::cancel_until(
+        lock, s.finished_cv, [&] { return s.finished == s.threads.size(); },
+        [&] {
+            for (auto& instance : s.instances) instance.cancel();
+        });
     lock.unlock();
     for (auto& t : s.threads) t.join();
     state_.reset();

@@ -28,6 +28,16 @@ namespace {
 
 constexpr auto bound = std::chrono::seconds(60);
 
+// Says "ready" on stdout, then waits until stdin ends (or the process is killed).
+int ready_then_wait() {
+    std::printf("ready\n");
+    std::fflush(stdout);
+    char c;
+    while (std::fread(&c, 1, 1, stdin) == 1) {
+    }
+    return 0;
+}
+
 int echo_client(const std::string& name, int count) {
     ClientOptions options;
     options.wait = bound;
@@ -57,12 +67,7 @@ int serve_and_hang(const std::string& name) {
         std::fprintf(stderr, "create: %s\n", ec.message().c_str());
         return 2;
     }
-    std::printf("ready\n");
-    std::fflush(stdout);
-    char c;
-    while (std::fread(&c, 1, 1, stdin) == 1) {
-    }
-    return 0;
+    return ready_then_wait();
 }
 
 int send_huge(const std::string& name, std::size_t bytes) {
@@ -85,12 +90,7 @@ int mailslot_hold(const std::string& name) {
         std::fprintf(stderr, "create: %s\n", ec.message().c_str());
         return 2;
     }
-    std::printf("ready\n");
-    std::fflush(stdout);
-    char c;
-    while (std::fread(&c, 1, 1, stdin) == 1) {
-    }
-    return 0;
+    return ready_then_wait();
 }
 
 int mailslot_collect(const std::string& name, int count, long ms) {

@@ -51,39 +51,35 @@ void use_fake() {
     system_under_test = &fake;
 }
 
-PipeInstance create_instance(std::string_view name, const ServerOptions& options) {
+namespace {
+// Calls f(ec) and returns its result, or throws (which fails the test).
+template <class F>
+auto or_throw(std::string_view what, F&& f) {
     std::error_code ec;
-    auto i = ipc().create_instance(name, options, ec);
-    if (ec) throw std::system_error(ec, std::string(name));
-    return i;
+    auto result = f(ec);
+    if (ec) throw std::system_error(ec, std::string(what));
+    return result;
+}
+}  // namespace
+
+PipeInstance create_instance(std::string_view name, const ServerOptions& options) {
+    return or_throw(name, [&](std::error_code& ec) { return ipc().create_instance(name, options, ec); });
 }
 
 MessageChannel open_channel(std::string_view name, const ClientOptions& options) {
-    std::error_code ec;
-    auto c = ipc().open_channel(name, options, ec);
-    if (ec) throw std::system_error(ec, std::string(name));
-    return c;
+    return or_throw(name, [&](std::error_code& ec) { return ipc().open_channel(name, options, ec); });
 }
 
 Mailslot create_mailslot(std::string_view name, const MailslotOptions& options) {
-    std::error_code ec;
-    auto m = ipc().create_mailslot(name, options, ec);
-    if (ec) throw std::system_error(ec, std::string(name));
-    return m;
+    return or_throw(name, [&](std::error_code& ec) { return ipc().create_mailslot(name, options, ec); });
 }
 
 Broadcaster open_broadcaster(std::string_view name) {
-    std::error_code ec;
-    auto b = ipc().open_broadcaster(name, ec);
-    if (ec) throw std::system_error(ec, std::string(name));
-    return b;
+    return or_throw(name, [&](std::error_code& ec) { return ipc().open_broadcaster(name, ec); });
 }
 
 PipeStreams create_pipe(const PipeOptions& options) {
-    std::error_code ec;
-    auto p = ipc().create_pipe(options, ec);
-    if (ec) throw std::system_error(ec, "create_pipe");
-    return p;
+    return or_throw("create_pipe", [&](std::error_code& ec) { return ipc().create_pipe(options, ec); });
 }
 
 std::string child_program() { return utf8_path(own_directory() / (std::string("pipeslot-test-child") + exe_suffix)); }

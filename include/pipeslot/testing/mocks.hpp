@@ -33,28 +33,25 @@ public:
     MOCK_METHOD(bool, is_open, (), (const, noexcept, override));
 };
 
+// The ChannelBackend functions, mocked in both channel mocks.
+#define PIPESLOT_MOCK_CHANNEL_BACKEND                                                                                 \
+    MOCK_METHOD(std::size_t, receive, (std::span<std::byte>, Timeout, std::error_code&), (override));                  \
+    MOCK_METHOD(std::size_t, send, (std::span<const std::byte>, Timeout, std::error_code&), (override));               \
+    MOCK_METHOD(PeekResult, peek, (std::span<std::byte>, std::error_code&), (override));                               \
+    MOCK_METHOD(std::size_t, transact, (std::span<const std::byte>, std::span<std::byte>, Timeout, std::error_code&), \
+                (override));                                                                                           \
+    MOCK_METHOD(void, set_read_mode, (ReadMode, std::error_code&), (override));                                        \
+    MOCK_METHOD(ChannelInfo, info, (std::error_code&), (override));                                                    \
+    MOCK_METHOD(void, cancel, (), (noexcept, override))
+
 class MockChannelBackend : public ChannelBackend {
 public:
-    MOCK_METHOD(std::size_t, receive, (std::span<std::byte>, Timeout, std::error_code&), (override));
-    MOCK_METHOD(std::size_t, send, (std::span<const std::byte>, Timeout, std::error_code&), (override));
-    MOCK_METHOD(PeekResult, peek, (std::span<std::byte>, std::error_code&), (override));
-    MOCK_METHOD(std::size_t, transact, (std::span<const std::byte>, std::span<std::byte>, Timeout, std::error_code&),
-                (override));
-    MOCK_METHOD(void, set_read_mode, (ReadMode, std::error_code&), (override));
-    MOCK_METHOD(ChannelInfo, info, (std::error_code&), (override));
-    MOCK_METHOD(void, cancel, (), (noexcept, override));
+    PIPESLOT_MOCK_CHANNEL_BACKEND;
 };
 
 class MockInstanceBackend : public InstanceBackend {
 public:
-    MOCK_METHOD(std::size_t, receive, (std::span<std::byte>, Timeout, std::error_code&), (override));
-    MOCK_METHOD(std::size_t, send, (std::span<const std::byte>, Timeout, std::error_code&), (override));
-    MOCK_METHOD(PeekResult, peek, (std::span<std::byte>, std::error_code&), (override));
-    MOCK_METHOD(std::size_t, transact, (std::span<const std::byte>, std::span<std::byte>, Timeout, std::error_code&),
-                (override));
-    MOCK_METHOD(void, set_read_mode, (ReadMode, std::error_code&), (override));
-    MOCK_METHOD(ChannelInfo, info, (std::error_code&), (override));
-    MOCK_METHOD(void, cancel, (), (noexcept, override));
+    PIPESLOT_MOCK_CHANNEL_BACKEND;
     MOCK_METHOD(void, accept, (Timeout, std::error_code&), (override));
     MOCK_METHOD(void, disconnect, (std::error_code&), (override));
     MOCK_METHOD(std::int64_t, client_process_id, (std::error_code&), (override));
