@@ -32,6 +32,7 @@ struct Channel {
     posix::Canceller canceller;
     std::mutex read_mutex;  // one reader at a time; the frame reader's state
     detail::FrameReader reader;
+    bool reader_waited = false;  // the last read had to wait (see posix::read_some)
     std::mutex write_mutex;  // one message on the wire at a time
     bool write_shut = false;
 
@@ -66,7 +67,7 @@ public:
         const int fd = c_.fd;
         return posix::read_some(
             fd, into, [&](std::error_code& wait_error) { return c_.canceller.wait(fd, POLLIN, ticket_, deadline, wait_error); },
-            ec);
+            ec, &c_.reader_waited);
     }
 
 private:
