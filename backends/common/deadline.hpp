@@ -30,6 +30,20 @@ public:
         return left > cap ? cap : left;
     }
 
+    // What is left, as a Timeout for the next call.
+    Timeout remaining() const noexcept {
+        if (forever_) return Timeout::forever();
+        return std::chrono::milliseconds(remaining_ms());
+    }
+
+    // Microseconds left, rounded up, capped at `cap`; -1 when forever.
+    std::int64_t remaining_us(std::int64_t cap = INT64_MAX) const noexcept {
+        if (forever_) return -1;
+        auto left = std::chrono::ceil<std::chrono::microseconds>(at_ - clock::now()).count();
+        if (left < 0) return 0;
+        return left > cap ? cap : left;
+    }
+
 private:
     bool forever_;
     clock::time_point at_;

@@ -2,6 +2,7 @@
 // once for every backend (native, fake or mock), then handed to the backend.
 #include "deadline.hpp"
 #include "platform.hpp"
+#include "send_each.hpp"
 #include "throw.hpp"
 
 #include <pipeslot/backend.hpp>
@@ -92,6 +93,36 @@ std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeou
 
 std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeout) {
     return detail::or_throw("send", [&](std::error_code& ec) { return send(data, timeout, ec); });
+}
+
+std::size_t MessageChannel::send_messages(std::span<const std::span<const std::byte>> messages, Timeout timeout,
+                                          std::error_code& ec) {
+    ec.clear();
+    if (!check_open(ec)) return 0;
+    if (!timeout.is_valid()) {
+        ec = errc::invalid_argument;
+        return 0;
+    }
+    // Checked before any is sent: a bad one would otherwise cut the batch short.
+    for (const auto& m : messages) {
+        if (m.size() > max_message_size) {
+            ec = errc::message_too_large;
+            return 0;
+        }
+    }
+    if (messages.empty()) return 0;
+    return impl_->send_messages(messages, timeout, ec);
+}
+
+std::size_t MessageChannel::send_messages(std::span<const std::span<const std::byte>> messages, Timeout timeout) {
+    return detail::or_throw("send_messages", [&](std::error_code& ec) { return send_messages(messages, timeout, ec); });
+}
+
+std::size_t ChannelBackend::send_messages(std::span<const std::span<const std::byte>> messages, Timeout timeout,
+                                          std::error_code& ec) {
+    const detail::Deadline deadline(timeout);
+    return detail::send_each(
+        messages, [&](std::span<const std::byte> m, std::error_code& e) { send(m, deadline.remaining(), e); }, ec);
 }
 
 PeekResult MessageChannel::peek(std::span<std::byte> buffer, std::error_code& ec) {

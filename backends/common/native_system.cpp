@@ -17,6 +17,9 @@ public:
     std::size_t send(std::span<const std::byte> d, Timeout t, std::error_code& ec) override {
         return platform::send(*c_, d, detail::Deadline(t), ec);
     }
+    std::size_t send_messages(std::span<const std::span<const std::byte>> m, Timeout t, std::error_code& ec) override {
+        return platform::send_messages(*c_, m, detail::Deadline(t), ec);
+    }
     PeekResult peek(std::span<std::byte> b, std::error_code& ec) override { return platform::peek(*c_, b, ec); }
     std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout t,
                          std::error_code& ec) override {

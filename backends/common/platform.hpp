@@ -84,6 +84,9 @@ std::error_code accept(Channel& c, const Deadline& deadline);
 std::error_code disconnect(Channel& c);
 std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec);
 std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec);
+// Returns how many messages were sent whole.
+std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
+                          std::error_code& ec);
 PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec);
 std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
                      const Deadline& deadline, std::error_code& ec);

@@ -23,23 +23,11 @@ std::error_code set_nonblocking(int fd, bool nonblocking) noexcept;
 // Reads what is there, at least one byte, from a non-blocking descriptor;
 // when nothing is, calls wait_readable(ec), which returns false to give up.
 // 0 with errc::end_of_stream once the other end has closed.
-// `waited_last_time` (optional) makes it wait before the first read when the
-// previous call had to wait: in a request/reply exchange the answer is never
-// there yet, and the read that would say so costs a system call.
 template <class WaitReadable>
-std::size_t read_some(int fd, std::span<std::byte> into, WaitReadable&& wait_readable, std::error_code& ec,
-                      bool* waited_last_time = nullptr) {
-    bool waited = false;
-    if (waited_last_time && *waited_last_time) {
-        if (!wait_readable(ec)) return 0;
-        waited = true;
-    }
+std::size_t read_some(int fd, std::span<std::byte> into, WaitReadable&& wait_readable, std::error_code& ec) {
     for (;;) {
         const ssize_t n = ::read(fd, into.data(), into.size());
-        if (n > 0) {
-            if (waited_last_time) *waited_last_time = waited;
-            return static_cast<std::size_t>(n);
-        }
+        if (n > 0) return static_cast<std::size_t>(n);
         if (n == 0 || errno == ECONNRESET) {
             ec = make_error_code(errc::end_of_stream);
             return 0;
@@ -50,7 +38,6 @@ std::size_t read_some(int fd, std::span<std::byte> into, WaitReadable&& wait_rea
             return 0;
         }
         if (!wait_readable(ec)) return 0;
-        waited = true;
     }
 }
 

@@ -6,9 +6,12 @@
 #include "canceller.hpp"
 #include "fd.hpp"
 #include "registry.hpp"
+#include "socket_io.hpp"
 
 #include <pipeslot/error.hpp>
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <cerrno>
 #include <cstring>
@@ -28,12 +31,13 @@ struct Channel {
     unsigned max_instances = 0;
     std::size_t in_buffer = 0, out_buffer = 0;
 
-    std::atomic<int> fd{-1};  // the connected socket
+    std::atomic<int> fd{-1};  // the connected socket (blocking: see socket_io.hpp)
     posix::Canceller canceller;
     std::mutex read_mutex;  // one reader at a time; the frame reader's state
     detail::FrameReader reader;
-    bool reader_waited = false;  // the last read had to wait (see posix::read_some)
+    posix::SocketTimeout read_timeout{SO_RCVTIMEO};
     std::mutex write_mutex;  // one message on the wire at a time
+    posix::SocketTimeout write_timeout{SO_SNDTIMEO};
     bool write_shut = false;
 
     // Server instances only.
@@ -64,10 +68,7 @@ class SocketSource final : public detail::ByteSource {
 public:
     SocketSource(Channel& c, std::uint64_t ticket) : c_(c), ticket_(ticket) {}
     std::size_t pull(std::span<std::byte> into, const Deadline& deadline, std::error_code& ec) override {
-        const int fd = c_.fd;
-        return posix::read_some(
-            fd, into, [&](std::error_code& wait_error) { return c_.canceller.wait(fd, POLLIN, ticket_, deadline, wait_error); },
-            ec, &c_.reader_waited);
+        return posix::receive_some({c_.fd, c_.canceller, ticket_, c_.read_timeout}, into, deadline, ec);
     }
 
 private:
@@ -126,7 +127,7 @@ bool try_accept_locked(Channel& c) {
     // so if the name says "claimed", its connection is in the backlog by now.
     const bool claimed = posix::is_claimed(c.registration);
     for (;;) {
-        const int s = ::accept4(c.registration.listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        const int s = ::accept4(c.registration.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (s < 0) break;
         if (c.pending.size() >= max_pending_connections) ::close(s);
         else c.pending.push_back({s, {}});
@@ -137,6 +138,8 @@ bool try_accept_locked(Channel& c) {
         const bool complete = hello_complete(c.pending[i], dead, hello);
         if (complete && peer_allowed(c, c.pending[i].fd)) {
             c.fd = c.pending[i].fd;
+            c.read_timeout.forget();
+            c.write_timeout.forget();
             c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
             for (auto& other : c.pending) ::close(other.fd);  // lost the rename: on their way out
             c.pending.clear();
@@ -211,6 +214,10 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
     if (auto ec = posix::claim_instance(name, options, wait, claim)) return ec;
     const auto mode = options.read_mode.value_or(claim.meta.type == PipeType::message ? ReadMode::message
                                                                                        : ReadMode::byte);
+    if (auto ec = posix::set_nonblocking(claim.fd, false)) {
+        ::close(claim.fd);
+        return ec;
+    }
     auto c = new_channel(false, claim.meta.type, mode);
     c->fd = claim.fd;
     c->can_read = options.access != ClientAccess::write;
@@ -273,57 +280,87 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
     return c.reader.receive(buffer, c.read_mode, source, deadline, ec);
 }
 
-std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
-    const auto ticket = c.canceller.ticket();
+namespace {
+
+constexpr std::size_t max_parts_per_call = 1024;  // UIO_MAXIOV
+
+// With write_mutex held: sends the frames laid out in `parts` (advanced in
+// place as they go); `ends` holds the byte offset at which each frame ends.
+// Returns how many frames went whole.
+std::size_t write_frames(Channel& c, std::uint64_t ticket, std::span<iovec> parts, std::span<const std::size_t> ends,
+                         const Deadline& deadline, std::error_code& ec) {
+    const int fd = c.fd;
+    if (fd < 0 || c.write_shut) {
+        ec = fd < 0 ? errc::not_connected : errc::broken_pipe;
+        return 0;
+    }
+    std::size_t sent = 0, first = 0;
+    while (first < parts.size() && !ec) {
+        const auto chunk = parts.subspan(first, std::min(parts.size() - first, max_parts_per_call));
+        std::size_t left = posix::send_some({fd, c.canceller, ticket, c.write_timeout}, chunk, deadline, ec);
+        sent += left;
+        while (first < parts.size() && left >= parts[first].iov_len) left -= parts[first++].iov_len;
+        if (left > 0) {
+            parts[first].iov_base = static_cast<std::byte*>(parts[first].iov_base) + left;
+            parts[first].iov_len -= left;
+        }
+    }
+    const auto whole = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.end(), sent) - ends.begin());
+    if (ec == errc::broken_pipe) {
+        ec = peer_gone_error(c, ticket);
+    } else if (ec && sent != (whole == 0 ? 0 : ends[whole - 1])) {
+        // Half a frame is on the wire and cannot be taken back: end the
+        // sending side so the peer never takes it for a whole message.
+        ::shutdown(fd, SHUT_WR);
+        c.write_shut = true;
+    }
+    return whole;
+}
+
+// A write needs these before the message is laid out.
+bool may_write(Channel& c, std::error_code& ec) {
     if (!c.can_write) {
         ec = errc::access_denied;
-        return 0;
+        return false;
     }
-    if (!ensure_connected(c, ec)) return 0;
+    return ensure_connected(c, ec);
+}
+
+}  // namespace
+
+std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+    const auto ticket = c.canceller.ticket();
+    if (!may_write(c, ec)) return 0;
     if (data.empty() && c.type == PipeType::byte) return 0;  // a byte stream has nothing to send
+    auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
+    iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
+    const std::size_t end = header.size() + data.size();
     std::lock_guard lock(c.write_mutex);
-    const int fd = c.fd;
-    if (fd < 0) {
-        ec = errc::not_connected;
-        return 0;
-    }
-    if (c.write_shut) {
-        ec = errc::broken_pipe;
-        return 0;
-    }
-    const auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
-    const std::size_t total = header.size() + data.size();
-    std::size_t sent = 0;
-    while (sent < total) {
-        iovec parts[2];
-        int count = 0;
-        if (sent < header.size()) parts[count++] = {const_cast<std::byte*>(header.data() + sent), header.size() - sent};
-        const std::size_t body_sent = sent > header.size() ? sent - header.size() : 0;
-        if (body_sent < data.size())
-            parts[count++] = {const_cast<std::byte*>(data.data() + body_sent), data.size() - body_sent};
-        msghdr msg{};
-        msg.msg_iov = parts;
-        msg.msg_iovlen = static_cast<std::size_t>(count);
-        const ssize_t n = ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n >= 0) {
-            sent += static_cast<std::size_t>(n);
-            continue;
+    return write_frames(c, ticket, parts, std::span(&end, 1), deadline, ec) == 1 ? data.size() : 0;
+}
+
+std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
+                          std::error_code& ec) {
+    const auto ticket = c.canceller.ticket();
+    if (!may_write(c, ec)) return 0;
+    std::vector<std::array<std::byte, detail::frame_header_size>> headers(messages.size());
+    std::vector<iovec> parts;
+    parts.reserve(2 * messages.size());
+    std::vector<std::size_t> ends;
+    ends.reserve(messages.size());
+    std::size_t end = 0;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        const auto m = messages[i];
+        if (!m.empty() || c.type == PipeType::message) {  // a byte stream has nothing to send for an empty one
+            headers[i] = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(m.size())});
+            parts.push_back({headers[i].data(), headers[i].size()});
+            parts.push_back({const_cast<std::byte*>(m.data()), m.size()});
+            end += headers[i].size() + m.size();
         }
-        if (errno == EINTR) continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            if (c.canceller.wait(fd, POLLOUT, ticket, deadline, ec)) continue;
-            if (sent > 0) {
-                // Half a message is on the wire and cannot be taken back: end
-                // the sending side so the peer never takes it for a whole one.
-                ::shutdown(fd, SHUT_WR);
-                c.write_shut = true;
-            }
-            return 0;
-        }
-        ec = (errno == EPIPE || errno == ECONNRESET) ? peer_gone_error(c, ticket) : posix::last_error();
-        return 0;
+        ends.push_back(end);
     }
-    return data.size();
+    std::lock_guard lock(c.write_mutex);
+    return write_frames(c, ticket, parts, ends, deadline, ec);
 }
 
 PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {

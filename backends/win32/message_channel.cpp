@@ -1,6 +1,7 @@
 // Named pipes on Windows: the native calls, overlapped so that every blocking
 // call has a timeout and can be cancelled (CancelIoEx).
 #include "../common/platform.hpp"
+#include "../common/send_each.hpp"
 #include "win.hpp"
 
 #include <pipeslot/error.hpp>
@@ -203,6 +204,13 @@ std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& de
         return 0;
     }
     return r.bytes;
+}
+
+// A message-mode pipe takes one message per WriteFile.
+std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
+                          std::error_code& ec) {
+    return detail::send_each(
+        messages, [&](std::span<const std::byte> m, std::error_code& e) { send(c, m, deadline, e); }, ec);
 }
 
 PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {

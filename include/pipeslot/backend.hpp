@@ -22,6 +22,9 @@ public:
     virtual ~ChannelBackend() = default;
     virtual std::size_t receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) = 0;
     virtual std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) = 0;
+    // Returns how many messages were sent whole. By default, send() for each.
+    virtual std::size_t send_messages(std::span<const std::span<const std::byte>> messages, Timeout timeout,
+                                      std::error_code& ec);
     virtual PeekResult peek(std::span<std::byte> buffer, std::error_code& ec) = 0;
     virtual std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
                                  std::error_code& ec) = 0;

@@ -103,6 +103,14 @@ public:
     // One message (or bytes, on a byte pipe). Returns the bytes sent.
     std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec);
     std::size_t send(std::span<const std::byte> data, Timeout timeout = Timeout::forever());  // throws
+    // Several messages in order, each delivered whole, within one timeout, in
+    // as few system calls as the platform allows (on POSIX one for all that
+    // fit in the socket's buffer; on Windows one WriteFile each). Returns how
+    // many were sent whole; on an error, ec says why the next one was not.
+    std::size_t send_messages(std::span<const std::span<const std::byte>> messages, Timeout timeout,
+                              std::error_code& ec);
+    std::size_t send_messages(std::span<const std::span<const std::byte>> messages,
+                              Timeout timeout = Timeout::forever());  // throws
     // Never blocks; buffer may be empty to ask for the counts only.
     PeekResult peek(std::span<std::byte> buffer, std::error_code& ec);
     // Sends one message and receives one reply (TransactNamedPipe). This end

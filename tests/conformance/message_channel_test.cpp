@@ -363,6 +363,109 @@ TEST(MessageChannelConformance, BytePipesAreStreams) {
     EXPECT_EQ(got, "stream of bytes");
 }
 
+// --- batches ---------------------------------------------------------------------
+
+using Batch = std::vector<std::vector<std::byte>>;
+
+std::vector<std::span<const std::byte>> spans_of(const Batch& batch) {
+    return {batch.begin(), batch.end()};
+}
+
+// Each message different, so that one out of place shows.
+Batch numbered(std::size_t count, std::size_t size) {
+    Batch batch(count, test::pattern_bytes(size));
+    for (std::size_t i = 0; i < count; ++i) {
+        if (size >= 2) {
+            batch[i][0] = static_cast<std::byte>(i);
+            batch[i][1] = static_cast<std::byte>(i >> 8);
+        }
+    }
+    return batch;
+}
+
+TEST(MessageChannelConformance, ABatchArrivesAsWholeMessagesInOrder) {
+    auto c = connect_pair("batch");
+    // Empty ones, small ones, more than one gathering call takes, and one
+    // larger than any pipe's buffer.
+    Batch batch;
+    for (std::size_t i = 0; i < 1500; ++i) {
+        auto m = test::pattern_bytes(i % 7 == 0 ? 0 : (i * 131) % 3000 + 2);
+        if (!m.empty()) m[0] = static_cast<std::byte>(i), m[1] = static_cast<std::byte>(i >> 8);
+        batch.push_back(std::move(m));
+    }
+    batch.push_back(test::pattern_bytes(300000));
+    auto sender = std::async(std::launch::async, [&] {
+        std::error_code ec;
+        const auto sent = c.client.send_messages(spans_of(batch), generous, ec);
+        return std::pair(sent, ec);
+    });
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        std::error_code ec;
+        const auto got = c.server.receive_message(generous, ec);
+        ASSERT_FALSE(ec) << i << ": " << ec.message();
+        ASSERT_EQ(got, batch[i]) << "message " << i;
+    }
+    const auto [sent, ec] = sender.get();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(sent, batch.size());
+    send_text(c.client, "after");
+    EXPECT_EQ(receive_text(c.server, 8).first, "after");
+}
+
+TEST(MessageChannelConformance, ABatchOnABytePipeIsItsBytesInOrder) {
+    ServerOptions options;
+    options.type = PipeType::byte;
+    options.read_mode = ReadMode::byte;
+    auto c = connect_pair("batch-bytes", options);
+    const std::vector<std::string> parts = {"one ", "", "two ", "three"};
+    std::vector<std::span<const std::byte>> spans;
+    for (const auto& p : parts) spans.push_back(test::as_bytes(p));
+    std::error_code ec;
+    EXPECT_EQ(c.client.send_messages(spans, generous, ec), parts.size()) << "an empty one counts as sent";
+    EXPECT_FALSE(ec) << ec.message();
+    std::string got;
+    while (got.size() < 13) got += receive_text(c.server, 64).first;
+    EXPECT_EQ(got, "one two three");
+}
+
+TEST(MessageChannelConformance, ABatchThatTimesOutSaysHowManyWentWhole) {
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine's named pipes take any amount without blocking the writer";
+    ServerOptions small;
+    small.in_buffer_size = small.out_buffer_size = 4096;
+    auto c = connect_pair("batch-timeout", small);
+    const auto batch = numbered(128, 64 * 1024);  // 8 MiB: more than any pipe holds
+    std::error_code ec;
+    const auto sent = c.client.send_messages(spans_of(batch), 200ms, ec);
+    EXPECT_EQ(ec, errc::timed_out);
+    EXPECT_LT(sent, batch.size());
+    for (std::size_t i = 0; i < sent; ++i) {
+        const auto got = c.server.receive_message(generous, ec);
+        ASSERT_FALSE(ec) << i << ": " << ec.message();
+        ASSERT_EQ(got, batch[i]) << "message " << i;
+    }
+}
+
+TEST(MessageChannelConformance, ABadBatchSendsNothing) {
+    auto c = connect_pair("batch-bad");
+    std::error_code ec;
+    EXPECT_EQ(c.client.send_messages({}, generous, ec), 0u);
+    EXPECT_FALSE(ec) << "an empty batch is nothing to do";
+    const auto batch = numbered(3, 16);
+    c.client.send_messages(spans_of(batch), Timeout(-1ms), ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "negative timeout";
+    // A message too large, checked before anything goes: its size alone is
+    // looked at, so a span that claims it is enough.
+    auto spans = spans_of(batch);
+    spans.emplace_back(batch[0].data(), max_message_size + 1);
+    EXPECT_EQ(c.client.send_messages(spans, generous, ec), 0u);
+    EXPECT_EQ(ec, errc::message_too_large);
+    MessageChannel closed;
+    closed.send_messages(spans_of(batch), generous, ec);
+    EXPECT_EQ(ec, errc::invalid_argument) << "a closed channel";
+    send_text(c.client, "nothing before this");
+    EXPECT_EQ(receive_text(c.server, 64).first, "nothing before this");
+}
+
 TEST(MessageChannelConformance, PeekCountsWithoutConsuming) {
     auto c = connect_pair("peek");
     std::error_code ec;
@@ -544,6 +647,19 @@ TEST(MessageChannelConformance, BlockingCallsAreCancelledFromAnotherThread) {
     });
     while (acceptor.wait_for(10ms) != std::future_status::ready) idle.cancel();
     EXPECT_EQ(acceptor.get(), errc::cancelled);
+}
+
+TEST(MessageChannelConformance, ASendBlockedOnAFullPipeIsCancelled) {
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine's named pipes take any amount without blocking the writer";
+    auto c = connect_pair("cancel-send");
+    const auto message = test::pattern_bytes(64 * 1024);
+    auto writer = std::async(std::launch::async, [&] {
+        std::error_code ec;
+        for (int i = 0; i < 1024 && !ec; ++i) c.client.send(message, Timeout::forever(), ec);  // 64 MiB at most
+        return ec;
+    });
+    while (writer.wait_for(10ms) != std::future_status::ready) c.client.cancel();
+    EXPECT_EQ(writer.get(), errc::cancelled);
 }
 
 TEST(MessageChannelConformance, OneThreadReadsWhileAnotherWrites) {

@@ -37,6 +37,8 @@ public:
 #define PIPESLOT_MOCK_CHANNEL_BACKEND                                                                                 \
     MOCK_METHOD(std::size_t, receive, (std::span<std::byte>, Timeout, std::error_code&), (override));                  \
     MOCK_METHOD(std::size_t, send, (std::span<const std::byte>, Timeout, std::error_code&), (override));               \
+    MOCK_METHOD(std::size_t, send_messages, (std::span<const std::span<const std::byte>>, Timeout, std::error_code&),  \
+                (override));                                                                                           \
     MOCK_METHOD(PeekResult, peek, (std::span<std::byte>, std::error_code&), (override));                               \
     MOCK_METHOD(std::size_t, transact, (std::span<const std::byte>, std::span<std::byte>, Timeout, std::error_code&), \
                 (override));                                                                                           \

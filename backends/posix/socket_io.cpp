@@ -1,0 +1,101 @@
+#include "socket_io.hpp"
+
+#include "../common/error_map.hpp"
+
+#include <pipeslot/error.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+
+namespace pipeslot::posix {
+namespace {
+
+// A call without a deadline still sets a finite timeout: only then does the
+// interrupt signal end it (SA_RESTART restarts socket calls that have none).
+constexpr std::int64_t forever_slice_us = 3600LL * 1'000'000;
+
+enum class Outcome { done, again, failed };
+
+// What to do after a call returned -1 with `error`.
+template <class Wait>
+Outcome after_failure(int error, bool blocked, const SocketCall& call, const detail::Deadline& deadline, Wait wait,
+                      std::error_code& ec) {
+    if (error == EINTR) {
+        if (!call.canceller.cancelled_since(call.ticket)) return Outcome::again;
+        ec = errc::cancelled;
+        return Outcome::failed;
+    }
+    if (error != EAGAIN && error != EWOULDBLOCK) {
+        ec = detail::error_from_errno(error);  // EPIPE and ECONNRESET: broken_pipe
+        return Outcome::failed;
+    }
+    // Nothing there, or the socket's timeout ran out.
+    if (deadline.expired()) {
+        ec = errc::timed_out;
+        return Outcome::failed;
+    }
+    if (!blocked && !wait(ec)) return Outcome::failed;
+    return Outcome::again;
+}
+
+// Runs `io(flags)` until it succeeds, blocking in it when this thread can be interrupted.
+template <class Io, class Wait>
+ssize_t run(const SocketCall& call, const detail::Deadline& deadline, Io io, Wait wait, std::error_code& ec) {
+    for (;;) {
+        const bool block = !deadline.expired() && Canceller::can_interrupt_this_thread() &&
+                           call.timeout.apply(call.fd, deadline);
+        ssize_t n;
+        int error;
+        if (block) {
+            const Canceller::Blocking section(call.canceller, call.ticket, ec);
+            if (!section) return -1;
+            n = io(0);
+            error = errno;
+        } else {
+            n = io(MSG_DONTWAIT);
+            error = errno;
+        }
+        if (n >= 0) return n;
+        if (after_failure(error, block, call, deadline, wait, ec) == Outcome::failed) return -1;
+    }
+}
+
+}  // namespace
+
+bool SocketTimeout::apply(int fd, const detail::Deadline& deadline) noexcept {
+    const std::int64_t us = deadline.is_forever() ? forever_slice_us
+                                                  : std::clamp<std::int64_t>(deadline.remaining_us(), 1, forever_slice_us);
+    if (us == set_us_) return true;
+    const timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
+    if (::setsockopt(fd, SOL_SOCKET, option_, &tv, sizeof tv) != 0) return false;
+    set_us_ = us;
+    return true;
+}
+
+std::size_t receive_some(const SocketCall& call, std::span<std::byte> into, const detail::Deadline& deadline,
+                         std::error_code& ec) {
+    const ssize_t n = run(
+        call, deadline, [&](int flags) { return ::recv(call.fd, into.data(), into.size(), flags); },
+        [&](std::error_code& wait_error) { return call.canceller.wait(call.fd, POLLIN, call.ticket, deadline, wait_error); },
+        ec);
+    if (n > 0) return static_cast<std::size_t>(n);
+    if (n == 0 || ec == errc::broken_pipe) ec = errc::end_of_stream;  // closed, or reset
+    return 0;
+}
+
+std::size_t send_some(const SocketCall& call, std::span<iovec> parts, const detail::Deadline& deadline,
+                      std::error_code& ec) {
+    msghdr message{};
+    message.msg_iov = parts.data();
+    message.msg_iovlen = parts.size();
+    const ssize_t n = run(
+        call, deadline, [&](int flags) { return ::sendmsg(call.fd, &message, MSG_NOSIGNAL | flags); },
+        [&](std::error_code& wait_error) { return call.canceller.wait(call.fd, POLLOUT, call.ticket, deadline, wait_error); },
+        ec);
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+}
+
+}  // namespace pipeslot::posix

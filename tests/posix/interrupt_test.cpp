@@ -1,0 +1,82 @@
+// The POSIX backend's blocking socket calls: a signal cuts them short on
+// cancel() (backends/posix/canceller.hpp). These check what that must not
+// break: a signal that is not a cancel, and threads that block signals.
+#include "../support/support.hpp"
+
+#include <gtest/gtest.h>
+
+#include <csignal>
+#include <future>
+#include <pthread.h>
+#include <thread>
+
+namespace pipeslot {
+namespace {
+
+using namespace std::chrono_literals;
+using test::generous;
+
+struct Connected {
+    PipeInstance server;
+    MessageChannel client;
+};
+
+Connected connect_pair(const std::string& purpose) {
+    const auto name = test::unique_pipe_name(purpose);
+    Connected c{test::create_instance(name), test::open_channel(name)};
+    std::error_code ec;
+    c.server.accept(generous, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return c;
+}
+
+int interrupt_signal() { return SIGRTMAX - 5; }  // the default; the tests leave PIPESLOT_INTERRUPT_SIGNAL unset
+
+TEST(PosixInterrupt, AStraySignalDoesNotDisturbABlockedReceive) {
+    auto c = connect_pair("stray-signal");
+    std::vector<std::byte> buffer(64);
+    std::error_code ec;
+    c.client.receive(buffer, 1ms, ec);  // the first blocking call installs the handler
+    struct sigaction installed {};
+    ::sigaction(interrupt_signal(), nullptr, &installed);
+    ASSERT_NE(installed.sa_handler, SIG_DFL) << "the interrupt signal's handler is installed";
+
+    std::promise<void> started;
+    std::error_code reader_error;
+    std::string got;
+    std::thread reader([&] {
+        started.set_value();
+        const auto n = c.client.receive(buffer, generous, reader_error);
+        got = test::text_of(std::span(buffer).first(n));
+    });
+    started.get_future().wait();
+    // Whether each lands before, during or after the receive, none may end it.
+    for (int i = 0; i < 50; ++i) {
+        ::pthread_kill(reader.native_handle(), interrupt_signal());
+        std::this_thread::sleep_for(1ms);
+    }
+    c.server.send(test::as_bytes("still waiting"), generous);
+    reader.join();
+    EXPECT_FALSE(reader_error) << reader_error.message();
+    EXPECT_EQ(got, "still waiting");
+}
+
+TEST(PosixInterrupt, AThreadThatBlocksEverySignalCanStillBeCancelled) {
+    auto c = connect_pair("masked-thread");
+    auto reader = std::async(std::launch::async, [&] {
+        sigset_t all;
+        sigfillset(&all);
+        ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        std::vector<std::byte> buffer(64);
+        std::error_code ec;
+        c.client.receive(buffer, Timeout::forever(), ec);
+        return ec;
+    });
+    while (reader.wait_for(10ms) != std::future_status::ready) c.client.cancel();
+    EXPECT_EQ(reader.get(), errc::cancelled);
+    c.server.send(test::as_bytes("after"), generous);
+    EXPECT_EQ(test::text_of(c.client.receive_message(generous)), "after");
+}
+
+}  // namespace
+}  // namespace pipeslot
