@@ -55,9 +55,26 @@ public:
     void send(const std::byte* data, std::size_t size) override {
         const std::uint32_t length = static_cast<std::uint32_t>(size);
         iovec parts[2] = {{const_cast<std::uint32_t*>(&length), sizeof length}, {const_cast<std::byte*>(data), size}};
-        std::size_t left = sizeof length + size;
-        iovec* v = parts;
-        int count = 2;
+        write_all(parts, 2, sizeof length + size);
+    }
+    void send_batch(const std::byte* data, std::size_t size, int count) override {  // one writev
+        const std::uint32_t length = static_cast<std::uint32_t>(size);
+        parts_.clear();
+        for (int i = 0; i < count; ++i) {
+            parts_.push_back({const_cast<std::uint32_t*>(&length), sizeof length});
+            parts_.push_back({const_cast<std::byte*>(data), size});
+        }
+        write_all(parts_.data(), static_cast<int>(parts_.size()), count * (sizeof length + size));
+    }
+    long receive(std::vector<std::byte>& buffer) override {
+        std::uint32_t length;
+        if (!read_exactly(in_, reinterpret_cast<std::byte*>(&length), sizeof length)) return -1;
+        if (!read_exactly(in_, buffer.data(), length)) return -1;
+        return length;
+    }
+
+private:
+    void write_all(iovec* v, int count, std::size_t left) {
         while (left > 0) {
             const ssize_t n = ::writev(out_, v, count);
             if (n < 0) {
@@ -78,15 +95,8 @@ public:
             }
         }
     }
-    long receive(std::vector<std::byte>& buffer) override {
-        std::uint32_t length;
-        if (!read_exactly(in_, reinterpret_cast<std::byte*>(&length), sizeof length)) return -1;
-        if (!read_exactly(in_, buffer.data(), length)) return -1;
-        return length;
-    }
-
-private:
     int in_, out_;
+    std::vector<iovec> parts_;
 };
 
 class RawDatagram final : public Link {
@@ -176,6 +186,10 @@ class PipeslotChannel final : public Link {
 public:
     explicit PipeslotChannel(pipeslot::MessageChannel& c) : c_(c) {}
     void send(const std::byte* data, std::size_t size) override { c_.send(std::span(data, size)); }
+    void send_batch(const std::byte* data, std::size_t size, int count) override {
+        messages_.assign(static_cast<std::size_t>(count), std::span(data, size));
+        c_.send_messages(messages_);
+    }
     long receive(std::vector<std::byte>& buffer) override {
         std::error_code ec;
         const auto n = c_.receive(buffer, pipeslot::Timeout::forever(), ec);
@@ -184,12 +198,14 @@ public:
 
 private:
     pipeslot::MessageChannel& c_;
+    std::vector<std::span<const std::byte>> messages_;
 };
 
 class OwnedChannel final : public Link {
 public:
     explicit OwnedChannel(pipeslot::MessageChannel c) : c_(std::move(c)), link_(c_) {}
     void send(const std::byte* data, std::size_t size) override { link_.send(data, size); }
+    void send_batch(const std::byte* data, std::size_t size, int count) override { link_.send_batch(data, size, count); }
     long receive(std::vector<std::byte>& buffer) override { return link_.receive(buffer); }
 
 private:

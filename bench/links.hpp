@@ -14,6 +14,11 @@ class Link {
 public:
     virtual ~Link() = default;
     virtual void send(const std::byte* data, std::size_t size) = 0;
+    // `count` copies of one message, in as few calls as the link allows; by
+    // default one send() each (ZeroMQ and nng batch inside, on their own thread).
+    virtual void send_batch(const std::byte* data, std::size_t size, int count) {
+        for (int i = 0; i < count; ++i) send(data, size);
+    }
     // One whole message into `buffer` (large enough); returns its size, or -1 at the end.
     virtual long receive(std::vector<std::byte>& buffer) = 0;
 };

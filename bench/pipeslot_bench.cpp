@@ -119,13 +119,17 @@ Figure round_trips(bench::Link& link, std::size_t size) {
 }
 
 // Sends messages one way for a while; the server answers the end marker.
-Figure one_way(bench::Link& link, std::size_t size, const std::function<void()>& wait_ack) {
+// `batch` > 1: that many per call (Link::send_batch).
+Figure one_way(bench::Link& link, std::size_t size, const std::function<void()>& wait_ack, int batch = 1) {
     std::vector<std::byte> message(size, std::byte{'s'});
     const auto start = steady_clock::now();
     const auto end = start + duration<double>(seconds_per_run);
     long sent = 0;
     while (steady_clock::now() < end) {
-        for (int i = 0; i < 256; ++i) link.send(message.data(), size);
+        for (int i = 0; i < 256; i += batch) {
+            if (batch > 1) link.send_batch(message.data(), size, batch);
+            else link.send(message.data(), size);
+        }
         sent += 256;
     }
     link.send(nullptr, 0);
@@ -293,11 +297,11 @@ int main(int argc, char** argv) {
     const auto rt = [](std::size_t size) {
         return [size](Kind k, Server& s, const std::string& a) { return round_trips(*client_of(k, a, s), size); };
     };
-    const auto stream_one_way = [](std::size_t size) {
-        return [size](Kind k, Server& s, const std::string& a) {
+    const auto stream_one_way = [](std::size_t size, int batch = 1) {
+        return [size, batch](Kind k, Server& s, const std::string& a) {
             auto link = client_of(k, a, s);
             std::vector<std::byte> ack(64);
-            return one_way(*link, size, [&] { link->receive(ack); });
+            return one_way(*link, size, [&] { link->receive(ack); }, batch);
         };
     };
     const auto slot_one_way = [](Kind k, Server& s, const std::string& a) {
@@ -321,6 +325,8 @@ int main(int argc, char** argv) {
          }},
         {"MessageChannel 64 B one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.8, false,
          stream_one_way(64)},
+        {"MessageChannel 64 B one way, 64 per call", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0, false,
+         stream_one_way(64, 64)},
         {"MessageChannel 64 KiB one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.9, false,
          stream_one_way(65536)},
         {"MessageChannel open + exchange + close", "conn/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,

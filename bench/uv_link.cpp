@@ -39,12 +39,15 @@ struct WriteRequest {
     bool* done;
 };
 
-void write_frame(uv_stream_t* stream, const std::byte* data, std::size_t size, bool* done) {
+// `count` copies of the message, framed, in one uv_write.
+void write_frame(uv_stream_t* stream, const std::byte* data, std::size_t size, bool* done, int count = 1) {
     auto* w = new WriteRequest;
-    w->frame.resize(4 + size);
+    w->frame.resize(count * (4 + size));
     const std::uint32_t length = static_cast<std::uint32_t>(size);
-    std::memcpy(w->frame.data(), &length, 4);
-    if (size) std::memcpy(w->frame.data() + 4, data, size);
+    for (std::size_t at = 0; at < w->frame.size(); at += 4 + size) {
+        std::memcpy(w->frame.data() + at, &length, 4);
+        if (size) std::memcpy(w->frame.data() + at + 4, data, size);
+    }
     w->done = done;
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(reinterpret_cast<char*>(w->frame.data()), static_cast<unsigned>(w->frame.size()));
@@ -76,6 +79,11 @@ public:
     void send(const std::byte* data, std::size_t size) override {
         bool done = false;
         write_frame(reinterpret_cast<uv_stream_t*>(&pipe_), data, size, &done);
+        while (!done) uv_run(&loop_, UV_RUN_ONCE);
+    }
+    void send_batch(const std::byte* data, std::size_t size, int count) override {
+        bool done = false;
+        write_frame(reinterpret_cast<uv_stream_t*>(&pipe_), data, size, &done, count);
         while (!done) uv_run(&loop_, UV_RUN_ONCE);
     }
     long receive(std::vector<std::byte>& buffer) override {
