@@ -9,6 +9,7 @@
 #include <cstring>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdexcept>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -29,8 +30,13 @@ namespace {
 
 [[noreturn]] void die(const std::string& what) { throw std::runtime_error(what + ": " + std::strerror(errno)); }
 
-bool read_exactly(int fd, std::byte* p, std::size_t n) {
+// `poll_first`: wait in poll() before each read instead of blocking in it.
+bool read_exactly(int fd, std::byte* p, std::size_t n, bool poll_first = false) {
     while (n > 0) {
+        if (poll_first) {
+            pollfd ready{fd, POLLIN, 0};
+            ::poll(&ready, 1, -1);
+        }
         const ssize_t r = ::read(fd, p, n);
         if (r == 0) return false;
         if (r < 0) {
@@ -47,7 +53,8 @@ bool read_exactly(int fd, std::byte* p, std::size_t n) {
 
 class RawStream final : public Link {
 public:
-    RawStream(int read_fd, int write_fd) : in_(read_fd), out_(write_fd) {}
+    RawStream(int read_fd, int write_fd, bool poll_first = false)
+        : in_(read_fd), out_(write_fd), poll_first_(poll_first) {}
     ~RawStream() override {
         if (in_ >= 0) ::close(in_);
         if (out_ >= 0 && out_ != in_) ::close(out_);
@@ -68,8 +75,8 @@ public:
     }
     long receive(std::vector<std::byte>& buffer) override {
         std::uint32_t length;
-        if (!read_exactly(in_, reinterpret_cast<std::byte*>(&length), sizeof length)) return -1;
-        if (!read_exactly(in_, buffer.data(), length)) return -1;
+        if (!read_exactly(in_, reinterpret_cast<std::byte*>(&length), sizeof length, poll_first_)) return -1;
+        if (!read_exactly(in_, buffer.data(), length, poll_first_)) return -1;
         return length;
     }
 
@@ -96,6 +103,7 @@ private:
         }
     }
     int in_, out_;
+    bool poll_first_;
     std::vector<iovec> parts_;
 };
 
@@ -308,7 +316,7 @@ int listen_tcp(const std::string& port) {
 }
 
 // A thread per connection, as the pipeslot server has a thread per instance.
-void accept_forever(int listener, bool tcp) {
+void accept_forever(int listener, bool tcp, bool poll_first) {
     for (;;) {
         const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) return;
@@ -316,8 +324,8 @@ void accept_forever(int listener, bool tcp) {
             const int one = 1;
             ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         }
-        std::thread([fd] {
-            RawStream link(fd, fd);
+        std::thread([fd, poll_first] {
+            RawStream link(fd, fd, poll_first);
             serve_link(link);
         }).detach();
     }
@@ -331,6 +339,7 @@ const char* kind_name(Kind k) {
     case Kind::pipe_raw: return "raw pipe(2)";
     case Kind::channel_pipeslot: return "pipeslot MessageChannel";
     case Kind::channel_raw: return "raw AF_UNIX stream";
+    case Kind::channel_raw_poll: return "raw AF_UNIX stream, poll before read";
     case Kind::slot_pipeslot: return "pipeslot Broadcaster";
     case Kind::slot_raw: return "raw AF_UNIX datagram";
     case Kind::tcp_raw: return "raw TCP loopback";
@@ -352,9 +361,10 @@ std::unique_ptr<Link> connect_link(Kind k, const std::string& address, int read_
     switch (k) {
     case Kind::pipe_pipeslot: return std::make_unique<PipeslotPipe>(read_fd, write_fd);
     case Kind::pipe_raw: return std::make_unique<RawStream>(read_fd, write_fd);
-    case Kind::channel_raw: {
+    case Kind::channel_raw:
+    case Kind::channel_raw_poll: {
         const int fd = unix_connect(address, SOCK_STREAM);
-        return std::make_unique<RawStream>(fd, fd);
+        return std::make_unique<RawStream>(fd, fd, k == Kind::channel_raw_poll);
     }
     case Kind::tcp_raw: {
         const int fd = tcp_connect(address);
@@ -423,10 +433,11 @@ int serve(Kind k, const std::string& address, int instances) {
         ::_exit(0);  // threads may be in handlers; the process simply ends
     }
     case Kind::channel_raw:
+    case Kind::channel_raw_poll:
     case Kind::tcp_raw: {
-        const bool tcp = k == Kind::tcp_raw;
+        const bool tcp = k == Kind::tcp_raw, poll_first = k == Kind::channel_raw_poll;
         const int listener = tcp ? listen_tcp(address) : listen_unix(address, SOCK_STREAM);
-        std::thread([listener, tcp] { accept_forever(listener, tcp); }).detach();
+        std::thread([listener, tcp, poll_first] { accept_forever(listener, tcp, poll_first); }).detach();
         std::fprintf(stderr, "ready\n");
         char c;
         while (::read(0, &c, 1) > 0) {

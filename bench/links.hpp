@@ -27,6 +27,7 @@ public:
 enum class Kind {
     pipe_pipeslot, pipe_raw,                 // anonymous pipes: child's stdin and stdout
     channel_pipeslot, channel_raw,           // named pipe vs AF_UNIX stream
+    channel_raw_poll,                        // AF_UNIX stream, poll() before each read (a reference)
     slot_pipeslot, slot_raw,                 // mailslot vs AF_UNIX datagram (one way)
     tcp_raw,                                 // TCP loopback with TCP_NODELAY
     nng_pair, zmq_pair, uv_pipe,             // peers, when built

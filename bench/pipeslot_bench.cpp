@@ -337,6 +337,8 @@ int main(int argc, char** argv) {
          [](Kind k, Server&, const std::string& a) { return scaled(k, a, 64); }},
         {"Broadcaster 64 B local datagrams", "msg/s", Kind::slot_pipeslot, Kind::slot_raw, {}, 0.85, false,
          slot_one_way},
+        {"AF_UNIX 64 B round trip, poll() before each read (reference)", "us", Kind::channel_raw_poll,
+         Kind::channel_raw, {}, 0, true, rt(64)},
         {"TCP loopback 64 B round trip (reference; no gateway yet)", "us", Kind::tcp_raw, Kind::channel_raw, {}, 0, true,
          rt(64)},
     };
