@@ -191,6 +191,37 @@ struct Row {
     std::map<std::string, double> peers;  // name -> value (or absent)
 };
 
+// A PNG of how many times better or worse than raw each contender is (latency
+// ratios inverted, so higher is better everywhere), on a log scale.
+void plot(const std::vector<Row>& rows, const std::vector<Kind>& peers, const std::string& path) {
+    const auto data = path + ".dat";
+    std::ofstream dat(data);
+    dat << "case pipeslot";
+    for (Kind p : peers) dat << " \"" << bench::kind_name(p) << '"';
+    dat << "\n";
+    const auto better = [](const Row& r, double ratio) { return r.lower_is_better ? 1 / ratio : ratio; };
+    for (const auto& r : rows) {
+        dat << '"' << r.name << "\" " << better(r, r.ratio);
+        for (Kind p : peers) {
+            const auto it = r.peers.find(bench::kind_name(p));
+            if (it == r.peers.end() || it->second <= 0) dat << " ?";
+            else dat << " " << better(r, it->second / r.raw);
+        }
+        dat << "\n";
+    }
+    dat.close();
+    const std::string script =
+        "set terminal png size 1400,750 noenhanced; set output '" + path +
+        "'; set datafile missing '?'; set style data histograms; set style histogram clustered gap 1;"
+        " set style fill solid border -1; set logscale y; set yrange [0.02:20]; set grid ytics;"
+        " set xtics rotate by 30 right font ',8'; set ylabel 'ratio to raw (higher is better; log scale)';"
+        " set title 'pipeslot and its peers next to the raw system calls'; set bmargin 12; set lmargin 14;"
+        " plot for [i=2:" + std::to_string(2 + peers.size()) + "] '" + data +
+        "' using i:xtic(1) title columnheader, 1 with lines lc 'black' title 'raw'";
+    const std::string command = "gnuplot -e \"" + script + "\"";
+    if (std::system(command.c_str()) != 0) std::fprintf(stderr, "gnuplot failed or is missing: no plot\n");
+}
+
 double metric(const Figure& f, bool latency) { return latency ? f.median_us : f.value; }
 
 Row run_case(const Case& c, int& serial) {
@@ -383,22 +414,6 @@ int main(int argc, char** argv) {
             csv << "\n";
         }
     }
-    if (!plot_path.empty()) {
-        const auto data = plot_path + ".dat";
-        std::ofstream dat(data);
-        for (std::size_t i = 0; i < rows.size(); ++i) {
-            // Plotted as "how many times better or worse than raw": latency ratios are inverted.
-            const double ratio = rows[i].lower_is_better ? 1 / rows[i].ratio : rows[i].ratio;
-            dat << i << " \"" << rows[i].name << "\" " << ratio << "\n";
-        }
-        dat.close();
-        const std::string script = "set terminal png size 1400,700; set output '" + plot_path +
-                                   "'; set style fill solid; set boxwidth 0.6; set yrange [0:*];"
-                                   " set xtics rotate by 30 right font ',8'; set ylabel 'pipeslot / raw (higher is better)';"
-                                   " set title 'pipeslot next to the raw system calls'; set bmargin 12; set lmargin 14;"
-                                   " plot '" + data + "' using 1:3:xtic(2) with boxes notitle, 1 with lines title 'raw'";
-        const std::string command = "gnuplot -e \"" + script + "\"";
-        if (std::system(command.c_str()) != 0) std::fprintf(stderr, "gnuplot failed or is missing: no plot\n");
-    }
+    if (!plot_path.empty()) plot(rows, peers, plot_path);
     return 0;
 }
