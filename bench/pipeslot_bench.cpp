@@ -175,12 +175,14 @@ Figure scaled(Kind k, const std::string& address, int clients) {
 
 // --- cases ---------------------------------------------------------------------------
 
+enum class Metric { rate, median_latency, p99_latency };  // what of a Figure a case reports
+
 struct Case {
     std::string name, unit;
     Kind pipeslot, raw;
     std::vector<Kind> peers;
-    double target;             // ratio pipeslot/raw to meet (0: none)
-    bool lower_is_better;      // for latency
+    double target;  // ratio pipeslot/raw to meet (0: none)
+    Metric metric;
     std::function<Figure(Kind, Server&, const std::string&)> run;
 };
 
@@ -222,25 +224,32 @@ void plot(const std::vector<Row>& rows, const std::vector<Kind>& peers, const st
     if (std::system(command.c_str()) != 0) std::fprintf(stderr, "gnuplot failed or is missing: no plot\n");
 }
 
-double metric(const Figure& f, bool latency) { return latency ? f.median_us : f.value; }
+double metric(const Figure& f, Metric m) {
+    return m == Metric::rate ? f.value : m == Metric::median_latency ? f.median_us : f.p99_us;
+}
 
 Row run_case(const Case& c, int& serial) {
     Row row;
     row.name = c.name;
     row.unit = c.unit;
     row.target = c.target;
-    row.lower_is_better = c.lower_is_better;
+    row.lower_is_better = c.metric != Metric::rate;
     std::vector<double> ratios, ours, theirs;
+    std::map<Kind, std::vector<double>> peer_ratios;
     const auto measure = [&](Kind k) {
         const auto address = address_for(k, ++serial);
         auto server = start_server(k, address, 64);
-        return metric(c.run(k, *server, address), c.lower_is_better);
+        return metric(c.run(k, *server, address), c.metric);
     };
+    // Every contender in every pair, next to the same raw run, so the peers'
+    // ratios are medians over the pairs as well.
     for (int p = 0; p < pairs; ++p) {
         const double a = measure(c.pipeslot), b = measure(c.raw);
         ours.push_back(a);
         theirs.push_back(b);
         ratios.push_back(a / b);
+        for (Kind peer : c.peers)
+            if (bench::kind_available(peer)) peer_ratios[peer].push_back(measure(peer) / b);
     }
     const auto median = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());
@@ -249,9 +258,8 @@ Row run_case(const Case& c, int& serial) {
     row.pipeslot = median(ours);
     row.raw = median(theirs);
     row.ratio = median(ratios);
-    for (Kind peer : c.peers) {
-        row.peers[bench::kind_name(peer)] = bench::kind_available(peer) ? measure(peer) : -1;
-    }
+    for (Kind peer : c.peers)  // kept as a value (ratio x raw) for the table and CSV
+        row.peers[bench::kind_name(peer)] = bench::kind_available(peer) ? median(peer_ratios[peer]) * row.raw : -1;
     return row;
 }
 
@@ -344,33 +352,36 @@ int main(int argc, char** argv) {
     };
     const std::vector<Kind> peers = {Kind::nng_pair, Kind::zmq_pair, Kind::uv_pipe};
     std::vector<Case> cases = {
-        {"Pipe 64 B round trip (median latency)", "us", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, true, rt(64)},
-        {"Pipe 64 B one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, false, stream_one_way(64)},
-        {"Pipe 64 KiB one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0.95, false, stream_one_way(65536)},
+        {"Pipe 64 B round trip (median latency)", "us", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, Metric::median_latency, rt(64)},
+        {"Pipe 64 B one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0, Metric::rate, stream_one_way(64)},
+        {"Pipe 64 KiB one way", "msg/s", Kind::pipe_pipeslot, Kind::pipe_raw, {}, 0.95, Metric::rate, stream_one_way(65536)},
         {"MessageChannel 64 B round trip (median latency)", "us", Kind::channel_pipeslot, Kind::channel_raw, peers, 1.2,
-         true, rt(64)},
-        {"MessageChannel 64 B round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0, false,
+         Metric::median_latency, rt(64)},
+        {"MessageChannel 64 B round trip (p99 latency)", "us", Kind::channel_pipeslot, Kind::channel_raw, peers, 0,
+         Metric::p99_latency, rt(64)},
+        {"MessageChannel 64 B round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0, Metric::rate,
          [](Kind k, Server& s, const std::string& a) {
              auto f = round_trips(*client_of(k, a, s), 64);
              return Figure{f.value};
          }},
-        {"MessageChannel 64 B one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.8, false,
+        {"MessageChannel 64 B one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.8, Metric::rate,
          stream_one_way(64)},
-        {"MessageChannel 64 B one way, 64 per call", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0, false,
+        {"MessageChannel 64 B one way, 64 per call", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0, Metric::rate,
          stream_one_way(64, 64)},
-        {"MessageChannel 64 KiB one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.9, false,
+        {"MessageChannel 64 KiB one way", "msg/s", Kind::channel_pipeslot, Kind::channel_raw, peers, 0.9, Metric::rate,
          stream_one_way(65536)},
-        {"MessageChannel open + exchange + close", "conn/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,
+        {"MessageChannel open + exchange + close", "conn/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, Metric::rate,
          [](Kind k, Server&, const std::string& a) { return connections(k, a); }},
-        {"MessageChannel 8 clients round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,
+        {"MessageChannel 8 clients round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, Metric::rate,
          [](Kind k, Server&, const std::string& a) { return scaled(k, a, 8); }},
-        {"MessageChannel 64 clients round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, false,
+        {"MessageChannel 64 clients round trips", "rt/s", Kind::channel_pipeslot, Kind::channel_raw, {}, 0, Metric::rate,
          [](Kind k, Server&, const std::string& a) { return scaled(k, a, 64); }},
-        {"Broadcaster 64 B local datagrams", "msg/s", Kind::slot_pipeslot, Kind::slot_raw, {}, 0.85, false,
+        {"Broadcaster 64 B local datagrams", "msg/s", Kind::slot_pipeslot, Kind::slot_raw, {}, 0.85, Metric::rate,
          slot_one_way},
         {"AF_UNIX 64 B round trip, poll() before each read (reference)", "us", Kind::channel_raw_poll,
-         Kind::channel_raw, {}, 0, true, rt(64)},
-        {"TCP loopback 64 B round trip (reference; no gateway yet)", "us", Kind::tcp_raw, Kind::channel_raw, {}, 0, true,
+         Kind::channel_raw, {}, 0, Metric::median_latency, rt(64)},
+        {"TCP loopback 64 B round trip (reference; no gateway yet)", "us", Kind::tcp_raw, Kind::channel_raw, {}, 0,
+         Metric::median_latency,
          rt(64)},
     };
 
@@ -384,7 +395,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> notes;
     if (only.empty()) memory_and_threads(notes);
 
-    std::printf("\n%-56s %12s %12s %8s %8s  %s\n", "case", "pipeslot", "raw", "ratio", "target", "peers (ratio to raw)");
+    std::printf("\n%-66s %12s %12s %8s %8s  %s\n", "case", "pipeslot", "raw", "ratio", "target", "peers (ratio to raw)");
     for (const auto& r : rows) {
         std::string peer_text;
         for (const auto& [name, value] : r.peers)
@@ -392,7 +403,7 @@ int main(int argc, char** argv) {
         char target[16] = "-";
         if (r.target > 0) std::snprintf(target, sizeof target, "%s%.2f", r.lower_is_better ? "<=" : ">=", r.target);
         const bool met = r.target == 0 || (r.lower_is_better ? r.ratio <= r.target : r.ratio >= r.target);
-        std::printf("%-56s %12s %12s %8.3f %8s%s %s\n", (r.name + " [" + r.unit + "]").c_str(), fmt(r.pipeslot).c_str(),
+        std::printf("%-66s %12s %12s %8.3f %8s%s %s\n", (r.name + " [" + r.unit + "]").c_str(), fmt(r.pipeslot).c_str(),
                     fmt(r.raw).c_str(), r.ratio, target, met ? " " : "!", peer_text.c_str());
     }
     for (const auto& n : notes) std::printf("%s\n", n.c_str());
