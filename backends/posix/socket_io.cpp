@@ -68,10 +68,10 @@ ssize_t run(const SocketCall& call, const detail::Deadline& deadline, Io io, Wai
 bool SocketTimeout::apply(int fd, const detail::Deadline& deadline) noexcept {
     const std::int64_t us = deadline.is_forever() ? forever_slice_us
                                                   : std::clamp<std::int64_t>(deadline.remaining_us(), 1, forever_slice_us);
-    if (us == set_us_) return true;
+    if (us == set_us_.load(std::memory_order_relaxed)) return true;
     const timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
     if (::setsockopt(fd, SOL_SOCKET, option_, &tv, sizeof tv) != 0) return false;
-    set_us_ = us;
+    set_us_.store(us, std::memory_order_relaxed);
     return true;
 }
 

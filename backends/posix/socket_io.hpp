@@ -7,6 +7,7 @@
 #include "../common/deadline.hpp"
 #include "canceller.hpp"
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -23,11 +24,13 @@ public:
     explicit SocketTimeout(int option) noexcept : option_(option) {}
     // False when the socket refuses it (the caller then polls).
     bool apply(int fd, const detail::Deadline& deadline) noexcept;
-    void forget() noexcept { set_us_ = 0; }
+    void forget() noexcept { set_us_.store(0, std::memory_order_relaxed); }
 
 private:
     int option_;
-    std::int64_t set_us_ = 0;  // 0: not set by us (the kernel's default never times out)
+    // 0: not set by us (the kernel's default never times out). Atomic because
+    // a new connection forgets it under another lock than the calls'.
+    std::atomic<std::int64_t> set_us_{0};
 };
 
 // The socket and what a call on it needs besides the data.
