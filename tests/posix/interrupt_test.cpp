@@ -6,9 +6,12 @@
 #include <gtest/gtest.h>
 
 #include <csignal>
+#include <fstream>
 #include <future>
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <thread>
+#include <unistd.h>
 
 namespace pipeslot {
 namespace {
@@ -31,6 +34,42 @@ Connected connect_pair(const std::string& purpose) {
 }
 
 int interrupt_signal() { return SIGRTMAX - 5; }  // the default; the tests leave PIPESLOT_INTERRUPT_SIGNAL unset
+
+// Waits until thread `tid` of this process sleeps in the kernel: in the test
+// below, inside its receive. False if it never does within the deadline.
+bool wait_until_asleep(pid_t tid) {
+    const auto deadline = std::chrono::steady_clock::now() + generous;
+    while (std::chrono::steady_clock::now() < deadline) {
+        std::ifstream stat("/proc/self/task/" + std::to_string(tid) + "/stat");
+        std::string text((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+        const auto after_name = text.rfind(')');
+        if (after_name != std::string::npos && after_name + 2 < text.size() && text[after_name + 2] == 'S') return true;
+        std::this_thread::sleep_for(1ms);
+    }
+    return false;
+}
+
+// One cancel() must end a receive under way, whichever way it waits.
+void one_cancel_ends_a_blocked_receive(bool block_signals) {
+    auto c = connect_pair("one-cancel");
+    std::promise<pid_t> started;
+    auto reader = std::async(std::launch::async, [&] {
+        if (block_signals) {
+            sigset_t all;
+            sigfillset(&all);
+            ::pthread_sigmask(SIG_BLOCK, &all, nullptr);
+        }
+        started.set_value(static_cast<pid_t>(::syscall(SYS_gettid)));
+        std::vector<std::byte> buffer(64);
+        std::error_code ec;
+        c.client.receive(buffer, generous, ec);
+        return ec;
+    });
+    ASSERT_TRUE(wait_until_asleep(started.get_future().get()));
+    c.client.cancel();
+    ASSERT_EQ(reader.wait_for(generous), std::future_status::ready);
+    EXPECT_EQ(reader.get(), errc::cancelled);
+}
 
 TEST(PosixInterrupt, AStraySignalDoesNotDisturbABlockedReceive) {
     auto c = connect_pair("stray-signal");
@@ -77,6 +116,10 @@ TEST(PosixInterrupt, AThreadThatBlocksEverySignalCanStillBeCancelled) {
     c.server.send(test::as_bytes("after"), generous);
     EXPECT_EQ(test::text_of(c.client.receive_message(generous)), "after");
 }
+
+TEST(PosixInterrupt, OneCancelEndsAReceiveBlockedInRecv) { one_cancel_ends_a_blocked_receive(false); }
+
+TEST(PosixInterrupt, OneCancelEndsAReceiveWaitingInPoll) { one_cancel_ends_a_blocked_receive(true); }
 
 }  // namespace
 }  // namespace pipeslot
