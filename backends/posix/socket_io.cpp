@@ -17,28 +17,25 @@ namespace {
 // interrupt signal end it (SA_RESTART restarts socket calls that have none).
 constexpr std::int64_t forever_slice_us = 3600LL * 1'000'000;
 
-enum class Outcome { done, again, failed };
-
-// What to do after a call returned -1 with `error`.
+// After a call returned -1 with `error`: true to try again, false with ec set.
 template <class Wait>
-Outcome after_failure(int error, bool blocked, const SocketCall& call, const detail::Deadline& deadline, Wait wait,
-                      std::error_code& ec) {
-    if (error == EINTR) {
-        if (!call.canceller.cancelled_since(call.ticket)) return Outcome::again;
+bool worth_another_try(int error, bool blocked, const SocketCall& call, const detail::Deadline& deadline, Wait wait,
+                       std::error_code& ec) {
+    if (error == EINTR) {  // a cancel, or a signal that is none of ours
+        if (!call.canceller.cancelled_since(call.ticket)) return true;
         ec = errc::cancelled;
-        return Outcome::failed;
+        return false;
     }
     if (error != EAGAIN && error != EWOULDBLOCK) {
         ec = detail::error_from_errno(error);  // EPIPE and ECONNRESET: broken_pipe
-        return Outcome::failed;
+        return false;
     }
     // Nothing there, or the socket's timeout ran out.
     if (deadline.expired()) {
         ec = errc::timed_out;
-        return Outcome::failed;
+        return false;
     }
-    if (!blocked && !wait(ec)) return Outcome::failed;
-    return Outcome::again;
+    return blocked || wait(ec);
 }
 
 // Runs `io(flags)` until it succeeds, blocking in it when this thread can be interrupted.
@@ -59,7 +56,7 @@ ssize_t run(const SocketCall& call, const detail::Deadline& deadline, Io io, Wai
             error = errno;
         }
         if (n >= 0) return n;
-        if (after_failure(error, block, call, deadline, wait, ec) == Outcome::failed) return -1;
+        if (!worth_another_try(error, block, call, deadline, wait, ec)) return -1;
     }
 }
 
