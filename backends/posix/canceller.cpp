@@ -56,9 +56,18 @@ int interrupt_signal() noexcept {
     return chosen;
 }
 
+// True while the handler is still ours: an application that took the signal
+// since would be sent one it does not expect (or, with SIG_DFL, be killed).
+bool interrupt_handler_installed(int signal) noexcept {
+    struct sigaction current{};
+    return signal != 0 && ::sigaction(signal, nullptr, &current) == 0 && !(current.sa_flags & SA_SIGINFO) &&
+           current.sa_handler == on_interrupt_signal;
+}
+
 // A signal can land just before its thread enters the call and be lost, so
-// cancel() repeats it every millisecond until the call has left, this long at most.
-constexpr int max_interrupt_rounds = 2000;
+// cancel() repeats it, backing off, until the call has left; this long at most.
+constexpr auto max_interrupting = std::chrono::seconds(5);
+constexpr auto first_repeat = std::chrono::milliseconds(1), longest_repeat = std::chrono::milliseconds(64);
 
 void drain(int fd) {
     std::uint64_t value;
@@ -77,15 +86,20 @@ void Canceller::cancel() noexcept {
         (void)!::write(w.wake_fd, &one, sizeof one);
         w.signalled = true;
     }
-    for (int round = 0; round < max_interrupt_rounds; ++round) {
-        bool any = false;
-        for (const auto& b : blocked_) {
-            if (b.ticket >= generation) continue;  // started after this cancel
-            ::pthread_kill(b.thread, interrupt_signal());
-            any = true;
-        }
-        if (!any) return;
-        blocked_left_.wait_for(lock, std::chrono::milliseconds(1));
+    // Calls that started after this cancel (a newer ticket) are not its to end.
+    const auto any_started_before = [&] {
+        return std::any_of(blocked_.begin(), blocked_.end(), [&](const Blocked& b) { return b.ticket < generation; });
+    };
+    if (!any_started_before() || !interrupt_handler_installed(interrupt_signal())) return;
+    const auto give_up = std::chrono::steady_clock::now() + max_interrupting;
+    auto repeat = first_repeat;
+    for (;;) {
+        for (const auto& b : blocked_)
+            if (b.ticket < generation) ::pthread_kill(b.thread, interrupt_signal());
+        const auto next = std::min(std::chrono::steady_clock::now() + repeat, give_up);
+        if (blocked_left_.wait_until(lock, next, [&] { return !any_started_before(); })) return;
+        if (std::chrono::steady_clock::now() >= give_up) return;
+        repeat = std::min(repeat * 2, longest_repeat);
     }
 }
 
@@ -114,7 +128,7 @@ Canceller::Blocking::~Blocking() {
         const auto self = ::pthread_self();
         const auto it = std::find_if(c_.blocked_.begin(), c_.blocked_.end(),
                                      [&](const Blocked& b) { return ::pthread_equal(b.thread, self); });
-        c_.blocked_.erase(it);
+        if (it != c_.blocked_.end()) c_.blocked_.erase(it);
     }
     c_.blocked_left_.notify_all();
     errno = saved_errno;

@@ -137,9 +137,12 @@ bool try_accept_locked(Channel& c) {
         detail::Hello hello;
         const bool complete = hello_complete(c.pending[i], dead, hello);
         if (complete && peer_allowed(c, c.pending[i].fd)) {
-            c.fd = c.pending[i].fd;
+            // Forgotten before the socket is published, so no call on it
+            // trusts what was set on the last one (its timeout would be the
+            // kernel's default, which a signal cannot end).
             c.read_timeout.forget();
             c.write_timeout.forget();
+            c.fd = c.pending[i].fd;
             c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
             for (auto& other : c.pending) ::close(other.fd);  // lost the rename: on their way out
             c.pending.clear();
@@ -252,9 +255,12 @@ std::error_code disconnect(Channel& c) {
     if (c.state != Channel::State::connected) return errc::not_connected;
     const int fd = c.fd;
     // Tell the client before going: it discards what it has not read and
-    // reports not_connected (best effort: a full buffer leaves it broken_pipe).
-    const auto marker = detail::encode_header({detail::FrameKind::disconnect, 0});
-    (void)::send(fd, marker.data(), marker.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // reports not_connected (best effort: a full buffer, or a send of ours
+    // under way, which the marker must not cut in two, leaves it broken_pipe).
+    if (std::unique_lock writing(c.write_mutex, std::try_to_lock); writing.owns_lock()) {
+        const auto marker = detail::encode_header({detail::FrameKind::disconnect, 0});
+        (void)::send(fd, marker.data(), marker.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
     ::shutdown(fd, SHUT_RDWR);  // wakes this channel's own blocked calls
     std::scoped_lock io(c.read_mutex, c.write_mutex);
     ::close(fd);
@@ -283,6 +289,27 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
 namespace {
 
 constexpr std::size_t max_parts_per_call = 1024;  // UIO_MAXIOV
+// With a deadline, one call carries at most this much: the kernel gives each
+// of a call's waits for buffer space the socket's whole timeout, so a long
+// call into a slowly drained socket would run far past the deadline.
+constexpr std::size_t max_bytes_per_timed_call = 32 * 1024;
+
+// Sends some of `parts` (at least one byte), at most `max_bytes` of them.
+std::size_t send_part(const posix::SocketCall& call, std::span<iovec> parts, std::size_t max_bytes,
+                      const Deadline& deadline, std::error_code& ec) {
+    std::size_t count = 0, bytes = 0;
+    while (count < parts.size() && count < max_parts_per_call && bytes + parts[count].iov_len <= max_bytes)
+        bytes += parts[count++].iov_len;
+    if (count < parts.size() && count < max_parts_per_call && bytes < max_bytes) {  // the first part that does not fit
+        iovec& cut = parts[count];
+        const std::size_t whole = cut.iov_len;
+        cut.iov_len = max_bytes - bytes;
+        const auto n = posix::send_some(call, parts.first(count + 1), deadline, ec);
+        cut.iov_len = whole;
+        return n;
+    }
+    return posix::send_some(call, parts.first(count), deadline, ec);
+}
 
 // With write_mutex held: sends the frames laid out in `parts` (advanced in
 // place as they go); `ends` holds the byte offset at which each frame ends.
@@ -294,10 +321,11 @@ std::size_t write_frames(Channel& c, std::uint64_t ticket, std::span<iovec> part
         ec = fd < 0 ? errc::not_connected : errc::broken_pipe;
         return 0;
     }
+    const std::size_t max_bytes = deadline.is_forever() ? SIZE_MAX : max_bytes_per_timed_call;
     std::size_t sent = 0, first = 0;
     while (first < parts.size() && !ec) {
-        const auto chunk = parts.subspan(first, std::min(parts.size() - first, max_parts_per_call));
-        std::size_t left = posix::send_some({fd, c.canceller, ticket, c.write_timeout}, chunk, deadline, ec);
+        std::size_t left = send_part({fd, c.canceller, ticket, c.write_timeout}, parts.subspan(first), max_bytes,
+                                     deadline, ec);
         sent += left;
         while (first < parts.size() && left >= parts[first].iov_len) left -= parts[first++].iov_len;
         if (left > 0) {
@@ -359,6 +387,7 @@ std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>
         }
         ends.push_back(end);
     }
+    if (parts.empty()) return messages.size();  // only empty ones on a byte pipe: nothing to send, as send() says
     std::lock_guard lock(c.write_mutex);
     return write_frames(c, ticket, parts, ends, deadline, ec);
 }

@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <future>
 #include <set>
@@ -646,6 +647,29 @@ TEST(MessageChannelConformance, BlockingCallsAreCancelledFromAnotherThread) {
     });
     while (acceptor.wait_for(10ms) != std::future_status::ready) idle.cancel();
     EXPECT_EQ(acceptor.get(), errc::cancelled);
+}
+
+TEST(MessageChannelConformance, ASendsTimeoutHoldsWhileTheReaderDrainsSlowly) {
+    PIPESLOT_SKIP_UNDER_FAKE("partly sent messages (it takes a message whole once there is room for any)");
+    auto c = connect_pair("slow-drain");
+    std::atomic<bool> done{false};
+    std::thread slow_reader([&] {  // a kilobyte every few milliseconds: always some progress, never enough
+        std::vector<std::byte> buffer(1024);
+        std::error_code ec;
+        while (!done) {
+            c.server.receive(buffer, 5ms, ec);
+            if (ec && ec != errc::more_data && ec != errc::timed_out) return;
+            std::this_thread::sleep_for(5ms);
+        }
+    });
+    const auto start = std::chrono::steady_clock::now();
+    std::error_code ec;
+    c.client.send(test::pattern_bytes(8 << 20), 200ms, ec);  // 8 MiB would take the reader ~40 s
+    const auto took = std::chrono::steady_clock::now() - start;
+    done = true;
+    slow_reader.join();
+    EXPECT_EQ(ec, errc::timed_out);
+    EXPECT_LT(took, 10s) << "a timeout of 200 ms";
 }
 
 TEST(MessageChannelConformance, ASendBlockedOnAFullPipeIsCancelled) {
