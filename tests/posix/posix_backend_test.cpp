@@ -177,7 +177,9 @@ TEST(PosixBackend, OtherUsersCannotConnectUnlessAllowed) {
     }), ec);
     ASSERT_FALSE(ec) << ec.message();
     EXPECT_EQ(echo_client_as_nobody(open_name), 0) << "allow_other_users lets nobody in";
-    auto mine = MessageChannel::open(open_name, {}, ec);
+    ClientOptions wait_for_the_instance;  // the server may not have taken it back from nobody's client yet
+    wait_for_the_instance.wait = generous;
+    auto mine = MessageChannel::open(open_name, wait_for_the_instance, ec);
     EXPECT_FALSE(ec) << "its creator finds it too: " << ec.message();
 }
 
