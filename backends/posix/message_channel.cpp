@@ -294,21 +294,17 @@ constexpr std::size_t max_parts_per_call = 1024;  // UIO_MAXIOV
 // call into a slowly drained socket would run far past the deadline.
 constexpr std::size_t max_bytes_per_timed_call = 32 * 1024;
 
-// Sends some of `parts` (at least one byte), at most `max_bytes` of them.
+// Sends some of `parts` (at least one byte; not empty), at most `max_bytes` of them.
 std::size_t send_part(const posix::SocketCall& call, std::span<iovec> parts, std::size_t max_bytes,
                       const Deadline& deadline, std::error_code& ec) {
     std::size_t count = 0, bytes = 0;
-    while (count < parts.size() && count < max_parts_per_call && bytes + parts[count].iov_len <= max_bytes)
-        bytes += parts[count++].iov_len;
-    if (count < parts.size() && count < max_parts_per_call && bytes < max_bytes) {  // the first part that does not fit
-        iovec& cut = parts[count];
-        const std::size_t whole = cut.iov_len;
-        cut.iov_len = max_bytes - bytes;
-        const auto n = posix::send_some(call, parts.first(count + 1), deadline, ec);
-        cut.iov_len = whole;
-        return n;
-    }
-    return posix::send_some(call, parts.first(count), deadline, ec);
+    while (count < parts.size() && count < max_parts_per_call && bytes < max_bytes) bytes += parts[count++].iov_len;
+    iovec& last = parts[count - 1];  // it may go past max_bytes: only its start goes in this call
+    const std::size_t over = bytes > max_bytes ? bytes - max_bytes : 0;
+    last.iov_len -= over;
+    const auto n = posix::send_some(call, parts.first(count), deadline, ec);
+    last.iov_len += over;
+    return n;
 }
 
 // With write_mutex held: sends the frames laid out in `parts` (advanced in
