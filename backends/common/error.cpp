@@ -34,6 +34,8 @@ public:
         case errc::resource_exhausted: return "out of handles, descriptors or memory";
         case errc::protocol_error: return "malformed data from the peer";
         case errc::network_error: return "the network part of the operation failed";
+        case errc::already_connected: return "a client was connected before the server waited for one";
+        case errc::pipe_listening: return "the pipe instance is waiting for its first client";
         }
         return "unknown pipeslot error " + std::to_string(value);
     }
@@ -77,7 +79,10 @@ std::error_code error_from_errno(int e) noexcept {
     case EMFILE:
     case ENFILE:
     case ENOMEM:
-    case ENOBUFS: return errc::resource_exhausted;
+    case ENOBUFS:
+    case ENOSPC:
+    case EDQUOT:
+    case EFBIG: return errc::resource_exhausted;
     case EAGAIN:
 #if EWOULDBLOCK != EAGAIN
     case EWOULDBLOCK:
@@ -114,6 +119,8 @@ enum : std::uint32_t {
     win_no_data = 232,
     win_pipe_not_connected = 233,
     win_more_data = 234,
+    win_pipe_connected = 535,
+    win_pipe_listening = 536,
     win_wait_timeout = 258,
     win_directory = 267,
     win_operation_aborted = 995,
@@ -130,6 +137,8 @@ std::error_code error_from_win32(std::uint32_t e) noexcept {
     case win_pipe_not_connected: return errc::not_connected;
     case win_pipe_busy: return errc::pipe_busy;
     case win_more_data: return errc::more_data;
+    case win_pipe_connected: return errc::already_connected;
+    case win_pipe_listening: return errc::pipe_listening;
     case win_file_not_found:
     case win_path_not_found:
     case win_bad_netpath:

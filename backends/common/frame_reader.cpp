@@ -37,7 +37,7 @@ void FrameReader::consume(std::size_t n) noexcept {
 void FrameReader::note_disconnect_ahead() noexcept {
     while (scan_ + frame_header_size <= end_) {
         const auto header = decode_header(std::span<const std::byte, frame_header_size>(&buffer_[scan_], frame_header_size));
-        if (!header || header->kind == FrameKind::hello) return;  // reported when reached
+        if (!header || !is_channel_frame(header->kind)) return;  // reported when reached
         if (header->kind == FrameKind::disconnect) {
             begin_ = end_ = scan_ = 0;
             in_message_ = false;
@@ -106,7 +106,7 @@ std::size_t FrameReader::pull_direct(std::span<std::byte> out, ByteSource& sourc
 // for a disconnect or malformed bytes.
 bool FrameReader::start_next_frame(std::error_code& ec) {
     const auto header = decode_header(std::span<const std::byte, frame_header_size>(&buffer_[begin_], frame_header_size));
-    if (!header || header->kind == FrameKind::hello) {
+    if (!header || !is_channel_frame(header->kind)) {
         begin_ = end_ = scan_ = 0;
         terminal_ = errc::protocol_error;  // nothing after malformed bytes can be trusted
         ec = terminal_;

@@ -1,5 +1,7 @@
 #include "framing.hpp"
 
+#include "connect_protocol.hpp"
+
 namespace pipeslot::detail {
 
 HeaderBytes encode_header(FrameHeader header) noexcept {
@@ -21,34 +23,14 @@ std::optional<FrameHeader> decode_header(std::span<const std::byte, frame_header
     case FrameKind::disconnect:
         if (length != 0) return std::nullopt;
         break;
-    case FrameKind::hello:
-        if (length < hello_payload_size || length > max_hello_size) return std::nullopt;
+    case FrameKind::open:
+    case FrameKind::open_reply:
+    case FrameKind::control:
+        if (length < 1 || length > max_connect_payload) return std::nullopt;
         break;
     default: return std::nullopt;
     }
     return FrameHeader{kind, length};
-}
-
-std::array<std::byte, hello_payload_size> encode_hello(const Hello& hello) noexcept {
-    const auto access = hello.access == ClientAccess::read ? 1 : hello.access == ClientAccess::write ? 2 : 3;
-    return {std::byte{hello.version}, static_cast<std::byte>(access), std::byte{hello.remote ? std::uint8_t{1} : std::uint8_t{0}},
-            std::byte{0}};
-}
-
-std::optional<Hello> decode_hello(std::span<const std::byte> payload) noexcept {
-    // Later versions may append fields; version 1 reads the first four bytes.
-    if (payload.size() < hello_payload_size || payload[0] == std::byte{0}) return std::nullopt;
-    Hello h;
-    h.version = static_cast<std::uint8_t>(payload[0]);
-    switch (static_cast<int>(payload[1])) {
-    case 1: h.access = ClientAccess::read; break;
-    case 2: h.access = ClientAccess::write; break;
-    case 3: h.access = ClientAccess::read_write; break;
-    default: return std::nullopt;
-    }
-    if (static_cast<int>(payload[2]) > 1) return std::nullopt;
-    h.remote = payload[2] == std::byte{1};
-    return h;
 }
 
 }  // namespace pipeslot::detail

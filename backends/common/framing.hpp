@@ -2,10 +2,11 @@
 // 8-byte header and a payload. The same bytes run over a UNIX socket and
 // (for \\server\pipe\name) over TCP. See docs/wire-format.md.
 //
-//   byte 0     kind: 1 message, 2 disconnect, 3 hello
+//   byte 0     kind: 1 message, 2 disconnect; 3 open, 4 open reply and
+//              5 control belong to connecting (connect_protocol.hpp)
 //   bytes 1-3  zero
 //   bytes 4-7  payload length, little-endian (message <= max_message_size,
-//              disconnect 0, hello 4..max_hello_size)
+//              disconnect 0, the connecting kinds their own bounds)
 #pragma once
 
 #include <pipeslot/message_channel.hpp>
@@ -20,10 +21,9 @@
 namespace pipeslot::detail {
 
 inline constexpr std::size_t frame_header_size = 8;
-inline constexpr std::size_t max_hello_size = 256;
-inline constexpr std::uint8_t protocol_version = 1;
+inline constexpr std::uint8_t protocol_version = 2;
 
-enum class FrameKind : std::uint8_t { message = 1, disconnect = 2, hello = 3 };
+enum class FrameKind : std::uint8_t { message = 1, disconnect = 2, open = 3, open_reply = 4, control = 5 };
 
 struct FrameHeader {
     FrameKind kind;
@@ -37,14 +37,9 @@ HeaderBytes encode_header(FrameHeader header) noexcept;
 // length over the kind's limit.
 std::optional<FrameHeader> decode_header(std::span<const std::byte, frame_header_size> bytes) noexcept;
 
-// The first frame a client sends: who it is and what it may do.
-struct Hello {
-    std::uint8_t version = protocol_version;
-    ClientAccess access = ClientAccess::read_write;
-    bool remote = false;  // came through a network gateway
-};
-inline constexpr std::size_t hello_payload_size = 4;
-std::array<std::byte, hello_payload_size> encode_hello(const Hello& hello) noexcept;
-std::optional<Hello> decode_hello(std::span<const std::byte> payload) noexcept;
+// The two kinds a channel carries once it is connected; anything else there is a protocol error.
+inline bool is_channel_frame(FrameKind kind) noexcept {
+    return kind == FrameKind::message || kind == FrameKind::disconnect;
+}
 
 }  // namespace pipeslot::detail

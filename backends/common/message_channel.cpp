@@ -157,6 +157,16 @@ ChannelInfo MessageChannel::info(std::error_code& ec) const {
     return impl_->info(ec);
 }
 
+std::int64_t MessageChannel::server_process_id(std::error_code& ec) const {
+    ec.clear();
+    return check_open(ec) ? impl_->server_process_id(ec) : -1;
+}
+
+std::string MessageChannel::server_user(std::error_code& ec) const {
+    ec.clear();
+    return check_open(ec) ? impl_->server_user(ec) : std::string();
+}
+
 void MessageChannel::cancel() noexcept {
     if (impl_) impl_->cancel();
 }

@@ -40,6 +40,16 @@ public:
         ec = platform::client_user(*c_, user);
         return user;
     }
+    std::int64_t server_process_id(std::error_code& ec) override {
+        std::int64_t pid = -1;
+        ec = platform::server_process_id(*c_, pid);
+        return pid;
+    }
+    std::string server_user(std::error_code& ec) override {
+        std::string user;
+        ec = platform::server_user(*c_, user);
+        return user;
+    }
 
 private:
     platform::ChannelPtr c_;

@@ -23,7 +23,9 @@ struct PipeServer::State {
         while (!stopping) {
             std::error_code ec;
             instance.accept(Timeout::forever(), ec);
-            if (ec) continue;  // cancelled (stopping is then set), or a client came and went
+            // A client that connected before accept() (already_connected), or
+            // that connected and closed again (no_data: what it sent can still be read), is served.
+            if (ec && ec != errc::already_connected && ec != errc::no_data) continue;  // cancelled: stopping
             if (!stopping) handler(instance);
             instance.disconnect(ec);
         }

@@ -37,6 +37,7 @@ public:
           can_read_(o.access != PipeAccess::outbound), can_write_(o.access != PipeAccess::inbound),
           max_(o.max_instances), in_(o.in_buffer_size), out_(o.out_buffer_size) {
         instance_->pipe = &pipe;
+        instance_->listening_since = ++host.network->listen_order;
         instance_->in_buffer = o.in_buffer_size;
         instance_->out_buffer = o.out_buffer_size;
         pipe.instances.push_back(instance_.get());
@@ -168,8 +169,13 @@ public:
 
     void accept(Timeout timeout, std::error_code& ec) override {
         std::unique_lock lock(net().mutex);
+        if (instance_->state == FakeInstance::State::connected) {  // came before this call, as Windows reports it
+            ec = instance_->connection->client_closed ? errc::no_data : errc::already_connected;
+            return;
+        }
         if (instance_->state == FakeInstance::State::disconnected) {
             instance_->state = FakeInstance::State::listening;  // free for the next client
+            instance_->listening_since = ++net().listen_order;
             net().changed.notify_all();
         }
         const auto ticket = cancels_;
@@ -179,7 +185,7 @@ public:
     void disconnect(std::error_code& ec) override {
         std::lock_guard lock(net().mutex);
         if (instance_->state != FakeInstance::State::connected) {
-            ec = errc::not_connected;
+            ec = instance_->state == FakeInstance::State::listening ? errc::pipe_listening : errc::not_connected;
             return;
         }
         auto& c = *instance_->connection;
@@ -203,6 +209,9 @@ public:
         return current_user();
     }
 
+    std::int64_t server_process_id(std::error_code&) override { return PIPESLOT_GETPID(); }  // every fake server too
+    std::string server_user(std::error_code&) override { return current_user(); }
+
 private:
     FakeState& net() { return *host_.network; }
     static std::size_t fail(std::error_code& ec, errc e) {
@@ -215,7 +224,9 @@ private:
     }
     // Why this end cannot use the connection, if it cannot.
     std::optional<errc> cut_off(Connection* c) const {
-        if (!c) return errc::not_connected;  // a server end with no client
+        if (!c) {  // a server end with no client: none yet, or disconnected
+            return instance_->state == FakeInstance::State::listening ? errc::pipe_listening : errc::not_connected;
+        }
         if (!server_ && c->disconnected) return errc::not_connected;
         return std::nullopt;
     }
@@ -286,17 +297,30 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     if (!pipe) return ec = errc::not_found, nullptr;
     if (!client_access_allowed(pipe->options.access, o.access)) return ec = errc::access_denied, nullptr;
     if (o.read_mode == ReadMode::message && pipe->options.type == PipeType::byte) return ec = errc::invalid_argument, nullptr;
+    // Windows' order: the instance that began listening first; clients that waited longest first.
     FakeInstance* free = nullptr;
+    const std::uint64_t ticket = ++pipe->next_waiter;
+    pipe->waiters.push_back(ticket);
     const auto found_free = [&] {
         pipe = find_pipe();
         if (!pipe) return true;
+        if (std::find(pipe->waiters.begin(), pipe->waiters.end(), ticket) == pipe->waiters.end())
+            pipe->waiters.push_back(ticket);  // the name was made anew while it waited
+        if (pipe->waiters.front() != ticket) return false;
+        free = nullptr;
         for (auto* i : pipe->instances)
-            if (i->state == FakeInstance::State::listening) free = i;
+            if (i->state == FakeInstance::State::listening && (!free || i->listening_since < free->listening_since))
+                free = i;
         return free != nullptr;
     };
     const Timeout wait = o.use_server_default_wait ? pipe->options.default_wait : o.wait;
     const std::uint64_t never_cancelled = 0;
-    if (!state_->wait(lock, wait, never_cancelled, 0, found_free, ec)) return ec = errc::pipe_busy, nullptr;
+    const bool got = state_->wait(lock, wait, never_cancelled, 0, found_free, ec);
+    if (pipe) {
+        std::erase(pipe->waiters, ticket);
+        state_->changed.notify_all();  // the next in line may go
+    }
+    if (!got) return ec = errc::pipe_busy, nullptr;
     if (!pipe) return ec = errc::not_found, nullptr;
     auto c = std::make_shared<Connection>();
     if (self_->close_after) c->close_after = *std::exchange(self_->close_after, std::nullopt);

@@ -21,6 +21,7 @@ struct FakeState {
     std::mutex mutex;
     std::condition_variable changed;
     std::vector<FakeHost*> hosts;
+    std::uint64_t listen_order = 0;  // the order instances began listening in
 
     // Waits, with `lock` held, until ready(), the timeout, or a cancel of the
     // caller's object since `ticket`. False with ec = timed_out or cancelled.
@@ -57,11 +58,14 @@ struct FakeInstance {
     enum class State { listening, connected, disconnected } state = State::listening;
     std::shared_ptr<Connection> connection;
     std::size_t in_buffer = 0, out_buffer = 0;
+    std::uint64_t listening_since = 0;  // FakeState::listen_order when it began listening
 };
 
 struct FakePipe {
     ServerOptions options;
     std::vector<FakeInstance*> instances;
+    std::deque<std::uint64_t> waiters;  // clients waiting for a free instance, first come first served
+    std::uint64_t next_waiter = 0;
 };
 
 struct FakeMailslot {

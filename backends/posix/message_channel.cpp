@@ -1,11 +1,13 @@
-// Named pipes emulated with UNIX stream sockets: the instance registry is in
-// registry.cpp, the framing in backends/common; this file is the channel.
+// Named pipes emulated with UNIX stream sockets: who gets which instance is
+// decided by the name's broker (name_node.hpp, broker.hpp), the framing is in
+// backends/common; this file is the channel.
 #include "../common/frame_reader.hpp"
 #include "../common/framing.hpp"
 #include "../common/platform.hpp"
 #include "canceller.hpp"
 #include "fd.hpp"
-#include "registry.hpp"
+#include "name_client.hpp"
+#include "name_node.hpp"
 #include "socket_io.hpp"
 
 #include <pipeslot/error.hpp>
@@ -40,29 +42,25 @@ struct Channel {
     posix::SocketTimeout write_timeout{SO_SNDTIMEO};
     bool write_shut = false;
 
-    // Server instances only.
+    // The server's end: listening (for its first client, or again after
+    // accept()), connected, or disconnected (and not listening).
     enum class State { listening, connected, disconnected };
     std::atomic<State> state{State::connected};
+    bool ever_connected = false;
     std::mutex state_mutex;  // accept and disconnect
-    posix::Registration registration;
-    struct Pending {
-        int fd;
-        std::vector<std::byte> bytes;  // the hello frame as it arrives
-    };
-    std::vector<Pending> pending;
+    posix::InstanceRegistration registration;
+    // The client's end: what the broker said of the server.
+    std::int64_t server_pid = -1;
+    std::string server_uid;
 };
 
 void ChannelDeleter::operator()(Channel* c) const noexcept {
     if (!c) return;
     if (c->fd >= 0) ::close(c->fd);
-    for (auto& p : c->pending) ::close(p.fd);
-    if (c->is_server) posix::unregister_instance(c->registration);
-    delete c;
+    delete c;  // a server's registration leaves the name
 }
 
 namespace {
-
-constexpr std::size_t max_pending_connections = 64;
 
 class SocketSource final : public detail::ByteSource {
 public:
@@ -76,101 +74,50 @@ private:
     std::uint64_t ticket_;
 };
 
-// Reads what is there of a pending connection's hello frame. True when it is
-// complete and valid (a winner); false to keep waiting; `dead` when the
-// connection must go.
-bool hello_complete(Channel::Pending& p, bool& dead, detail::Hello& hello) {
-    const std::size_t have = p.bytes.size();
-    std::size_t want = detail::frame_header_size;
-    std::optional<detail::FrameHeader> header;
-    if (have >= detail::frame_header_size) {
-        header = detail::decode_header(std::span<const std::byte, detail::frame_header_size>(p.bytes.data(),
-                                                                                           detail::frame_header_size));
-        if (!header || header->kind != detail::FrameKind::hello) {
-            dead = true;
-            return false;
-        }
-        want += header->length;
-    }
-    if (have < want) {
-        // Exactly the frame: what follows is the client's data, for the frame reader.
-        p.bytes.resize(want);
-        const ssize_t n = ::recv(p.fd, p.bytes.data() + have, want - have, MSG_DONTWAIT);
-        if (n <= 0) {
-            p.bytes.resize(have);
-            dead = n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-            return false;
-        }
-        p.bytes.resize(have + static_cast<std::size_t>(n));
-        return hello_complete(p, dead, hello);
-    }
-    const auto decoded = detail::decode_hello(std::span(p.bytes).subspan(detail::frame_header_size));
-    if (!decoded) {
-        dead = true;
+// With state_mutex held: takes the client the broker handed to this
+// instance, if one came. It was connected from the moment the broker chose
+// this instance (Windows: at the client's CreateFile).
+bool take_client_locked(Channel& c) {
+    const int fd = c.registration.take_client();
+    if (fd < 0) return false;
+    if (posix::set_nonblocking(fd, false)) {
+        ::close(fd);
         return false;
     }
-    hello = *decoded;
+    // Forgotten before the socket is published, so no call on it trusts what
+    // was set on the last one (its timeout would be the kernel's default,
+    // which a signal cannot end).
+    c.read_timeout.forget();
+    c.write_timeout.forget();
+    c.reader.reset();
+    c.write_shut = false;
+    c.fd = fd;
+    c.ever_connected = true;
+    c.state = Channel::State::connected;
     return true;
 }
 
-// The private directory already keeps other users out; check again anyway.
-bool peer_allowed(const Channel& c, int fd) {
-    if (c.registration.shared) return true;
-    ucred cred{};
-    socklen_t size = sizeof cred;
-    return ::getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) == 0 && cred.uid == ::geteuid();
+// The error for I/O on a server end without a client, as Windows has it.
+std::error_code no_client_error(const Channel& c) {
+    return c.state == Channel::State::listening ? make_error_code(errc::pipe_listening)
+                                                : make_error_code(errc::not_connected);
 }
 
-// With state_mutex held: takes the connection that completed its claim, if any.
-bool try_accept_locked(Channel& c) {
-    // Seen before draining the backlog: a claimant connects before it renames,
-    // so if the name says "claimed", its connection is in the backlog by now.
-    const bool claimed = posix::is_claimed(c.registration);
-    for (;;) {
-        const int s = ::accept4(c.registration.listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (s < 0) break;
-        if (c.pending.size() >= max_pending_connections) ::close(s);
-        else c.pending.push_back({s, {}});
-    }
-    for (std::size_t i = 0; i < c.pending.size();) {
-        bool dead = false;
-        detail::Hello hello;
-        const bool complete = hello_complete(c.pending[i], dead, hello);
-        if (complete && peer_allowed(c, c.pending[i].fd)) {
-            // Forgotten before the socket is published, so no call on it
-            // trusts what was set on the last one (its timeout would be the
-            // kernel's default, which a signal cannot end).
-            c.read_timeout.forget();
-            c.write_timeout.forget();
-            c.fd = c.pending[i].fd;
-            c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
-            for (auto& other : c.pending) ::close(other.fd);  // lost the rename: on their way out
-            c.pending.clear();
-            c.reader.reset();
-            c.write_shut = false;
-            c.state = Channel::State::connected;
-            return true;
-        }
-        if (dead || complete) {  // gone, malformed, or a user who may not connect
-            ::close(c.pending[i].fd);
-            c.pending.erase(c.pending.begin() + static_cast<std::ptrdiff_t>(i));
-        } else {
-            ++i;
-        }
-    }
-    if (claimed && c.pending.empty()) (void)posix::set_listening(c.registration, true);  // the claimant died
-    return false;
-}
-
-// A server's read or write needs a client; one may have connected before accept().
+// A server's read or write needs a client; one may have been handed over since.
 bool ensure_connected(Channel& c, std::error_code& ec) {
     if (!c.is_server || c.state == Channel::State::connected) return true;
     if (c.state == Channel::State::listening) {
         std::unique_lock lock(c.state_mutex, std::try_to_lock);
-        if (lock.owns_lock() && (c.state == Channel::State::connected || try_accept_locked(c))) return true;
+        if (lock.owns_lock() && (c.state == Channel::State::connected || take_client_locked(c))) return true;
     }
-    ec = errc::not_connected;
+    ec = no_client_error(c);
     return false;
+}
+
+// The client of a connected instance has closed its end (what it sent may still be unread).
+bool client_has_closed(int fd) {
+    pollfd p{fd, POLLRDHUP, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
 // After EPIPE: a server that disconnected us left a marker that says so.
@@ -197,13 +144,20 @@ std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) 
 
 std::error_code create_instance(const PipeName& name, const ServerOptions& options, ChannelPtr& out) {
     auto c = new_channel(true, options.type, options.read_mode);
-    if (auto ec = posix::register_instance(name, options, c->registration)) {
-        posix::unregister_instance(c->registration);
-        return ec;
-    }
+    detail::InstanceParams params;
+    params.type = options.type;
+    params.access = options.access;
+    params.max_instances = options.max_instances;
+    params.default_wait_ms = options.default_wait.is_forever() ? -1 : options.default_wait.value().count();
+    params.first_instance = options.first_instance;
+    params.reject_remote = options.reject_remote_clients;
+    params.allow_other_users = options.allow_other_users;
+    params.in_buffer = std::min<std::uint64_t>(options.in_buffer_size, detail::max_buffer_quota);
+    params.out_buffer = std::min<std::uint64_t>(options.out_buffer_size, detail::max_buffer_quota);
+    if (auto ec = posix::InstanceRegistration::create(name, params, c->registration)) return ec;
     c->can_read = options.access != PipeAccess::outbound;
     c->can_write = options.access != PipeAccess::inbound;
-    c->max_instances = options.max_instances;
+    c->max_instances = c->registration.pipe().max_instances;
     c->in_buffer = options.in_buffer_size;
     c->out_buffer = options.out_buffer_size;
     c->state = Channel::State::listening;
@@ -213,21 +167,19 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
 
 std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
                              ChannelPtr& out) {
-    posix::Claim claim;
-    if (auto ec = posix::claim_instance(name, options, wait, claim)) return ec;
-    const auto mode = options.read_mode.value_or(claim.meta.type == PipeType::message ? ReadMode::message
-                                                                                       : ReadMode::byte);
-    if (auto ec = posix::set_nonblocking(claim.fd, false)) {
-        ::close(claim.fd);
-        return ec;
-    }
-    auto c = new_channel(false, claim.meta.type, mode);
-    c->fd = claim.fd;
+    posix::OpenedChannel opened;
+    if (auto ec = posix::open_pipe(name, options, wait, opened)) return ec;
+    const auto& reply = opened.reply;
+    const auto mode = options.read_mode.value_or(reply.type == PipeType::message ? ReadMode::message : ReadMode::byte);
+    auto c = new_channel(false, reply.type, mode);
+    c->fd = opened.fd;
     c->can_read = options.access != ClientAccess::write;
     c->can_write = options.access != ClientAccess::read;
-    c->max_instances = claim.meta.max_instances;
-    c->in_buffer = claim.sizes.in_buffer;
-    c->out_buffer = claim.sizes.out_buffer;
+    c->max_instances = reply.max_instances;
+    c->in_buffer = reply.in_buffer;
+    c->out_buffer = reply.out_buffer;
+    c->server_pid = reply.server_pid;
+    c->server_uid = std::to_string(reply.server_uid);
     out.reset(c.release());
     return {};
 }
@@ -235,23 +187,25 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
 std::error_code accept(Channel& c, const Deadline& deadline) {
     const auto ticket = c.canceller.ticket();
     std::lock_guard lock(c.state_mutex);
-    if (c.state == Channel::State::connected) return {};
-    if (c.state == Channel::State::disconnected) {
-        if (auto ec = posix::set_listening(c.registration, true)) return ec;
+    if (c.state == Channel::State::listening && take_client_locked(c)) {
+        // It came before this call (ConnectNamedPipe: ERROR_PIPE_CONNECTED, or
+        // ERROR_NO_DATA if it has closed again).
+    } else if (c.state == Channel::State::disconnected) {
+        c.registration.listen_again();
         c.state = Channel::State::listening;
     }
-    std::vector<pollfd> fds;
+    if (c.state == Channel::State::connected)
+        return client_has_closed(c.fd) ? make_error_code(errc::no_data) : make_error_code(errc::already_connected);
     for (;;) {
-        if (try_accept_locked(c)) return {};
-        fds.assign(1, {c.registration.listen_fd, POLLIN, 0});
-        for (const auto& p : c.pending) fds.push_back({p.fd, POLLIN, 0});
         std::error_code ec;
-        if (!c.canceller.wait_any(fds, ticket, deadline, ec)) return ec;
+        if (!c.canceller.wait(c.registration.doorbell(), POLLIN, ticket, deadline, ec)) return ec;
+        if (take_client_locked(c)) return {};
     }
 }
 
 std::error_code disconnect(Channel& c) {
     std::lock_guard lock(c.state_mutex);
+    if (c.state == Channel::State::listening && !take_client_locked(c)) return errc::pipe_listening;
     if (c.state != Channel::State::connected) return errc::not_connected;
     const int fd = c.fd;
     // Tell the client before going: it discards what it has not read and
@@ -436,9 +390,10 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
 void cancel(Channel& c) noexcept { c.canceller.cancel(); }
 
 namespace {
-std::error_code peer_credentials(const Channel& c, ucred& cred) {
+std::error_code peer_credentials(Channel& c, ucred& cred) {
     if (!c.is_server) return errc::invalid_argument;
-    if (c.state != Channel::State::connected || c.fd < 0) return errc::not_connected;
+    std::error_code ec;
+    if (!ensure_connected(c, ec)) return errc::not_connected;
     socklen_t size = sizeof cred;
     if (::getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) < 0) return posix::last_error();
     return {};
@@ -447,15 +402,25 @@ std::error_code peer_credentials(const Channel& c, ucred& cred) {
 
 std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
     ucred cred{};
-    if (auto ec = peer_credentials(c, cred)) return ec;
+    if (auto ec = peer_credentials(const_cast<Channel&>(c), cred)) return ec;
     pid = cred.pid;
     return {};
 }
 
 std::error_code client_user(const Channel& c, std::string& user) {
     ucred cred{};
-    if (auto ec = peer_credentials(c, cred)) return ec;
+    if (auto ec = peer_credentials(const_cast<Channel&>(c), cred)) return ec;
     user = std::to_string(cred.uid);
+    return {};
+}
+
+std::error_code server_process_id(const Channel& c, std::int64_t& pid) {
+    pid = c.is_server ? static_cast<std::int64_t>(::getpid()) : c.server_pid;
+    return {};
+}
+
+std::error_code server_user(const Channel& c, std::string& user) {
+    user = c.is_server ? current_user() : c.server_uid;
     return {};
 }
 

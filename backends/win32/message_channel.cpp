@@ -33,9 +33,9 @@ namespace {
 std::error_code pipe_error(DWORD error) {
     switch (error) {
     case ERROR_BROKEN_PIPE:
-    case ERROR_NO_DATA: return errc::broken_pipe;           // the peer closed its handle
-    case ERROR_PIPE_NOT_CONNECTED:
-    case ERROR_PIPE_LISTENING: return errc::not_connected;  // disconnected, or no client yet
+    case ERROR_NO_DATA: return errc::broken_pipe;  // a write after the peer closed its handle
+    case ERROR_PIPE_NOT_CONNECTED: return errc::not_connected;
+    case ERROR_PIPE_LISTENING: return errc::pipe_listening;  // no client yet
     default: return win32::error_from(error);
     }
 }
@@ -73,6 +73,38 @@ std::error_code string_sid_of_token(HANDLE token, std::string& out) {
     return {};
 }
 
+// The SID string of a user given as a SID string or an account name.
+std::optional<std::string> sid_of(const std::string& user) {
+    if (user.rfind("S-", 0) == 0 || user.rfind("s-", 0) == 0) return user;
+    const auto wide = win32::to_wide(user);
+    if (!wide) return std::nullopt;
+    DWORD sid_size = 0, domain_size = 0;
+    SID_NAME_USE use;
+    LookupAccountNameW(nullptr, wide->c_str(), nullptr, &sid_size, nullptr, &domain_size, &use);
+    if (sid_size == 0) return std::nullopt;
+    auto sid = std::make_unique<std::byte[]>(sid_size);
+    std::wstring domain(domain_size, L'\0');
+    if (!LookupAccountNameW(nullptr, wide->c_str(), sid.get(), &sid_size, domain.data(), &domain_size, &use))
+        return std::nullopt;
+    wchar_t* text = nullptr;
+    if (!ConvertSidToStringSidW(sid.get(), &text)) return std::nullopt;
+    std::string out = win32::to_utf8(text);
+    LocalFree(text);
+    return out;
+}
+
+}  // namespace
+
+std::error_code server_user(const Channel& c, std::string& user);
+
+namespace {
+bool served_by(const Channel& c, const std::string& wanted) {
+    const auto sid = sid_of(wanted);
+    std::string actual;
+    if (!sid || server_user(c, actual)) return false;
+    return CompareStringOrdinal(win32::to_wide(*sid).value_or(L"").c_str(), -1,
+                                win32::to_wide(actual).value_or(L"").c_str(), -1, TRUE) == CSTR_EQUAL;
+}
 }  // namespace
 
 std::error_code create_instance(const PipeName& name, const ServerOptions& o, ChannelPtr& out) {
@@ -133,6 +165,7 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& o, const
     }
     auto c = std::make_unique<Channel>();
     c->handle = h;
+    if (!o.server_user.empty() && !served_by(*c, o.server_user)) return errc::not_found;  // another user's pipe
     DWORD flags = 0;
     GetNamedPipeInfo(h, &flags, nullptr, nullptr, nullptr);
     c->type = (flags & PIPE_TYPE_MESSAGE) ? PipeType::message : PipeType::byte;
@@ -152,17 +185,13 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& o, const
 std::error_code accept(Channel& c, const Deadline& deadline) {
     const auto r = win32::overlapped_io(c.handle, deadline, [&](OVERLAPPED* ov) { return ConnectNamedPipe(c.handle, ov); });
     if (r.timed_out) return errc::timed_out;
-    // Connected before we asked, or connected and gone already (its data can still be read).
-    if (r.error == ERROR_PIPE_CONNECTED || r.error == ERROR_NO_DATA) return {};
+    // Connected before we asked (ERROR_PIPE_CONNECTED), or connected and gone
+    // already (ERROR_NO_DATA; its data can still be read): reported as Windows does.
+    if (r.error == ERROR_NO_DATA) return errc::no_data;
     return pipe_error(r.error);
 }
 
 std::error_code disconnect(Channel& c) {
-    // A never-connected instance: Windows would just stop listening; report it the POSIX way.
-    DWORD pid = 0;
-    if (!GetNamedPipeClientProcessId(c.handle, &pid) || pid == 0) {
-        if (GetLastError() != ERROR_NOT_SUPPORTED) return errc::not_connected;
-    }
     if (!DisconnectNamedPipe(c.handle)) return pipe_error(GetLastError());
     return {};
 }
@@ -287,6 +316,34 @@ std::error_code client_user(const Channel& c, std::string& user) {
     if (!opened) return open_error;
     const auto ec = string_sid_of_token(token, user);
     CloseHandle(token);
+    return ec;
+}
+
+std::error_code server_process_id(const Channel& c, std::int64_t& pid) {
+    ULONG id = 0;
+    if (!GetNamedPipeServerProcessId(c.handle, &id)) return pipe_error(GetLastError());
+    pid = id;
+    return {};
+}
+
+std::error_code server_user(const Channel& c, std::string& user) {
+    if (c.is_server) {
+        user = current_user();
+        return {};
+    }
+    std::int64_t pid = 0;
+    if (auto ec = server_process_id(c, pid)) return ec;
+    const HANDLE process = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, static_cast<DWORD>(pid));
+    if (!process) return win32::last_error();
+    HANDLE token = nullptr;
+    std::error_code ec;
+    if (OpenProcessToken(process, TOKEN_QUERY, &token)) {
+        ec = string_sid_of_token(token, user);
+        CloseHandle(token);
+    } else {
+        ec = win32::last_error();
+    }
+    CloseHandle(process);
     return ec;
 }
 

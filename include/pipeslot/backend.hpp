@@ -31,6 +31,8 @@ public:
     virtual void set_read_mode(ReadMode mode, std::error_code& ec) = 0;
     virtual ChannelInfo info(std::error_code& ec) = 0;
     virtual void cancel() noexcept = 0;
+    virtual std::int64_t server_process_id(std::error_code& ec) = 0;
+    virtual std::string server_user(std::error_code& ec) = 0;
 };
 
 // The server's end of one instance.

@@ -30,6 +30,8 @@ enum class errc {
     resource_exhausted, // out of descriptors, handles or memory
     protocol_error,     // malformed bytes from a peer
     network_error,      // the network part of an operation failed (a port, an interface)
+    already_connected,  // accept(): a client connected before it was called (ERROR_PIPE_CONNECTED)
+    pipe_listening,     // I/O on an instance that has not had a client yet (ERROR_PIPE_LISTENING)
 };
 
 // The category of every error pipeslot reports. An error_code of another

@@ -57,6 +57,11 @@ struct ClientOptions {
     // server's default_wait instead of `wait`.
     Timeout wait = Timeout::none();
     bool use_server_default_wait = false;
+    // Whose pipe: empty for this user's own. POSIX: another user's pipe (one
+    // created with allow_other_users) is reached only when named here, as a
+    // uid or a user name. Windows: when set (a SID string or an account
+    // name), a pipe whose server runs as another user is not_found.
+    std::string server_user;
 };
 
 struct PeekResult {
@@ -122,6 +127,11 @@ public:
     void set_read_mode(ReadMode mode, std::error_code& ec);
     ChannelInfo info(std::error_code& ec) const;
 
+    // The process and the user of the server end (GetNamedPipeServerProcessId);
+    // on the server end, this process and its user.
+    std::int64_t server_process_id(std::error_code& ec) const;
+    std::string server_user(std::error_code& ec) const;
+
     // Makes the operations blocked on this channel in other threads return
     // errc::cancelled. Operations started afterwards are not affected.
     void cancel() noexcept;
@@ -156,8 +166,10 @@ public:
     static PipeInstance create(std::string_view name, const ServerOptions& options, std::error_code& ec);
     static PipeInstance create(std::string_view name, const ServerOptions& options = {});  // throws
 
-    // Waits for a client (ConnectNamedPipe); returns at once if one is
-    // connected already. Cancellable.
+    // Waits for a client (ConnectNamedPipe). A client that connected before
+    // the call is reported as errc::already_connected, and one that connected
+    // and already closed as errc::no_data (both as Windows does); either way
+    // the instance then has that client. Cancellable.
     void accept(Timeout timeout, std::error_code& ec);
     // Drops the client; its unread data is discarded and it sees
     // errc::not_connected. accept() then serves the next client.

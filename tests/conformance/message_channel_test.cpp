@@ -34,7 +34,7 @@ Connected connect_pair(const std::string& purpose, ServerOptions server_options 
     c.client = test::open_channel(c.name, client_options);
     std::error_code ec;
     c.server.accept(generous, ec);
-    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(ec, errc::already_connected) << ec.message();  // ConnectNamedPipe: ERROR_PIPE_CONNECTED
     return c;
 }
 
@@ -75,9 +75,43 @@ TEST(MessageChannelConformance, ClientMayConnectAndWriteBeforeTheServerAccepts) 
     auto client = test::open_channel(name);  // no accept() yet
     send_text(client, "early");
     std::error_code ec;
-    server.accept(Timeout::none(), ec);  // the client is there already
-    EXPECT_FALSE(ec) << ec.message();
+    server.accept(Timeout::none(), ec);  // the client is there already: ERROR_PIPE_CONNECTED
+    EXPECT_EQ(ec, errc::already_connected) << ec.message();
+    server.accept(Timeout::none(), ec);  // and stays so
+    EXPECT_EQ(ec, errc::already_connected) << ec.message();
     EXPECT_EQ(receive_text(server, 64).first, "early");
+}
+
+TEST(MessageChannelConformance, AcceptThatWaitsForItsClientSucceeds) {
+    const auto name = test::unique_pipe_name("accept-waits");
+    auto server = test::create_instance(name);
+    auto acceptor = std::async(std::launch::async, [&] {
+        std::error_code ec;
+        server.accept(generous, ec);
+        return ec;
+    });
+    // Whether the client comes before or during accept() is a race here; both are connections.
+    auto client = test::open_channel(name);
+    const auto ec = acceptor.get();
+    EXPECT_TRUE(!ec || ec == errc::already_connected) << ec.message();
+    send_text(client, "in");
+    EXPECT_EQ(receive_text(server, 64).first, "in");
+}
+
+TEST(MessageChannelConformance, AClientThatCameAndWentBeforeAcceptIsNoData) {
+    const auto name = test::unique_pipe_name("came-and-went");
+    auto server = test::create_instance(name);
+    {
+        auto client = test::open_channel(name);
+        send_text(client, "last words");
+    }
+    std::error_code ec;
+    server.accept(generous, ec);
+    EXPECT_EQ(ec, errc::no_data) << ec.message();  // ERROR_NO_DATA: the client has closed its handle
+    EXPECT_EQ(receive_text(server, 64).first, "last words");
+    EXPECT_EQ(receive_text(server, 64).second, errc::broken_pipe);
+    server.disconnect(ec);
+    EXPECT_FALSE(ec) << ec.message();
 }
 
 TEST(MessageChannelConformance, OpeningANameWithoutInstancesIsNotFound) {
@@ -589,15 +623,80 @@ TEST(MessageChannelConformance, DataSeenByPeekIsDiscardedByADisconnectToo) {
     EXPECT_EQ(receive_text(c.client, 64).second, errc::not_connected);
 }
 
-TEST(MessageChannelConformance, ServerIsNotConnectedBeforeAClientOrAfterDisconnect) {
+// Windows tells the two apart: no client yet (ERROR_PIPE_LISTENING), and a
+// client disconnected (ERROR_PIPE_NOT_CONNECTED, on both ends).
+TEST(MessageChannelConformance, AServerEndWithoutAClientSaysWhetherItEverHadOne) {
     const auto name = test::unique_pipe_name("not-connected");
-    auto server = test::create_instance(name);
-    EXPECT_EQ(receive_text(server, 8).second, errc::not_connected);
+    auto server = test::create_instance(name, {.max_instances = 1});
+    EXPECT_EQ(receive_text(server, 8).second, errc::pipe_listening);
     std::error_code ec;
     server.send(test::as_bytes(std::string("x")), generous, ec);
-    EXPECT_EQ(ec, errc::not_connected);
+    EXPECT_EQ(ec, errc::pipe_listening);
+
+    auto client = test::open_channel(name);
     server.disconnect(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(receive_text(server, 8).second, errc::not_connected);
+    server.send(test::as_bytes(std::string("x")), generous, ec);
     EXPECT_EQ(ec, errc::not_connected);
+    EXPECT_EQ(receive_text(client, 8).second, errc::not_connected);
+    client.send(test::as_bytes(std::string("x")), generous, ec);
+    EXPECT_EQ(ec, errc::not_connected);
+    server.disconnect(ec);  // twice
+    EXPECT_EQ(ec, errc::not_connected);
+    // Disconnected is not listening: a new client finds the only instance busy until accept().
+    EXPECT_EQ(open_error(name), errc::pipe_busy);
+    auto acceptor = std::async(std::launch::async, [&] {
+        std::error_code e;
+        server.accept(generous, e);
+        return e;
+    });
+    ClientOptions wait;
+    wait.wait = generous;
+    auto next = test::open_channel(name, wait);
+    EXPECT_FALSE(acceptor.get()) << "an accept() that waited for its client";
+}
+
+// As Windows orders them: the instance that began listening first (at its
+// creation, or at accept() after a disconnect) takes the next client.
+TEST(MessageChannelConformance, FreeInstancesAreTakenInTheOrderTheyBeganListening) {
+    const auto name = test::unique_pipe_name("listen-order");
+    std::vector<PipeInstance> servers;
+    for (int i = 0; i < 2; ++i) servers.push_back(test::create_instance(name));  // A, B
+    const auto which = [&](MessageChannel& client) {
+        send_text(client, "who");
+        for (std::size_t i = 0; i < servers.size(); ++i) {
+            std::error_code ec;
+            const auto peeked = servers[i].peek({}, ec);
+            if (!ec && peeked.total_available > 0) {
+                EXPECT_EQ(receive_text(servers[i], 8).first, "who");
+                return static_cast<int>(i);
+            }
+        }
+        return -1;
+    };
+    auto first = test::open_channel(name);
+    EXPECT_EQ(which(first), 0) << "A began listening first";
+    servers.push_back(test::create_instance(name));  // C
+    std::error_code ec;
+    servers[0].disconnect(ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto relisten = std::async(std::launch::async, [&] {
+        std::error_code e;
+        servers[0].accept(generous, e);
+        return e;
+    });
+    // A listens again only once accept() has run; wait until it does (a client is then taken by B first anyway).
+    std::vector<MessageChannel> clients;
+    for (int expected : {1, 2}) {
+        clients.push_back(test::open_channel(name));
+        EXPECT_EQ(which(clients.back()), expected);
+    }
+    ClientOptions wait;
+    wait.wait = generous;
+    clients.push_back(test::open_channel(name, wait));
+    EXPECT_FALSE(relisten.get());
+    EXPECT_EQ(which(clients.back()), 0) << "A, listening again last, comes last";
 }
 
 TEST(MessageChannelConformance, AfterThePeerClosesWhatWasSentIsReadThenBrokenPipe) {

@@ -2,6 +2,7 @@
 // could send them, read in every mode with every buffer size. The first bytes
 // choose the chunking, the read mode and the buffer sizes.
 #include "../support/memory_source.hpp"
+#include "common/connect_protocol.hpp"
 
 #include <cstdint>
 
@@ -26,6 +27,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         }
         if (ec && ec != errc::more_data && ec != errc::timed_out) break;
     }
-    (void)detail::decode_hello(std::span(reinterpret_cast<const std::byte*>(data), size));
+    // The connecting frames' decoders, on the same bytes.
+    const auto all = std::span(reinterpret_cast<const std::byte*>(data), size);
+    (void)detail::decode_open(all);
+    (void)detail::decode_open_reply(all);
+    (void)detail::decode_control(all);
     return 0;
 }

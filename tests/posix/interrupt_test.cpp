@@ -29,7 +29,7 @@ Connected connect_pair(const std::string& purpose) {
     Connected c{test::create_instance(name), test::open_channel(name)};
     std::error_code ec;
     c.server.accept(generous, ec);
-    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(ec, errc::already_connected) << ec.message();
     return c;
 }
 

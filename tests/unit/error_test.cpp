@@ -11,7 +11,7 @@ namespace pipeslot {
 namespace {
 
 TEST(Errors, EveryCodeHasAReadableMessageInOneCategory) {
-    for (int v = static_cast<int>(errc::broken_pipe); v <= static_cast<int>(errc::network_error); ++v) {
+    for (int v = static_cast<int>(errc::broken_pipe); v <= static_cast<int>(errc::pipe_listening); ++v) {
         const std::error_code ec = static_cast<errc>(v);
         EXPECT_EQ(&ec.category(), &category());
         EXPECT_STREQ(ec.category().name(), "pipeslot");
@@ -29,6 +29,7 @@ TEST(Errors, ErrnoTable) {
              {EMSGSIZE, errc::message_too_large}, {EACCES, errc::access_denied}, {EPERM, errc::access_denied},
              {ECANCELED, errc::cancelled}, {EINVAL, errc::invalid_argument}, {EBADF, errc::invalid_argument},
              {ENOSYS, errc::not_supported}, {EMFILE, errc::resource_exhausted}, {ENOMEM, errc::resource_exhausted},
+             {ENOSPC, errc::resource_exhausted}, {EDQUOT, errc::resource_exhausted}, {EFBIG, errc::resource_exhausted},
              {EAGAIN, errc::no_data}}) {
         EXPECT_EQ(detail::error_from_errno(c.native), c.portable) << c.native;
     }
@@ -49,7 +50,8 @@ TEST(Errors, Win32Table) {
              {183, errc::name_in_use},         {80, errc::name_in_use},       {5, errc::access_denied},
              {995, errc::cancelled},           {87, errc::invalid_argument},  {6, errc::invalid_argument},
              {122, errc::buffer_too_small},    {50, errc::not_supported},     {4, errc::resource_exhausted},
-             {8, errc::resource_exhausted},    {1450, errc::resource_exhausted}}) {
+             {8, errc::resource_exhausted},    {1450, errc::resource_exhausted}, {535, errc::already_connected},
+             {536, errc::pipe_listening}}) {
         EXPECT_EQ(detail::error_from_win32(c.native), c.portable) << c.native;
     }
     EXPECT_FALSE(detail::error_from_win32(0));

@@ -47,11 +47,6 @@ TEST(Framing, HeadersRoundTrip) {
     ASSERT_TRUE(header);
     EXPECT_EQ(header->kind, FrameKind::message);
     EXPECT_EQ(header->length, 123456u);
-    const auto hello = detail::encode_hello({detail::protocol_version, ClientAccess::write, true});
-    const auto decoded = detail::decode_hello(hello);
-    ASSERT_TRUE(decoded);
-    EXPECT_EQ(decoded->access, ClientAccess::write);
-    EXPECT_TRUE(decoded->remote);
 }
 
 TEST(Framing, MessagesArriveWholeWhateverTheChunking) {
@@ -70,9 +65,9 @@ TEST(Framing, MalformedHeadersAreProtocolErrors) {
     auto reserved = frame(FrameKind::message, "x");
     reserved[2] = std::byte{1};
     const auto lying = frame(FrameKind::message, "", static_cast<std::uint32_t>(max_message_size) + 1);
-    const auto hello_mid_stream = frame(FrameKind::hello, "\x01\x03\x00\x00");
+    const auto open_mid_stream = frame(FrameKind::open, "\x02\x03\x00\x00\x00\x00\x00\x00");
     const auto long_disconnect = frame(FrameKind::disconnect, "oops");
-    for (const auto& bad : {wrong_kind, reserved, lying, hello_mid_stream, long_disconnect}) {
+    for (const auto& bad : {wrong_kind, reserved, lying, open_mid_stream, long_disconnect}) {
         const auto [messages, ec] = read_all(join({frame(FrameKind::message, "ok"), bad, frame(FrameKind::message, "after")}));
         EXPECT_EQ(messages, std::vector<std::string>{"ok"}) << "what came before is delivered";
         EXPECT_EQ(ec, errc::protocol_error);
@@ -100,18 +95,6 @@ TEST(Framing, GarbageIsRejectedWithoutAllocatingWhatItClaims) {
     garbage[0] = std::byte{1};  // looks like a message header at first
     const auto [messages, ec] = read_all(garbage, 4096, ReadMode::byte);
     EXPECT_TRUE(ec == errc::protocol_error || ec == errc::broken_pipe) << ec.message();
-}
-
-TEST(Framing, HelloPayloadsAreChecked) {
-    EXPECT_FALSE(detail::decode_hello(std::vector<std::byte>(3)));
-    const std::byte zero_version[] = {std::byte{0}, std::byte{3}, std::byte{0}, std::byte{0}};
-    EXPECT_FALSE(detail::decode_hello(zero_version));
-    const std::byte bad_access[] = {std::byte{1}, std::byte{7}, std::byte{0}, std::byte{0}};
-    EXPECT_FALSE(detail::decode_hello(bad_access));
-    const std::byte bad_flag[] = {std::byte{1}, std::byte{3}, std::byte{2}, std::byte{0}};
-    EXPECT_FALSE(detail::decode_hello(bad_flag));
-    const std::byte longer[] = {std::byte{2}, std::byte{3}, std::byte{0}, std::byte{0}, std::byte{42}};
-    EXPECT_TRUE(detail::decode_hello(longer)) << "a later version may append fields";
 }
 
 }  // namespace

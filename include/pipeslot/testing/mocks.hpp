@@ -44,7 +44,9 @@ public:
                 (override));                                                                                           \
     MOCK_METHOD(void, set_read_mode, (ReadMode, std::error_code&), (override));                                        \
     MOCK_METHOD(ChannelInfo, info, (std::error_code&), (override));                                                    \
-    MOCK_METHOD(void, cancel, (), (noexcept, override))
+    MOCK_METHOD(void, cancel, (), (noexcept, override));                                                               \
+    MOCK_METHOD(std::int64_t, server_process_id, (std::error_code&), (override));                                      \
+    MOCK_METHOD(std::string, server_user, (std::error_code&), (override))
 
 class MockChannelBackend : public ChannelBackend {
 public:

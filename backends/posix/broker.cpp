@@ -1,0 +1,343 @@
+#include "broker.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <fcntl.h>
+#include <limits>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+namespace pipeslot::posix {
+namespace {
+
+// Connections that have not sent their first frame: past this many the oldest
+// is closed, so idle connects can never lock anyone out.
+constexpr std::size_t max_handshaking = 1024;
+// Clients waiting for a free instance; past this, pipe_busy at once.
+constexpr std::size_t max_waiting = 4096;
+
+}  // namespace
+
+std::int64_t handshake_timeout_ms() noexcept {
+    if (const char* text = std::getenv("PIPESLOT_HANDSHAKE_TIMEOUT_MS"); text && *text) {
+        char* end = nullptr;
+        const long long value = std::strtoll(text, &end, 10);
+        if (end && *end == '\0' && value > 0 && value <= 3'600'000) return value;
+    }
+    return 5000;
+}
+
+Broker::Broker(NameFiles& files, int epoll_fd, Deliver deliver)
+    : files_(files), epoll_fd_(epoll_fd), deliver_(std::move(deliver)),
+      handshake_timeout_ns_(handshake_timeout_ms() * 1'000'000) {
+    // Held back for the moment descriptors run out: freed to accept and refuse one client.
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+Broker::~Broker() {
+    // Clients still connecting see their connection close before a reply and
+    // ask again, of the next broker; server processes take over the name.
+    for (auto& [id, c] : connections_) ::close(c.fd);
+    members_.clear();
+    for (int fd : {listen_fd_, door_fd_, reserve_fd_})
+        if (fd >= 0) ::close(fd);
+}
+
+void Broker::watch(int fd, std::uint64_t tag, std::uint32_t events) {
+    epoll_event e{};
+    e.events = events;
+    e.data.u64 = tag;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) < 0 && errno == EEXIST)
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, fd, &e);
+}
+
+std::error_code Broker::start() {
+    if (auto ec = files_.bind_broker_socket(listen_fd_)) return ec;
+    watch(listen_fd_, event_tag(EventKind::listener), EPOLLIN);
+    return {};
+}
+
+std::error_code Broker::open_door_if_needed() {
+    if (door_fd_ >= 0 || !state_.params().allow_other_users || state_.empty()) return {};
+    if (auto ec = files_.bind_door(door_fd_)) return ec;
+    watch(door_fd_, event_tag(EventKind::door), EPOLLIN);
+    return {};
+}
+
+// --- this process's instances --------------------------------------------------------
+
+std::error_code Broker::add_local(std::uint64_t id, const detail::InstanceParams& wanted, Nanos since,
+                                  detail::InstanceParams& pipe) {
+    const InstanceKey key{0, id};
+    if (auto ec = state_.add(key, wanted, since)) return ec;
+    if (auto ec = open_door_if_needed()) {
+        state_.remove(key);
+        return ec;
+    }
+    pipe = state_.params();
+    serve_waiting();
+    return {};
+}
+
+void Broker::restore_local(std::uint64_t id, const detail::InstanceParams& params, Nanos listening_since) {
+    state_.restore({0, id}, params, listening_since);
+    (void)open_door_if_needed();  // best effort: the instance itself is not refused
+}
+
+void Broker::remove_local(std::uint64_t id) {
+    state_.remove({0, id});
+    expire(steady_now_ns());
+}
+
+void Broker::listen_local(std::uint64_t id, Nanos since) {
+    state_.listen({0, id}, since);
+    serve_waiting();
+}
+
+// --- events ---------------------------------------------------------------------------------
+
+void Broker::on_event(std::uint64_t tag, std::uint32_t events) {
+    const auto id = event_id(tag);
+    switch (event_kind(tag)) {
+    case EventKind::listener: accept_all(listen_fd_, false); break;
+    case EventKind::door: accept_all(door_fd_, true); break;
+    case EventKind::connection: {
+        const auto it = connections_.find(id);
+        if (it == connections_.end()) break;
+        // A waiting client sends nothing: any event means it left (or misbehaves).
+        if (it->second.waiting) close_connection(id);
+        else read_first_frame(id);
+        break;
+    }
+    case EventKind::link: {
+        const auto it = members_.find(id);
+        if (it == members_.end()) break;
+        if ((events & EPOLLOUT) && !it->second.link.flush()) return drop_member(id);
+        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+            const bool alive = it->second.link.receive(
+                [&](const detail::Control& control, int fd) { on_member_frame(id, control, fd); });
+            if (!alive) return drop_member(id);
+        }
+        if (members_.count(id)) update_member_interest(id);
+        break;
+    }
+    case EventKind::wake: break;
+    }
+}
+
+void Broker::accept_all(int listen_fd, bool via_door) {
+    for (;;) {
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        if (fd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if ((errno == EMFILE || errno == ENFILE) && reserve_fd_ >= 0) {
+                // Out of descriptors: tell one client so, rather than leave it hanging.
+                ::close(reserve_fd_);
+                fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                if (fd >= 0) {
+                    const auto reply = detail::encode_open_reply({errc::resource_exhausted});
+                    (void)send_all_now(fd, reply);
+                    ::close(fd);
+                }
+                reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) continue;
+            }
+            return;  // EAGAIN: all taken
+        }
+        Connection c;
+        c.fd = fd;
+        c.via_door = via_door;
+        // Only this user reaches the private socket; checked anyway.
+        if (!peer_credentials(fd, c.uid, c.pid) || (!via_door && c.uid != ::geteuid())) {
+            ::close(fd);
+            continue;
+        }
+        std::size_t handshaking = 0;
+        std::uint64_t oldest = 0;
+        for (const auto& [cid, other] : connections_) {
+            if (other.waiting) continue;
+            if (handshaking++ == 0) oldest = cid;
+        }
+        if (handshaking >= max_handshaking) close_connection(oldest);
+        c.handshake_until = steady_now_ns() + handshake_timeout_ns_;
+        const auto id = next_id_++;
+        connections_.emplace(id, std::move(c));
+        watch(fd, event_tag(EventKind::connection, id), EPOLLIN | EPOLLRDHUP);
+        read_first_frame(id);  // usually there already: no second trip through epoll
+    }
+}
+
+// Reads exactly the first frame (what follows is the channel's, for the server).
+void Broker::read_first_frame(std::uint64_t id) {
+    auto& c = connections_.at(id);
+    detail::FrameKind kind{};
+    for (;;) {
+        const std::size_t have = c.bytes.size();
+        std::size_t want = detail::frame_header_size;
+        if (have >= detail::frame_header_size) {
+            const auto header = detail::decode_header(
+                std::span<const std::byte, detail::frame_header_size>(c.bytes.data(), detail::frame_header_size));
+            const bool expected = header && (header->kind == detail::FrameKind::open ||
+                                             (header->kind == detail::FrameKind::control && !c.via_door));
+            if (!expected) return close_connection(id);
+            kind = header->kind;
+            want += header->length;
+            if (have == want) break;
+        }
+        c.bytes.resize(want);
+        const ssize_t n = ::recv(c.fd, c.bytes.data() + have, want - have, MSG_DONTWAIT);
+        if (n <= 0) {
+            c.bytes.resize(have);
+            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;  // more later
+            return close_connection(id);
+        }
+        c.bytes.resize(have + static_cast<std::size_t>(n));
+        if (c.bytes.size() < want) return;
+    }
+    const auto payload = std::span<const std::byte>(c.bytes).subspan(detail::frame_header_size);
+    if (kind == detail::FrameKind::control) {
+        const auto control = detail::decode_control(payload);
+        if (!control || control->op != detail::ControlOp::join) return close_connection(id);
+        return promote_to_member(id);
+    }
+    auto request = detail::decode_open(payload);
+    if (!request) return close_connection(id);
+    decide(id, *request);
+}
+
+void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
+    // Through the door, a pipe that is not open to others does not exist.
+    if (connections_.at(id).via_door && !state_.params().allow_other_users) return refuse(id, errc::not_found);
+    if (state_.waiting_count() >= max_waiting) {  // no room to wait: as if it had asked not to
+        request.wait_ms = 0;
+        request.use_server_default_wait = false;
+    }
+    const auto d = state_.open(id, request, steady_now_ns());
+    switch (d.kind) {
+    case NameState::Decision::connect: return hand_over(id, d.instance);
+    case NameState::Decision::refuse: return refuse(id, d.error);
+    case NameState::Decision::wait: connections_.at(id).waiting = true; return;
+    }
+}
+
+// The instance's own process answers the client (name_node.cpp), so that the
+// client's open returns only once the instance has it: its accept() then
+// reports the client as already connected, as on Windows.
+void Broker::hand_over(std::uint64_t client, InstanceKey key) {
+    auto node = connections_.extract(client);
+    const int fd = node.mapped().fd;
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (key.member == 0) return deliver_(key.instance, fd);
+    detail::Control control;
+    control.op = detail::ControlOp::client;
+    control.instance = key.instance;
+    control.params = state_.params();
+    if (!members_.at(key.member).link.send(control, fd)) return drop_member(key.member);
+    update_member_interest(key.member);
+}
+
+void Broker::refuse(std::uint64_t client, errc why) {
+    const auto it = connections_.find(client);
+    if (it == connections_.end()) return;
+    (void)send_all_now(it->second.fd, detail::encode_open_reply({why}));
+    close_connection(client);
+}
+
+void Broker::close_connection(std::uint64_t id) {
+    const auto it = connections_.find(id);
+    if (it == connections_.end()) return;
+    ::close(it->second.fd);  // leaves the epoll set with it
+    state_.forget_client(id);
+    connections_.erase(it);
+}
+
+void Broker::serve_waiting() {
+    for (const auto& [client, instance] : state_.serve_waiting()) hand_over(client, instance);
+}
+
+void Broker::expire(Nanos now) {
+    const errc why = state_.empty() ? errc::not_found : errc::pipe_busy;
+    for (const auto client : state_.expire_waiting(now)) refuse(client, why);
+}
+
+int Broker::timeout_ms() const {
+    Nanos first = std::numeric_limits<Nanos>::max();
+    for (const auto& [id, c] : connections_)
+        if (!c.waiting) first = std::min(first, c.handshake_until);
+    if (const auto expiry = state_.next_expiry()) first = std::min(first, *expiry);
+    if (first == std::numeric_limits<Nanos>::max()) return -1;
+    const Nanos left = first - steady_now_ns();
+    if (left <= 0) return 0;
+    return static_cast<int>(std::min<Nanos>((left + 999'999) / 1'000'000, 3'600'000));
+}
+
+void Broker::on_timeout() {
+    const Nanos now = steady_now_ns();
+    std::vector<std::uint64_t> late;
+    for (const auto& [id, c] : connections_)
+        if (!c.waiting && c.handshake_until <= now) late.push_back(id);
+    for (const auto id : late) close_connection(id);  // never touched an instance
+    expire(now);
+}
+
+// --- the name's other server processes --------------------------------------------------
+
+void Broker::promote_to_member(std::uint64_t id) {
+    auto node = connections_.extract(id);
+    Member m;
+    m.link = ControlLink(node.mapped().fd);
+    m.uid = node.mapped().uid;
+    m.pid = node.mapped().pid;
+    members_.emplace(id, std::move(m));
+    watch(members_.at(id).link.fd(), event_tag(EventKind::link, id), EPOLLIN | EPOLLRDHUP);
+}
+
+void Broker::on_member_frame(std::uint64_t member, const detail::Control& control, int fd) {
+    if (fd >= 0) ::close(fd);  // members pass no descriptors
+    const InstanceKey key{member, control.instance};
+    detail::Control reply;
+    reply.op = detail::ControlOp::reply;
+    reply.request = control.request;
+    switch (control.op) {
+    case detail::ControlOp::add:
+        reply.listening_since = steady_now_ns();
+        if (auto ec = state_.add(key, control.params, reply.listening_since)) {
+            reply.result = static_cast<errc>(ec.value());
+        } else if (auto door = open_door_if_needed()) {
+            state_.remove(key);
+            reply.result = door.category() == category() ? static_cast<errc>(door.value()) : errc::resource_exhausted;
+        }
+        reply.params = state_.empty() ? control.params : state_.params();
+        members_.at(member).link.send(reply);
+        return serve_waiting();
+    case detail::ControlOp::restore:
+        state_.restore(key, control.params, control.listening_since);
+        (void)open_door_if_needed();
+        return serve_waiting();
+    case detail::ControlOp::listen: state_.listen(key, control.listening_since); return serve_waiting();
+    case detail::ControlOp::remove:
+        state_.remove(key);
+        reply.params = state_.empty() ? control.params : state_.params();
+        members_.at(member).link.send(reply);
+        return expire(steady_now_ns());
+    default: return;  // join twice, or a broker's frame: ignored
+    }
+}
+
+void Broker::drop_member(std::uint64_t member) {
+    members_.erase(member);  // its link closes, and leaves the epoll set
+    state_.remove_member(member);
+    expire(steady_now_ns());
+}
+
+void Broker::update_member_interest(std::uint64_t member) {
+    const auto& m = members_.at(member);
+    epoll_event e{};
+    e.events = EPOLLIN | EPOLLRDHUP | (m.link.wants_to_write() ? EPOLLOUT : 0u);
+    e.data.u64 = event_tag(EventKind::link, member);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, m.link.fd(), &e);
+}
+
+}  // namespace pipeslot::posix

@@ -1,0 +1,99 @@
+// The broker of one pipe name: the server process that owns the name's state
+// (name_state.hpp) while it lives. It listens on the name's socket, where
+// clients ask for an instance and the name's other server processes keep a
+// control connection; it decides every open with the state machine and hands
+// the client's connection to the instance's process (SCM_RIGHTS), or to an
+// instance of its own. Runs on its node's thread only (name_node.hpp).
+#pragma once
+
+#include "control_link.hpp"
+#include "name_files.hpp"
+#include "name_state.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <sys/types.h>
+#include <system_error>
+#include <vector>
+
+namespace pipeslot::posix {
+
+// What a node's epoll reports an event for: the kind in the top byte, an id below.
+enum class EventKind : std::uint64_t { wake = 1, listener, door, connection, link };
+inline std::uint64_t event_tag(EventKind kind, std::uint64_t id = 0) noexcept {
+    return (static_cast<std::uint64_t>(kind) << 56) | id;
+}
+inline EventKind event_kind(std::uint64_t tag) noexcept { return static_cast<EventKind>(tag >> 56); }
+inline std::uint64_t event_id(std::uint64_t tag) noexcept { return tag & ((std::uint64_t{1} << 56) - 1); }
+
+class Broker {
+public:
+    // Called with a client's connection for one of this process's instances.
+    using Deliver = std::function<void(std::uint64_t instance, int fd)>;
+    Broker(NameFiles& files, int epoll_fd, Deliver deliver);
+    ~Broker();
+    Broker(const Broker&) = delete;
+    Broker& operator=(const Broker&) = delete;
+
+    std::error_code start();  // binds the name's socket
+
+    // This process's own instances (member 0).
+    std::error_code add_local(std::uint64_t id, const detail::InstanceParams& wanted, Nanos since,
+                              detail::InstanceParams& pipe);
+    void restore_local(std::uint64_t id, const detail::InstanceParams& params, Nanos listening_since);
+    void remove_local(std::uint64_t id);
+    void listen_local(std::uint64_t id, Nanos since);
+
+    void on_event(std::uint64_t tag, std::uint32_t events);
+    int timeout_ms() const;  // until the next deadline; -1: none
+    void on_timeout();
+    bool serves_other_processes() const noexcept { return !members_.empty(); }
+
+private:
+    struct Connection {  // a client, or a server process before its join
+        int fd = -1;
+        std::vector<std::byte> bytes;  // the first frame as it arrives
+        Nanos handshake_until = 0;
+        bool waiting = false;  // for a free instance
+        bool via_door = false;
+        uid_t uid = 0;
+        pid_t pid = 0;
+    };
+    struct Member {
+        ControlLink link;
+        uid_t uid = 0;
+        pid_t pid = 0;
+    };
+
+    void accept_all(int listen_fd, bool via_door);
+    void read_first_frame(std::uint64_t id);
+    void decide(std::uint64_t id, detail::OpenRequest request);
+    void hand_over(std::uint64_t client, InstanceKey instance);
+    void refuse(std::uint64_t client, errc why);
+    void close_connection(std::uint64_t id);
+    void serve_waiting();
+    void expire(Nanos now);
+    void promote_to_member(std::uint64_t id);
+    void on_member_frame(std::uint64_t member, const detail::Control& control, int fd);
+    void drop_member(std::uint64_t member);
+    void update_member_interest(std::uint64_t member);
+    std::error_code open_door_if_needed();
+    void watch(int fd, std::uint64_t tag, std::uint32_t events);
+
+    NameFiles& files_;
+    int epoll_fd_;
+    Deliver deliver_;
+    NameState state_;
+    int listen_fd_ = -1, door_fd_ = -1, reserve_fd_ = -1;
+    std::uint64_t next_id_ = 1;
+    std::map<std::uint64_t, Connection> connections_;
+    std::map<std::uint64_t, Member> members_;
+    Nanos handshake_timeout_ns_;
+};
+
+// How long a connection may take to send its first frame before the broker
+// closes it: PIPESLOT_HANDSHAKE_TIMEOUT_MS, else 5000.
+std::int64_t handshake_timeout_ms() noexcept;
+
+}  // namespace pipeslot::posix

@@ -1,0 +1,136 @@
+#include "name_client.hpp"
+
+#include "../common/error_map.hpp"
+#include "control_link.hpp"
+#include "fd.hpp"
+#include "name_files.hpp"
+#include "runtime_dir.hpp"
+#include "test_hooks.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+
+namespace pipeslot::posix {
+namespace {
+
+// While another server process takes over from a broker that died, the name's
+// socket refuses connections, or closes them unanswered, for a moment: a
+// client keeps trying this long (or its whole wait, if longer).
+constexpr auto takeover_patience = std::chrono::seconds(2);
+// A broker answers at once or when the wait ends; past this, it is taken for hung.
+constexpr std::int64_t answer_grace_ms = 5000;
+
+void set_timeout(int fd, int option, std::int64_t ms) noexcept {
+    timeval tv{};  // zero: none
+    if (ms > 0) {
+        tv.tv_sec = static_cast<time_t>(ms / 1000);
+        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
+    }
+    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+}
+
+enum class Step { done, retry };
+
+// One attempt: connect, ask, read the answer.
+Step attempt(const BrokerAddress& address, const ClientOptions& options, const detail::Deadline& wait,
+             OpenedChannel& out, std::error_code& ec) {
+    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        ec = last_error();  // EMFILE: resource_exhausted, not "no such pipe"
+        return Step::done;
+    }
+    const auto fail = [&](std::error_code why, Step step) {
+        ::close(fd);
+        ec = why;
+        return step;
+    };
+    // A full backlog makes connect wait for room; never longer than this.
+    set_timeout(fd, SO_SNDTIMEO, wait.is_forever() ? answer_grace_ms : std::max<std::int64_t>(wait.remaining_ms(), 1));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const auto path = socket_address(address.dir_fd, address.dir_path, address.socket_file).path;
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+        const int error = errno;
+        if (error == ENOENT || error == ENOTDIR) return fail(errc::not_found, Step::done);
+        if (error == ECONNREFUSED) return fail(errc::not_found, Step::retry);  // no broker, or one taking over
+        if (error == EAGAIN || error == EINTR) return fail(errc::pipe_busy, Step::retry);
+        if (error == EACCES && !address.own) return fail(errc::not_found, Step::done);
+        return fail(detail::error_from_errno(error), Step::done);
+    }
+    test_stop_point("client-connected");
+    uid_t uid;
+    pid_t pid;
+    // Only the pipe's owner can be listening there (checked, not assumed).
+    if (!peer_credentials(fd, uid, pid) || uid != address.owner) return fail(errc::not_found, Step::done);
+
+    detail::OpenRequest request;
+    request.access = options.access;
+    request.message_read_mode = options.read_mode == ReadMode::message;
+    request.use_server_default_wait = options.use_server_default_wait;
+    request.wait_ms = wait.is_forever() ? detail::wait_forever_ms
+                                        : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
+    const auto frame = detail::encode_open(request);
+    if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))
+        return fail(errc::not_found, Step::retry);  // the broker went away
+    test_stop_point("client-sent-open");
+
+    const bool bounded = !wait.is_forever() && !options.use_server_default_wait;
+    set_timeout(fd, SO_RCVTIMEO, bounded ? wait.remaining_ms() + answer_grace_ms : 0);
+    std::byte reply[detail::frame_header_size + detail::open_reply_size];
+    std::size_t have = 0;
+    while (have < sizeof reply) {
+        const ssize_t n = ::recv(fd, reply + have, sizeof reply - have, MSG_WAITALL);
+        if (n > 0) {
+            have += static_cast<std::size_t>(n);
+        } else if (n == 0 || errno == ECONNRESET) {
+            return fail(errc::not_found, Step::retry);  // closed unanswered: the broker went away
+        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return fail(errc::pipe_busy, Step::done);  // a broker that does not answer
+        } else if (errno != EINTR) {
+            return fail(last_error(), Step::done);
+        }
+    }
+    const auto header =
+        detail::decode_header(std::span<const std::byte, detail::frame_header_size>(reply, detail::frame_header_size));
+    std::optional<detail::OpenReply> decoded;
+    if (header && header->kind == detail::FrameKind::open_reply && header->length == detail::open_reply_size)
+        decoded = detail::decode_open_reply(std::span<const std::byte>(reply + detail::frame_header_size, header->length));
+    if (!decoded) return fail(errc::protocol_error, Step::done);
+    if (decoded->result != errc{}) return fail(decoded->result, Step::done);
+    test_stop_point("client-answered");
+    set_timeout(fd, SO_SNDTIMEO, 0);  // the channel sets its own
+    set_timeout(fd, SO_RCVTIMEO, 0);
+    out.fd = fd;
+    out.reply = *decoded;
+    ec.clear();
+    return Step::done;
+}
+
+}  // namespace
+
+std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
+                          OpenedChannel& out) {
+    BrokerAddress address;
+    if (auto ec = locate_broker(name, options.server_user, address))
+        return ec == errc::not_found || ec == errc::access_denied ? make_error_code(errc::not_found) : ec;
+    const auto patience = std::chrono::steady_clock::now() + takeover_patience;
+    auto backoff = std::chrono::milliseconds(1);
+    for (;;) {
+        std::error_code ec;
+        if (attempt(address, options, wait, out, ec) == Step::done) return ec;
+        const bool may_wait = std::chrono::steady_clock::now() < patience || (!wait.expired() && ec == errc::pipe_busy);
+        // A refused connection with no live server process is a pipe that is gone.
+        if (!may_wait || (ec == errc::not_found && address.own && !name_has_live_servers(address))) return ec;
+        std::this_thread::sleep_for(backoff);
+        backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
+    }
+}
+
+}  // namespace pipeslot::posix

@@ -1,0 +1,25 @@
+// A client's open of a named pipe: connect to the name's broker, ask for an
+// instance (connect_protocol.hpp), get the answer; on success the same
+// connection is the channel, its other end now in the instance's process.
+#pragma once
+
+#include "../common/connect_protocol.hpp"
+#include "../common/deadline.hpp"
+
+#include <pipeslot/message_channel.hpp>
+
+#include <system_error>
+
+namespace pipeslot::posix {
+
+struct OpenedChannel {
+    int fd = -1;  // blocking, close-on-exec
+    detail::OpenReply reply;
+};
+
+// not_found (no such pipe, or not this user's / not the asked user's),
+// pipe_busy, access_denied, invalid_argument, resource_exhausted, ...
+std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
+                          OpenedChannel& out);
+
+}  // namespace pipeslot::posix

@@ -1,0 +1,608 @@
+#include "name_node.hpp"
+
+#include "broker.hpp"
+#include "control_link.hpp"
+#include "fd.hpp"
+#include "name_files.hpp"
+#include "runtime_dir.hpp"
+#include "test_hooks.hpp"
+
+#include <atomic>
+#include <cerrno>
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <string>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+#include <unistd.h>
+#include <utility>
+
+namespace pipeslot::posix {
+namespace {
+// How long a create or close waits for the broker's answer before giving up
+// (a broker that is alive but stopped answers nothing; a dead one is replaced).
+constexpr auto broker_answer_bound = std::chrono::seconds(10);
+}  // namespace
+
+// One instance, as its server channel and its node share it.
+struct InstanceSlot {
+    explicit InstanceSlot(std::uint64_t id_) : id(id_), doorbell(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+    ~InstanceSlot() {
+        if (client_fd >= 0) ::close(client_fd);
+        if (doorbell >= 0) ::close(doorbell);
+    }
+    const std::uint64_t id;
+    const int doorbell;
+    std::mutex mutex;
+    int client_fd = -1;  // handed over, not yet taken by the channel
+    bool gone = false;   // removed: a client handed over late is turned away
+    // The node thread's own.
+    detail::InstanceParams params;
+    detail::InstanceParams pipe;  // what the name's first instance fixed
+    Nanos listening_since = -1;
+    bool registered = false;  // the broker knows it
+};
+
+namespace {
+
+struct Command {
+    enum Kind { add, remove, listen } kind;
+    std::shared_ptr<InstanceSlot> slot;
+    Nanos since = 0;
+    std::uint32_t request = 0;
+    std::mutex mutex;
+    std::condition_variable finished;
+    bool done = false, abandoned = false;
+    std::error_code result;
+    detail::InstanceParams pipe;
+
+    // True if the caller had given up (an add that succeeded must then be undone).
+    bool complete(std::error_code ec, const detail::InstanceParams& p) {
+        std::lock_guard lock(mutex);
+        done = true;
+        result = ec;
+        pipe = p;
+        finished.notify_all();
+        return abandoned;
+    }
+    bool wait(std::chrono::steady_clock::duration bound) {
+        std::unique_lock lock(mutex);
+        if (finished.wait_for(lock, bound, [&] { return done; })) return true;
+        abandoned = true;
+        return false;
+    }
+};
+
+std::error_code as_portable(errc e) { return e == errc{} ? std::error_code{} : make_error_code(e); }
+
+}  // namespace
+
+class NameNode {
+public:
+    explicit NameNode(std::string key) : key_(std::move(key)) {}
+    ~NameNode() { stop(); }
+
+    std::error_code start(const Name& name) {
+        if (auto ec = files_.join(name)) return ec;
+        test_stop_point("create-joined");
+        epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (epoll_fd_ < 0 || wake_fd_ < 0) return last_error();
+        epoll_event e{};
+        e.events = EPOLLIN;
+        e.data.u64 = event_tag(EventKind::wake);
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &e) < 0) return last_error();
+        try {
+            thread_ = std::thread([this] { run(); });
+        } catch (const std::system_error&) {
+            return errc::resource_exhausted;
+        }
+        return {};
+    }
+
+    void stop() {
+        if (thread_.joinable()) {
+            {
+                std::lock_guard lock(mutex_);
+                stopping_ = true;
+            }
+            wake();
+            thread_.join();
+        }
+        if (epoll_fd_ >= 0) ::close(epoll_fd_);
+        if (wake_fd_ >= 0) ::close(wake_fd_);
+        epoll_fd_ = wake_fd_ = -1;
+    }
+
+    std::error_code add(const std::shared_ptr<InstanceSlot>& slot, detail::InstanceParams& pipe) {
+        auto cmd = post(Command::add, slot);
+        if (!cmd->wait(broker_answer_bound)) return errc::timed_out;
+        pipe = cmd->pipe;
+        return cmd->result;
+    }
+
+    void remove(const std::shared_ptr<InstanceSlot>& slot) {
+        {
+            std::lock_guard lock(slot->mutex);
+            slot->gone = true;
+        }
+        // Bounded: if the broker never answers, it drops this process's instances when it leaves.
+        post(Command::remove, slot)->wait(broker_answer_bound);
+    }
+
+    void listen(const std::shared_ptr<InstanceSlot>& slot) { post(Command::listen, slot); }
+
+private:
+    std::shared_ptr<Command> post(Command::Kind kind, const std::shared_ptr<InstanceSlot>& slot) {
+        auto cmd = std::make_shared<Command>();
+        cmd->kind = kind;
+        cmd->slot = slot;
+        cmd->since = steady_now_ns();
+        {
+            std::lock_guard lock(mutex_);
+            commands_.push_back(cmd);
+        }
+        wake();
+        return cmd;
+    }
+
+    void wake() noexcept {
+        const std::uint64_t one = 1;
+        (void)!::write(wake_fd_, &one, sizeof one);
+    }
+
+    // --- the node's thread ---------------------------------------------------------
+
+    void run() {
+        epoll_event events[64];
+        for (;;) {
+            if (role_ == Role::none && steady_now_ns() >= retry_at_) establish();
+            run_commands();
+            {
+                std::lock_guard lock(mutex_);
+                if (stopping_ && commands_.empty()) break;
+            }
+            int timeout = broker_ ? broker_->timeout_ms() : -1;
+            if (role_ == Role::none) {
+                const Nanos left = retry_at_ - steady_now_ns();
+                const int retry = left <= 0 ? 0 : static_cast<int>(left / 1'000'000 + 1);
+                timeout = timeout < 0 ? retry : std::min(timeout, retry);
+            }
+            const int n = ::epoll_wait(epoll_fd_, events, 64, timeout);
+            for (int i = 0; i < n; ++i) {
+                const auto tag = events[i].data.u64;
+                if (event_kind(tag) == EventKind::wake) {
+                    std::uint64_t count;
+                    (void)!::read(wake_fd_, &count, sizeof count);
+                } else if (role_ == Role::member && event_kind(tag) == EventKind::link && event_id(tag) == 0) {
+                    on_link_event(events[i].events);
+                } else if (broker_) {
+                    broker_->on_event(tag, events[i].events);
+                }
+            }
+            if (broker_) broker_->on_timeout();
+        }
+        shut_down();
+    }
+
+    // No role yet, or the broker went away: become the broker, or join it.
+    void establish() {
+        if (files_.try_become_broker()) {
+            test_stop_point("broker-locked");
+            auto broker = std::make_unique<Broker>(files_, epoll_fd_,
+                                                   [this](std::uint64_t id, int fd) { deliver(id, fd); });
+            if (auto ec = broker->start()) {
+                files_.release_broker();
+                return setback(ec);
+            }
+            for (auto& [id, slot] : slots_)
+                if (slot->registered) broker->restore_local(id, slot->params, slot->listening_since);
+            broker_ = std::move(broker);
+            role_ = Role::broker;
+            // What a dead broker never answered is decided here now.
+            auto unanswered = std::move(in_flight_);
+            in_flight_.clear();
+            for (auto& [request, cmd] : unanswered) run_as_broker(cmd);
+            return;
+        }
+        const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+        if (fd < 0) return setback(last_error());
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        const auto path = files_.broker_socket_address();
+        std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+        if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+            const int error = errno;
+            ::close(fd);
+            // The broker is starting, or has just died and another server is taking over.
+            const bool passing = error == ENOENT || error == ECONNREFUSED || error == EAGAIN;
+            return setback(passing ? std::error_code{} : detail_error(error));
+        }
+        uid_t uid;
+        pid_t pid;
+        if (!peer_credentials(fd, uid, pid) || uid != ::geteuid()) {
+            ::close(fd);
+            return setback(errc::access_denied);
+        }
+        test_stop_point("member-connected");
+        link_ = ControlLink(fd);
+        epoll_event e{};
+        e.events = EPOLLIN | EPOLLRDHUP;
+        e.data.u64 = event_tag(EventKind::link, 0);
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e);
+        role_ = Role::member;
+        backoff_ms_ = 1;
+        setback_ = {};
+        bool ok = link_.send(control(detail::ControlOp::join, 0, 0, {}));
+        for (auto& [id, slot] : slots_) {
+            if (!slot->registered) continue;
+            auto c = control(detail::ControlOp::restore, 0, id, slot->params);
+            c.listening_since = slot->listening_since;
+            ok = ok && link_.send(c);
+        }
+        for (auto& [request, cmd] : in_flight_) {  // sent to a broker that died: ask this one
+            const auto op = cmd->kind == Command::add ? detail::ControlOp::add : detail::ControlOp::remove;
+            ok = ok && link_.send(control(op, request, cmd->slot->id, cmd->slot->params));
+        }
+        if (!ok) lose_broker();
+        update_link_interest();
+    }
+
+    void setback(std::error_code ec) {
+        setback_ = ec;
+        retry_at_ = steady_now_ns() + backoff_ms_ * 1'000'000LL;
+        backoff_ms_ = std::min(backoff_ms_ * 2, 20);
+    }
+
+    static detail::Control control(detail::ControlOp op, std::uint32_t request, std::uint64_t instance,
+                                   const detail::InstanceParams& params) {
+        detail::Control c;
+        c.op = op;
+        c.request = request;
+        c.instance = instance;
+        c.params = params;
+        return c;
+    }
+
+    void run_commands() {
+        for (;;) {
+            std::shared_ptr<Command> cmd;
+            {
+                std::lock_guard lock(mutex_);
+                if (commands_.empty()) return;
+                cmd = commands_.front();
+                // With no broker yet, an add waits, unless the way to one failed for a reason of its own.
+                if (role_ == Role::none && cmd->kind == Command::add && !setback_) return;
+                commands_.pop_front();
+            }
+            switch (role_) {
+            case Role::broker: run_as_broker(cmd); break;
+            case Role::member: run_as_member(cmd); break;
+            case Role::none: run_without_broker(cmd); break;
+            }
+        }
+    }
+
+    void run_as_broker(const std::shared_ptr<Command>& cmd) {
+        auto& slot = cmd->slot;
+        switch (cmd->kind) {
+        case Command::add: {
+            detail::InstanceParams pipe = slot->params;
+            const auto ec = broker_->add_local(slot->id, slot->params, cmd->since, pipe);
+            if (!ec) {
+                slots_[slot->id] = slot;
+                slot->registered = true;
+                slot->listening_since = cmd->since;
+                slot->pipe = pipe;
+            }
+            if (cmd->complete(ec, pipe) && !ec) undo(slot);
+            break;
+        }
+        case Command::remove:
+            broker_->remove_local(slot->id);
+            slots_.erase(slot->id);
+            cmd->complete({}, {});
+            break;
+        case Command::listen:
+            slot->listening_since = cmd->since;
+            broker_->listen_local(slot->id, cmd->since);
+            break;
+        }
+    }
+
+    void run_as_member(const std::shared_ptr<Command>& cmd) {
+        auto& slot = cmd->slot;
+        bool ok = true;
+        switch (cmd->kind) {
+        case Command::add:
+            cmd->request = next_request_++;
+            in_flight_[cmd->request] = cmd;
+            slots_[slot->id] = slot;
+            ok = link_.send(control(detail::ControlOp::add, cmd->request, slot->id, slot->params));
+            test_stop_point("member-adding");
+            break;
+        case Command::remove:
+            slots_.erase(slot->id);
+            cmd->request = next_request_++;
+            in_flight_[cmd->request] = cmd;
+            ok = link_.send(control(detail::ControlOp::remove, cmd->request, slot->id, slot->params));
+            break;
+        case Command::listen: {
+            slot->listening_since = cmd->since;
+            auto c = control(detail::ControlOp::listen, 0, slot->id, slot->params);
+            c.listening_since = cmd->since;
+            ok = link_.send(c);
+            break;
+        }
+        }
+        if (!ok) lose_broker();
+        else update_link_interest();
+    }
+
+    void run_without_broker(const std::shared_ptr<Command>& cmd) {
+        auto& slot = cmd->slot;
+        switch (cmd->kind) {
+        case Command::add: cmd->complete(setback_, {}); break;  // no broker can be reached, for a reason
+        case Command::remove:
+            slots_.erase(slot->id);  // never restored to the next broker
+            cmd->complete({}, {});
+            break;
+        case Command::listen: slot->listening_since = cmd->since; break;
+        }
+    }
+
+    // An add whose caller gave up: take it back.
+    void undo(const std::shared_ptr<InstanceSlot>& slot) {
+        auto cmd = std::make_shared<Command>();
+        cmd->kind = Command::remove;
+        cmd->slot = slot;
+        if (role_ == Role::broker) run_as_broker(cmd);
+        else if (role_ == Role::member) run_as_member(cmd);
+        else slots_.erase(slot->id);
+    }
+
+    void on_link_event(std::uint32_t events) {
+        if ((events & EPOLLOUT) && !link_.flush()) return lose_broker();
+        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+            const bool alive = link_.receive([&](const detail::Control& c, int fd) { on_broker_frame(c, fd); });
+            if (!alive) return lose_broker();
+        }
+        update_link_interest();
+    }
+
+    void on_broker_frame(const detail::Control& c, int fd) {
+        if (c.op == detail::ControlOp::client) {
+            test_stop_point("member-got-client");
+            return deliver(c.instance, fd);
+        }
+        if (fd >= 0) ::close(fd);
+        if (c.op != detail::ControlOp::reply) return;
+        const auto it = in_flight_.find(c.request);
+        if (it == in_flight_.end()) return;
+        const auto cmd = it->second;
+        in_flight_.erase(it);
+        const auto ec = as_portable(c.result);
+        if (cmd->kind == Command::add) {
+            if (ec) {
+                slots_.erase(cmd->slot->id);
+            } else {
+                cmd->slot->registered = true;
+                cmd->slot->listening_since = c.listening_since;
+                cmd->slot->pipe = c.params;
+            }
+        }
+        if (cmd->complete(ec, c.params) && cmd->kind == Command::add && !ec) undo(cmd->slot);
+    }
+
+    void update_link_interest() {
+        if (role_ != Role::member) return;
+        epoll_event e{};
+        e.events = EPOLLIN | EPOLLRDHUP | (link_.wants_to_write() ? EPOLLOUT : 0u);
+        e.data.u64 = event_tag(EventKind::link, 0);
+        ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, link_.fd(), &e);
+    }
+
+    // The broker's process exited or died: take over, or join whoever does.
+    void lose_broker() {
+        link_ = ControlLink();  // closing it leaves the epoll set
+        role_ = Role::none;
+        retry_at_ = 0;
+        backoff_ms_ = 1;
+    }
+
+    // A client for one of this process's instances. This process answers it,
+    // with the instance published under its lock, so the client's open
+    // returns only once accept() can see it.
+    void deliver(std::uint64_t instance, int fd) {
+        const auto it = slots_.find(instance);
+        if (it == slots_.end()) {
+            ::close(fd);  // removed meanwhile: the client asks again
+            return;
+        }
+        auto& slot = *it->second;
+        detail::OpenReply reply;
+        reply.type = slot.pipe.type;
+        reply.max_instances = slot.pipe.max_instances;
+        reply.in_buffer = slot.params.in_buffer;
+        reply.out_buffer = slot.params.out_buffer;
+        reply.server_pid = static_cast<std::uint32_t>(::getpid());
+        reply.server_uid = ::geteuid();
+        {
+            std::lock_guard lock(slot.mutex);
+            if (slot.gone) {
+                ::close(fd);
+                return;
+            }
+            if (slot.client_fd < 0 && send_all_now(fd, detail::encode_open_reply(reply))) {
+                slot.client_fd = fd;
+                slot.listening_since = -1;
+                const std::uint64_t one = 1;
+                (void)!::write(slot.doorbell, &one, sizeof one);
+                return;
+            }
+        }
+        ::close(fd);  // the client left before its answer: the instance listens on, in its place
+        if (role_ == Role::broker) {
+            broker_->listen_local(instance, slot.listening_since);
+        } else if (role_ == Role::member) {
+            auto c = control(detail::ControlOp::listen, 0, instance, slot.params);
+            c.listening_since = slot.listening_since;
+            if (!link_.send(c)) lose_broker();
+        }
+    }
+
+    void shut_down() {
+        if (role_ == Role::broker) {
+            // The last server process removes the name; otherwise another takes over.
+            const bool last = !broker_->serves_other_processes() && files_.only_member();
+            broker_.reset();
+            if (last) files_.remove();
+            else files_.release_broker();
+        }
+        link_ = ControlLink();
+        role_ = Role::none;
+    }
+
+    static std::error_code detail_error(int error);
+
+    const std::string key_;
+    NameFiles files_;
+    int epoll_fd_ = -1, wake_fd_ = -1;
+    std::thread thread_;
+    std::mutex mutex_;  // commands_, stopping_
+    std::deque<std::shared_ptr<Command>> commands_;
+    bool stopping_ = false;
+
+    // The thread's own.
+    enum class Role { none, broker, member } role_ = Role::none;
+    std::unique_ptr<Broker> broker_;
+    ControlLink link_;
+    std::map<std::uint64_t, std::shared_ptr<InstanceSlot>> slots_;
+    std::map<std::uint32_t, std::shared_ptr<Command>> in_flight_;
+    std::uint32_t next_request_ = 1;
+    Nanos retry_at_ = 0;
+    int backoff_ms_ = 1;
+    std::error_code setback_;  // why the last try to reach a broker failed, if for a reason of its own
+};
+
+std::error_code NameNode::detail_error(int error) {
+    errno = error;
+    return last_error();
+}
+
+// --- the process's nodes: one per name ----------------------------------------------------
+
+namespace {
+
+struct Registry {
+    std::mutex mutex;
+    struct Entry {
+        std::shared_ptr<NameNode> node;
+        std::size_t users = 0;
+    };
+    std::map<std::string, Entry> nodes;
+};
+
+Registry& registry() {
+    static Registry* r = new Registry;  // never destroyed: instances may outlive static destruction
+    return *r;
+}
+
+std::error_code acquire(const Name& name, std::shared_ptr<NameNode>& out) {
+    auto& r = registry();
+    const std::string key = name_key(name);
+    std::lock_guard lock(r.mutex);
+    auto& entry = r.nodes[key];
+    if (!entry.node) {
+        auto node = std::make_shared<NameNode>(key);
+        if (auto ec = node->start(name)) {
+            r.nodes.erase(key);
+            return ec;
+        }
+        entry.node = std::move(node);
+    }
+    ++entry.users;
+    out = entry.node;
+    return {};
+}
+
+void release(std::shared_ptr<NameNode>& node, const std::string& key) {
+    auto& r = registry();
+    std::lock_guard lock(r.mutex);
+    const auto it = r.nodes.find(key);
+    if (it != r.nodes.end() && it->second.node == node && --it->second.users == 0) {
+        it->second.node->stop();  // under the lock: a new create of the name waits for it
+        r.nodes.erase(it);
+    }
+    node.reset();
+}
+
+std::atomic<std::uint64_t> next_instance_id{1};
+
+}  // namespace
+
+// --- InstanceRegistration -----------------------------------------------------------------
+
+InstanceRegistration::InstanceRegistration() noexcept = default;
+InstanceRegistration::InstanceRegistration(InstanceRegistration&& o) noexcept { *this = std::move(o); }
+InstanceRegistration& InstanceRegistration::operator=(InstanceRegistration&& o) noexcept {
+    if (this != &o) {
+        reset();
+        node_ = std::move(o.node_);
+        slot_ = std::move(o.slot_);
+        key_ = std::move(o.key_);
+        pipe_ = o.pipe_;
+    }
+    return *this;
+}
+InstanceRegistration::~InstanceRegistration() { reset(); }
+
+void InstanceRegistration::reset() noexcept {
+    if (!node_) return;
+    if (slot_ && registered_) node_->remove(slot_);
+    release(node_, key_);
+    slot_.reset();
+    registered_ = false;
+}
+
+std::error_code InstanceRegistration::create(const Name& name, const detail::InstanceParams& params,
+                                             InstanceRegistration& out) {
+    out.reset();
+    out.key_ = name_key(name);
+    if (auto ec = acquire(name, out.node_)) return ec;
+    out.slot_ = std::make_shared<InstanceSlot>(next_instance_id++);
+    if (out.slot_->doorbell < 0) {
+        const auto ec = last_error();
+        out.reset();
+        return ec;
+    }
+    out.slot_->params = params;
+    if (auto ec = out.node_->add(out.slot_, out.pipe_)) {
+        out.reset();
+        return ec;
+    }
+    out.registered_ = true;
+    return {};
+}
+
+int InstanceRegistration::doorbell() const noexcept { return slot_ ? slot_->doorbell : -1; }
+
+int InstanceRegistration::take_client() noexcept {
+    if (!slot_) return -1;
+    std::lock_guard lock(slot_->mutex);
+    std::uint64_t count;
+    (void)!::read(slot_->doorbell, &count, sizeof count);
+    return std::exchange(slot_->client_fd, -1);
+}
+
+void InstanceRegistration::listen_again() noexcept {
+    if (node_ && slot_) node_->listen(slot_);
+}
+
+}  // namespace pipeslot::posix

@@ -1,0 +1,55 @@
+// A server instance's membership of its pipe name. All instances of one name
+// in one process share a node: one thread, one set of lock files, and one
+// role at a time — the name's broker (broker.hpp), or a member that keeps a
+// control connection to the broker in another process. When the broker's
+// process exits or dies, the members' connections break and one of them
+// takes over (the broker lock is an OFD lock: only a live process holds it),
+// telling the new broker the instances it has. So each name has exactly one
+// owner of its state at a time.
+#pragma once
+
+#include "../common/connect_protocol.hpp"
+
+#include <pipeslot/message_channel.hpp>
+#include <pipeslot/name.hpp>
+
+#include <memory>
+#include <string>
+#include <system_error>
+
+namespace pipeslot::posix {
+
+class NameNode;
+struct InstanceSlot;
+
+class InstanceRegistration {
+public:
+    InstanceRegistration() noexcept;
+    InstanceRegistration(InstanceRegistration&&) noexcept;
+    InstanceRegistration& operator=(InstanceRegistration&&) noexcept;
+    ~InstanceRegistration();
+
+    // A new instance of `name`, listening at once: the name's rules apply
+    // (too_many_instances, name_in_use, access_denied), and failures of the
+    // system (resource_exhausted, ...) return their error and leave nothing behind.
+    static std::error_code create(const Name& name, const detail::InstanceParams& params, InstanceRegistration& out);
+
+    // Readable (POLLIN) once a client has been handed to this instance.
+    int doorbell() const noexcept;
+    // That client's connection (non-blocking), or -1 if none came.
+    int take_client() noexcept;
+    // accept() after a disconnect: the instance listens again, from now.
+    void listen_again() noexcept;
+    // What the name's first instance fixed for all (max instances, type, ...).
+    const detail::InstanceParams& pipe() const noexcept { return pipe_; }
+
+private:
+    void reset() noexcept;
+    std::shared_ptr<NameNode> node_;
+    std::shared_ptr<InstanceSlot> slot_;
+    std::string key_;
+    detail::InstanceParams pipe_;
+    bool registered_ = false;
+};
+
+}  // namespace pipeslot::posix

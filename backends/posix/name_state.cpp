@@ -1,0 +1,122 @@
+#include "name_state.hpp"
+
+#include <algorithm>
+#include <limits>
+
+namespace pipeslot::posix {
+
+Nanos steady_now_ns() noexcept {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+}
+
+bool client_access_allowed(PipeAccess pipe, ClientAccess client) noexcept {
+    if (pipe == PipeAccess::inbound) return client == ClientAccess::write;
+    if (pipe == PipeAccess::outbound) return client == ClientAccess::read;
+    return true;
+}
+
+std::error_code NameState::add(InstanceKey key, const detail::InstanceParams& wanted, Nanos now) {
+    if (!instances_.empty()) {
+        if (wanted.first_instance) return errc::name_in_use;
+        if (wanted.type != params_.type || wanted.access != params_.access ||
+            wanted.allow_other_users != params_.allow_other_users)
+            return errc::access_denied;
+        if (params_.max_instances != unlimited_instances && instances_.size() >= params_.max_instances)
+            return errc::too_many_instances;
+    } else {
+        params_ = wanted;
+    }
+    instances_[key] = {wanted, now};
+    return {};
+}
+
+void NameState::restore(InstanceKey key, const detail::InstanceParams& params, Nanos listening_since) {
+    if (instances_.empty()) params_ = params;
+    instances_[key] = {params, listening_since};
+}
+
+void NameState::remove(InstanceKey key) { instances_.erase(key); }
+
+void NameState::remove_member(MemberId member) {
+    std::erase_if(instances_, [&](const auto& entry) { return entry.first.member == member; });
+}
+
+void NameState::listen(InstanceKey key, Nanos since) {
+    if (auto it = instances_.find(key); it != instances_.end()) it->second.listening_since = since;
+}
+
+InstanceKey NameState::take(InstanceKey key) {
+    instances_[key].listening_since = -1;
+    return key;
+}
+
+const NameState::Instance* NameState::find(InstanceKey key) const {
+    const auto it = instances_.find(key);
+    return it == instances_.end() ? nullptr : &it->second;
+}
+
+std::optional<InstanceKey> NameState::longest_listening() const {
+    std::optional<InstanceKey> best;
+    Nanos since = std::numeric_limits<Nanos>::max();
+    for (const auto& [key, instance] : instances_) {
+        if (instance.listening_since >= 0 && instance.listening_since < since) {
+            since = instance.listening_since;
+            best = key;
+        }
+    }
+    return best;
+}
+
+NameState::Decision NameState::open(ClientId client, const detail::OpenRequest& request, Nanos now) {
+    if (instances_.empty()) return {Decision::refuse, {}, errc::not_found};
+    if (!client_access_allowed(params_.access, request.access)) return {Decision::refuse, {}, errc::access_denied};
+    if (request.remote && params_.reject_remote) return {Decision::refuse, {}, errc::access_denied};
+    if (request.message_read_mode && params_.type == PipeType::byte)
+        return {Decision::refuse, {}, errc::invalid_argument};
+    // Clients already waiting come first: a newcomer never overtakes them.
+    if (waiting_.empty()) {
+        if (const auto key = longest_listening()) return {Decision::connect, take(*key), {}};
+    }
+    const std::int64_t wait_ms = request.use_server_default_wait ? params_.default_wait_ms
+                                 : request.wait_ms == detail::wait_forever_ms ? -1
+                                                                               : std::int64_t{request.wait_ms};
+    if (wait_ms == 0) return {Decision::refuse, {}, errc::pipe_busy};
+    waiting_.push_back({client, wait_ms < 0 ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000});
+    return {Decision::wait, {}, {}};
+}
+
+std::vector<std::pair<ClientId, InstanceKey>> NameState::serve_waiting() {
+    std::vector<std::pair<ClientId, InstanceKey>> served;
+    while (!waiting_.empty()) {
+        const auto key = longest_listening();
+        if (!key) break;
+        served.emplace_back(waiting_.front().client, take(*key));
+        waiting_.pop_front();
+    }
+    return served;
+}
+
+std::vector<ClientId> NameState::expire_waiting(Nanos now) {
+    std::vector<ClientId> expired;
+    std::erase_if(waiting_, [&](const Waiter& w) {
+        // With no instance left the name is gone: nothing to wait for.
+        if (w.until > now && !instances_.empty()) return false;
+        expired.push_back(w.client);
+        return true;
+    });
+    return expired;
+}
+
+void NameState::forget_client(ClientId client) {
+    std::erase_if(waiting_, [&](const Waiter& w) { return w.client == client; });
+}
+
+std::optional<Nanos> NameState::next_expiry() const {
+    std::optional<Nanos> first;
+    for (const auto& w : waiting_)
+        if (!first || w.until < *first) first = w.until;
+    return first;
+}
+
+}  // namespace pipeslot::posix
