@@ -81,7 +81,9 @@ std::error_code error_from_errno(int e) noexcept {
     case ENOMEM:
     case ENOBUFS:
     case ENOSPC:
+#ifdef EDQUOT
     case EDQUOT:
+#endif
     case EFBIG: return errc::resource_exhausted;
     case EAGAIN:
 #if EWOULDBLOCK != EAGAIN

@@ -8,7 +8,9 @@
 
 #include <cerrno>
 #include <chrono>
+#include <algorithm>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pwd.h>
 #include <random>
@@ -94,22 +96,72 @@ std::error_code bind_listener(int dir_fd, const std::string& dir_path, const std
     return {};
 }
 
-// SHARED/u-UID: made by its user, 0755; any other owner or mode is refused.
-std::error_code open_door_directory(uid_t uid, bool create, int& dir_fd, std::string& dir_path) {
+// A directory of `uid`'s in the shared directory: owned by it, writable by
+// nobody else. Anyone can make an entry in the shared directory, so the name
+// u-UID may be taken by another user first; then the user's directory is
+// u-UID-RANDOM, and clients look at every u-UID* entry, keeping only those
+// the user owns (no other user can make one), in name order.
+bool good_door_directory(int dir_fd, uid_t uid) {
+    struct stat st;
+    return ::fstat(dir_fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == uid && (st.st_mode & 022) == 0;
+}
+
+std::vector<std::string> door_directory_candidates(const std::string& shared, uid_t uid) {
+    const std::string stem = "u-" + std::to_string(uid);
+    std::vector<std::string> names{stem};
+    if (DIR* d = ::opendir(shared.c_str())) {
+        while (const dirent* e = ::readdir(d)) {
+            const std::string n = e->d_name;
+            if (n.size() > stem.size() + 1 && n.compare(0, stem.size() + 1, stem + "-") == 0) names.push_back(n);
+        }
+        ::closedir(d);
+    }
+    std::sort(names.begin() + 1, names.end());
+    return names;
+}
+
+int open_if_good(const std::string& path, uid_t uid) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0 && !good_door_directory(fd, uid)) {
+        ::close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+// The owner's: the first good candidate, made if there is none.
+std::error_code open_own_door_directory(int& dir_fd, std::string& dir_path) {
     std::string shared;
     if (auto ec = runtime_directory(Scope::shared, shared)) return ec;
-    dir_path = shared + "/u-" + std::to_string(uid);
-    if (create && ::mkdir(dir_path.c_str(), 0755) == 0) ::chmod(dir_path.c_str(), 0755);  // past the umask
-    dir_fd = ::open(dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (dir_fd < 0) return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? make_error_code(errc::not_found)
-                                                                                 : last_error();
-    struct stat st;
-    if (::fstat(dir_fd, &st) < 0 || st.st_uid != uid || (st.st_mode & 022) != 0) {
+    const uid_t uid = ::geteuid();
+    const std::string stem = shared + "/u-" + std::to_string(uid);
+    if (::mkdir(stem.c_str(), 0755) == 0) ::chmod(stem.c_str(), 0755);  // past the umask
+    for (const auto& name : door_directory_candidates(shared, uid)) {
+        dir_path = shared + "/" + name;
+        if ((dir_fd = open_if_good(dir_path, uid)) >= 0) return {};
+    }
+    dir_path = stem + "-" + random_suffix();  // u-UID is another user's: a name of our own
+    if (::mkdir(dir_path.c_str(), 0755) < 0) return last_error();
+    ::chmod(dir_path.c_str(), 0755);
+    dir_fd = open_if_good(dir_path, uid);
+    return dir_fd >= 0 ? std::error_code{} : make_error_code(errc::access_denied);
+}
+
+// A client's: the first good candidate that has the pipe's socket.
+std::error_code open_door_directory_of(uid_t uid, const std::string& socket_file, int& dir_fd,
+                                       std::string& dir_path) {
+    std::string shared;
+    if (auto ec = runtime_directory(Scope::shared, shared)) return errc::not_found;
+    for (const auto& name : door_directory_candidates(shared, uid)) {
+        dir_path = shared + "/" + name;
+        dir_fd = open_if_good(dir_path, uid);
+        if (dir_fd < 0) continue;
+        struct stat st;
+        if (::fstatat(dir_fd, socket_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) return {};
         ::close(dir_fd);
         dir_fd = -1;
-        return create ? errc::access_denied : errc::not_found;  // squatted by another user: not that user's
     }
-    return {};
+    return errc::not_found;
 }
 
 void close_fd(int& fd) noexcept {
@@ -175,7 +227,7 @@ std::error_code NameFiles::bind_broker_socket(int& listen_fd) {
 
 std::error_code NameFiles::bind_door(int& listen_fd) {
     if (door_dir_fd_ < 0) {
-        if (auto ec = open_door_directory(::geteuid(), true, door_dir_fd_, door_dir_path_)) return ec;
+        if (auto ec = open_own_door_directory(door_dir_fd_, door_dir_path_)) return ec;
     }
     // Connecting needs write permission on the socket file.
     if (auto ec = bind_listener(door_dir_fd_, door_dir_path_, key_ + ".sock", 0666, listen_fd)) return ec;
@@ -237,7 +289,7 @@ std::error_code locate_broker(const Name& name, const std::string& server_user, 
         out.dir_fd = ::open(out.dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return out.dir_fd < 0 ? last_error() : std::error_code{};
     }
-    return open_door_directory(uid, false, out.dir_fd, out.dir_path);
+    return open_door_directory_of(uid, out.socket_file, out.dir_fd, out.dir_path);
 }
 
 bool name_has_live_servers(const BrokerAddress& address) {

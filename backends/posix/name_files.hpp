@@ -39,6 +39,7 @@ public:
     // removes the files).
     std::error_code join(const Name& name);
     const std::string& key() const noexcept { return key_; }
+    bool joined() const noexcept { return members_fd_ >= 0; }
 
     // Takes the broker lock if no live process holds it.
     bool try_become_broker();

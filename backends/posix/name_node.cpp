@@ -464,12 +464,22 @@ private:
             broker_.reset();
             if (last) files_.remove();
             else files_.release_broker();
+        } else if (files_.only_member()) {
+            files_.remove();  // no broker to be had, and no other server: a dead one's leftovers
         }
         link_ = ControlLink();
         role_ = Role::none;
     }
 
     static std::error_code detail_error(int error);
+
+public:
+    // A node whose start failed: what it made of the name goes, unless another server has it.
+    void forget_files() noexcept {
+        if (files_.joined() && files_.only_member()) files_.remove();
+    }
+
+private:
 
     const std::string key_;
     NameFiles files_;
@@ -522,6 +532,8 @@ std::error_code acquire(const Name& name, std::shared_ptr<NameNode>& out) {
     if (!entry.node) {
         auto node = std::make_shared<NameNode>(key);
         if (auto ec = node->start(name)) {
+            node->stop();
+            node->forget_files();
             r.nodes.erase(key);
             return ec;
         }

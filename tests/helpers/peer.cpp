@@ -9,7 +9,16 @@
 //                            received within MS milliseconds (one per line), then exit;
 //                            N = 0: until a message "end"
 //   mailslot-send NAME TEXT  send TEXT to the mailslot NAME; exit 0, or 3 on an error
+//   echo-server NAME INSTANCES [others]  a PipeServer replying "echo:" + request, print
+//                            "ready", serve until stdin ends; "others": allow_other_users
+//   open-result NAME [USER]  open once (waiting up to 60 s); exit 0, or 10 + the error's value
+//   create-result NAME [others]  create an instance; exit 0, or 10 + the error's value
+//   open-hold NAME           open (waiting), print "connected", wait until stdin ends
+//   attack-door DIR FILE     (as another user) try to unlink, rename and replace DIR/FILE and
+//                            to plant files in DIR; exit with a bit set for each that worked
 //   as-nobody MODE ARGS...   (POSIX, as root) become user nobody, then run MODE
+//   env KEY=VALUE MODE ...   set an environment variable first (PIPESLOT_TEST_STOP_AT, ...)
+//   rlimit nofile|fsize N MODE ...   (POSIX) lower a resource limit first
 #include <pipeslot/pipeslot.hpp>
 
 #include <cstdio>
@@ -17,8 +26,13 @@
 #include <string>
 #include <thread>
 
+#include <cstring>
+
 #ifndef _WIN32
+#include <csignal>
 #include <grp.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -38,9 +52,10 @@ int ready_then_wait() {
     return 0;
 }
 
-int echo_client(const std::string& name, int count) {
+int echo_client(const std::string& name, int count, const std::string& server_user) {
     ClientOptions options;
     options.wait = bound;
+    options.server_user = server_user;
     std::error_code ec;
     auto channel = MessageChannel::open(name, options, ec);
     if (ec) {
@@ -59,6 +74,71 @@ int echo_client(const std::string& name, int count) {
     }
     return 0;
 }
+
+int exit_code(const std::error_code& ec) {
+    if (ec) std::fprintf(stderr, "%s\n", ec.message().c_str());
+    return ec ? 10 + ec.value() : 0;
+}
+
+int echo_server(const std::string& name, int instances, bool others) {
+    ServerOptions options;
+    options.allow_other_users = others;
+    std::error_code ec;
+    auto server = PipeServer::start(name, options, static_cast<std::size_t>(instances),
+                                    PipeServer::RequestHandler([](std::span<const std::byte> request) {
+                                        std::vector<std::byte> reply(5);
+                                        std::memcpy(reply.data(), "echo:", 5);
+                                        reply.insert(reply.end(), request.begin(), request.end());
+                                        return reply;
+                                    }),
+                                    ec);
+    if (ec) return exit_code(ec);
+    return ready_then_wait();
+}
+
+int open_result(const std::string& name, const std::string& user) {
+    ClientOptions options;
+    options.wait = bound;
+    options.server_user = user;
+    std::error_code ec;
+    auto channel = MessageChannel::open(name, options, ec);
+    return exit_code(ec);
+}
+
+int create_result(const std::string& name, bool others) {
+    ServerOptions options;
+    options.allow_other_users = others;
+    std::error_code ec;
+    auto instance = PipeInstance::create(name, options, ec);
+    return exit_code(ec);
+}
+
+int open_hold(const std::string& name) {
+    ClientOptions options;
+    options.wait = bound;
+    std::error_code ec;
+    auto channel = MessageChannel::open(name, options, ec);
+    if (ec) return exit_code(ec);
+    std::printf("connected\n");
+    std::fflush(stdout);
+    char c;
+    while (std::fread(&c, 1, 1, stdin) == 1) {
+    }
+    return 0;
+}
+
+#ifndef _WIN32
+int attack_door(const std::string& dir, const std::string& file) {
+    const std::string path = dir + "/" + file;
+    int worked = 0;
+    if (::rename(path.c_str(), (path + ".moved").c_str()) == 0) worked |= 1;
+    if (::unlink(path.c_str()) == 0) worked |= 2;
+    if (::symlink("/tmp", (dir + "/planted").c_str()) == 0) worked |= 4;
+    if (::mkdir((dir + "/planted-dir").c_str(), 0777) == 0) worked |= 8;
+    if (::chmod(dir.c_str(), 0777) == 0) worked |= 16;
+    return worked;
+}
+#endif
 
 int serve_and_hang(const std::string& name) {
     std::error_code ec;
@@ -133,20 +213,52 @@ int mailslot_send(const std::string& name, const std::string& text) {
 
 int main(int argc, char** argv) {
     auto args = command_line_arguments(argc, argv);
-#ifndef _WIN32
-    if (args.size() > 1 && args[1] == "as-nobody") {
-        constexpr uid_t nobody = 65534;
-        if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0) return 65;
-        ::unsetenv("PIPESLOT_RUNTIME_DIR");  // root's: nobody gets its own
-        ::setenv("PIPESLOT_RUNTIME_DIR", ("/tmp/pipeslot-test-nobody-" + std::to_string(::getpid())).c_str(), 1);
-        args.erase(args.begin() + 1);
-    }
+    for (bool prefix = true; prefix && args.size() > 2;) {
+        prefix = false;
+        if (args[1] == "env") {
+            const auto& kv = args[2];
+            const auto eq = kv.find('=');
+            if (eq == std::string::npos) return 64;
+#ifdef _WIN32
+            _putenv_s(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str());
+#else
+            ::setenv(kv.substr(0, eq).c_str(), kv.substr(eq + 1).c_str(), 1);
 #endif
+            args.erase(args.begin() + 1, args.begin() + 3);
+            prefix = true;
+        }
+#ifndef _WIN32
+        else if (args[1] == "as-nobody") {
+            constexpr uid_t nobody = 65534;
+            if (::setgroups(0, nullptr) != 0 || ::setgid(nobody) != 0 || ::setuid(nobody) != 0) return 65;
+            ::unsetenv("PIPESLOT_RUNTIME_DIR");  // root's: nobody gets its own
+            ::setenv("PIPESLOT_RUNTIME_DIR", ("/tmp/pipeslot-test-nobody-" + std::to_string(::getpid())).c_str(), 1);
+            args.erase(args.begin() + 1);
+            prefix = true;
+        } else if (args[1] == "rlimit" && args.size() > 4) {
+            const rlim_t value = std::strtoull(args[3].c_str(), nullptr, 10);
+            const int which = args[2] == "nofile" ? RLIMIT_NOFILE : RLIMIT_FSIZE;
+            if (which == RLIMIT_FSIZE) ::signal(SIGXFSZ, SIG_IGN);  // a write past it fails, as it would in a server that handles it
+            rlimit limit{value, value};
+            if (::setrlimit(which, &limit) != 0) return 66;
+            args.erase(args.begin() + 1, args.begin() + 4);
+            prefix = true;
+        }
+#endif
+    }
     if (args.size() < 3) return 64;
     const std::string& mode = args[1];
     const std::string& name = args[2];
     const auto number = [&] { return args.size() > 3 ? std::strtoull(args[3].c_str(), nullptr, 10) : 0ULL; };
-    if (mode == "echo-client") return echo_client(name, static_cast<int>(number()));
+    const std::string extra = args.size() > 3 ? args[3] : "";
+    if (mode == "echo-client") return echo_client(name, static_cast<int>(number()), args.size() > 4 ? args[4] : "");
+    if (mode == "echo-server") return echo_server(name, static_cast<int>(number()), args.size() > 4 && args[4] == "others");
+    if (mode == "open-result") return open_result(name, extra);
+    if (mode == "create-result") return create_result(name, extra == "others");
+    if (mode == "open-hold") return open_hold(name);
+#ifndef _WIN32
+    if (mode == "attack-door") return attack_door(name, extra);
+#endif
     if (mode == "serve-and-hang") return serve_and_hang(name);
     if (mode == "send-huge") return send_huge(name, number());
     if (mode == "mailslot-hold") return mailslot_hold(name);

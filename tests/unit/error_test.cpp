@@ -29,7 +29,7 @@ TEST(Errors, ErrnoTable) {
              {EMSGSIZE, errc::message_too_large}, {EACCES, errc::access_denied}, {EPERM, errc::access_denied},
              {ECANCELED, errc::cancelled}, {EINVAL, errc::invalid_argument}, {EBADF, errc::invalid_argument},
              {ENOSYS, errc::not_supported}, {EMFILE, errc::resource_exhausted}, {ENOMEM, errc::resource_exhausted},
-             {ENOSPC, errc::resource_exhausted}, {EDQUOT, errc::resource_exhausted}, {EFBIG, errc::resource_exhausted},
+             {ENOSPC, errc::resource_exhausted}, {EFBIG, errc::resource_exhausted},
              {EAGAIN, errc::no_data}}) {
         EXPECT_EQ(detail::error_from_errno(c.native), c.portable) << c.native;
     }

@@ -1,0 +1,133 @@
+// The broker's state machine on its own (backends/posix/name_state.hpp): the
+// rules of Windows' connection model, decided in one place.
+#include "posix/name_state.hpp"
+
+#include <gtest/gtest.h>
+
+namespace pipeslot {
+namespace {
+
+using posix::InstanceKey;
+using posix::NameState;
+using Decision = NameState::Decision;
+
+detail::InstanceParams params(unsigned max = unlimited_instances) {
+    detail::InstanceParams p;
+    p.max_instances = max;
+    return p;
+}
+
+detail::OpenRequest request(std::uint32_t wait_ms = 0) {
+    detail::OpenRequest r;
+    r.wait_ms = wait_ms;
+    return r;
+}
+
+TEST(NameState, FreeInstancesGoInTheOrderTheyBeganListening) {
+    NameState s;
+    ASSERT_FALSE(s.add({1, 1}, params(), 30));
+    ASSERT_FALSE(s.add({0, 2}, params(), 10));  // in another process, but listening longer
+    ASSERT_FALSE(s.add({2, 3}, params(), 20));
+    EXPECT_EQ(s.open(100, request(), 40).instance, (InstanceKey{0, 2}));
+    EXPECT_EQ(s.open(101, request(), 40).instance, (InstanceKey{2, 3}));
+    s.listen({0, 2}, 50);  // accept() after a disconnect: at the back of the line
+    EXPECT_EQ(s.open(102, request(), 60).instance, (InstanceKey{1, 1}));
+    EXPECT_EQ(s.open(103, request(), 60).instance, (InstanceKey{0, 2}));
+    const auto busy = s.open(104, request(), 60);
+    EXPECT_EQ(busy.kind, Decision::refuse);
+    EXPECT_EQ(busy.error, errc::pipe_busy);
+}
+
+TEST(NameState, WaitingClientsAreServedInTheOrderTheyBeganWaiting) {
+    NameState s;
+    ASSERT_FALSE(s.add({0, 1}, params(), 1));
+    ASSERT_EQ(s.open(10, request(), 2).kind, Decision::connect);
+    EXPECT_EQ(s.open(11, request(1000), 3).kind, Decision::wait);
+    EXPECT_EQ(s.open(12, request(1000), 4).kind, Decision::wait);
+    ASSERT_FALSE(s.add({0, 2}, params(), 5));
+    // A newcomer never overtakes those already waiting, even with an instance free.
+    EXPECT_EQ(s.open(13, request(1000), 6).kind, Decision::wait);
+    auto served = s.serve_waiting();
+    ASSERT_EQ(served.size(), 1u);
+    EXPECT_EQ(served[0].first, 11u);
+    s.listen({0, 1}, 7);
+    served = s.serve_waiting();
+    ASSERT_EQ(served.size(), 1u);
+    EXPECT_EQ(served[0].first, 12u);
+    s.forget_client(13);
+    EXPECT_EQ(s.waiting_count(), 0u);
+}
+
+TEST(NameState, WaitsEndAtTheirDeadlineAndWhenTheNameGoes) {
+    NameState s;
+    ASSERT_FALSE(s.add({0, 1}, params(), 0));
+    ASSERT_EQ(s.open(1, request(), 0).kind, Decision::connect);
+    ASSERT_EQ(s.open(2, request(5), 0).kind, Decision::wait);  // 5 ms
+    auto forever = request(detail::wait_forever_ms);
+    ASSERT_EQ(s.open(3, forever, 0).kind, Decision::wait);
+    EXPECT_EQ(s.next_expiry(), 5'000'000);
+    EXPECT_TRUE(s.expire_waiting(4'999'999).empty());
+    EXPECT_EQ(s.expire_waiting(5'000'000), std::vector<posix::ClientId>{2});
+    s.remove_member(0);
+    EXPECT_EQ(s.expire_waiting(6'000'000), std::vector<posix::ClientId>{3}) << "nothing left to wait for";
+}
+
+TEST(NameState, TheServersDefaultWaitIsTheFirstInstances) {
+    NameState s;
+    auto p = params();
+    p.default_wait_ms = 0;
+    ASSERT_FALSE(s.add({0, 1}, p, 0));
+    ASSERT_EQ(s.open(1, request(), 0).kind, Decision::connect);
+    auto use_default = request(1000);
+    use_default.use_server_default_wait = true;
+    EXPECT_EQ(s.open(2, use_default, 0).error, errc::pipe_busy) << "the default is no wait";
+}
+
+TEST(NameState, InstancesMustAgreeAndTheLimitHolds) {
+    NameState s;
+    ASSERT_FALSE(s.add({0, 1}, params(2), 0));
+    auto first_only = params(2);
+    first_only.first_instance = true;
+    EXPECT_EQ(s.add({0, 2}, first_only, 0), errc::name_in_use);
+    auto bytes = params(2);
+    bytes.type = PipeType::byte;
+    EXPECT_EQ(s.add({0, 2}, bytes, 0), errc::access_denied);
+    auto open = params(2);
+    open.allow_other_users = true;
+    EXPECT_EQ(s.add({0, 2}, open, 0), errc::access_denied);
+    EXPECT_FALSE(s.add({1, 2}, params(200), 0)) << "the first instance's maximum stands";
+    EXPECT_EQ(s.add({1, 3}, params(), 0), errc::too_many_instances);
+    EXPECT_EQ(s.instance_count(), 2u);
+    s.remove_member(1);
+    EXPECT_EQ(s.instance_count(), 1u);
+    // Restoring what a process had before a change of broker is never refused.
+    s.restore({3, 1}, params(2), -1);
+    s.restore({3, 2}, params(2), 9);
+    EXPECT_EQ(s.instance_count(), 3u);
+    EXPECT_EQ(s.open(5, request(), 10).instance, (InstanceKey{0, 1}));
+    EXPECT_EQ(s.open(6, request(), 10).instance, (InstanceKey{3, 2}));
+}
+
+TEST(NameState, ClientsAreCheckedAgainstThePipe) {
+    NameState s;
+    EXPECT_EQ(s.open(1, request(), 0).error, errc::not_found);
+    auto inbound = params();
+    inbound.access = PipeAccess::inbound;
+    inbound.type = PipeType::byte;
+    ASSERT_FALSE(s.add({0, 1}, inbound, 0));
+    auto reader = request();
+    reader.access = ClientAccess::read;
+    EXPECT_EQ(s.open(2, reader, 0).error, errc::access_denied);
+    auto message_mode = request();
+    message_mode.access = ClientAccess::write;
+    message_mode.message_read_mode = true;
+    EXPECT_EQ(s.open(3, message_mode, 0).error, errc::invalid_argument);
+    auto remote = request();
+    remote.access = ClientAccess::write;
+    remote.remote = true;
+    EXPECT_EQ(s.open(4, remote, 0).error, errc::access_denied) << "reject_remote_clients";
+    EXPECT_EQ(s.waiting_count(), 0u);
+}
+
+}  // namespace
+}  // namespace pipeslot

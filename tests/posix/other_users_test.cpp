@@ -1,0 +1,184 @@
+// Other local users (as root, a child switched to user nobody): they reach a
+// pipe only when its creator opened it to them and they ask for that user's
+// pipe by name, and nothing they can create, link, lock or rename in the
+// shared directory hangs, redirects or denies the owner. See docs/security.md.
+#include "../support/support.hpp"
+#include "posix/runtime_dir.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <mutex>
+#include <sys/stat.h>
+#include <unistd.h>
+
+namespace pipeslot {
+namespace {
+
+namespace fs = std::filesystem;
+using test::generous;
+
+constexpr uid_t nobody = 65534;
+constexpr int exit_not_found = 10 + static_cast<int>(errc::not_found);
+
+// Runs the peer helper as user `nobody` (root only).
+bool can_run_as_nobody(std::string& why) {
+    if (::geteuid() != 0) {
+        why = "needs root to switch a child to another user";
+        return false;
+    }
+    for (fs::path p = test::peer_program(); p != p.root_path(); p = p.parent_path()) {
+        struct stat st;
+        if (::stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) {
+            why = "user nobody cannot reach " + p.string();
+            return false;
+        }
+    }
+    return true;
+}
+
+#define SKIP_UNLESS_ROOT()                         \
+    do {                                           \
+        std::string why;                           \
+        if (!can_run_as_nobody(why)) GTEST_SKIP() << why; \
+    } while (0)
+
+int run(Command c) {
+    c.std_out = Stdio::null();
+    c.std_err = Stdio::null();
+    return Process::spawn(std::move(c)).wait();
+}
+
+int as_nobody(std::vector<std::string> args, std::vector<std::string> env = {}) {
+    std::vector<std::string> all;
+    for (const auto& e : env) all.insert(all.end(), {"env", e});
+    all.push_back("as-nobody");
+    all.insert(all.end(), args.begin(), args.end());
+    const std::string first = all.front();
+    all.erase(all.begin());
+    return run(test::peer(first, all));
+}
+
+struct EchoServer {
+    PipeServer server;
+    std::mutex mutex;
+    std::vector<std::string> client_users;
+};
+
+std::unique_ptr<EchoServer> serve(const std::string& name, bool others) {
+    auto s = std::make_unique<EchoServer>();
+    ServerOptions options;
+    options.allow_other_users = others;
+    std::error_code ec;
+    auto* raw = s.get();
+    s->server = PipeServer::start(name, options, 1, PipeServer::ConnectionHandler([raw](PipeInstance& client) {
+        for (;;) {
+            std::error_code io;
+            const auto request = client.receive_message(generous, io);
+            if (io) return;
+            {
+                std::lock_guard lock(raw->mutex);
+                raw->client_users.push_back(client.client_user(io));
+            }
+            auto reply = test::bytes_of("echo:");
+            reply.insert(reply.end(), request.begin(), request.end());
+            client.send(reply, generous, io);
+        }
+    }), ec);
+    EXPECT_FALSE(ec) << ec.message();
+    return s;
+}
+
+TEST(OtherUsers, APrivatePipeDoesNotExistForThem) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_pipe_name("private");
+    auto server = serve(name, false);
+    EXPECT_EQ(as_nobody({"open-result", name}), exit_not_found);
+    EXPECT_EQ(as_nobody({"open-result", name, "0"}), exit_not_found) << "even when they name its user";
+}
+
+TEST(OtherUsers, AnOpenPipeIsReachedOnlyWhenTheyAskForItsUser) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_pipe_name("for-everyone");
+    auto server = serve(name, true);
+    EXPECT_EQ(as_nobody({"open-result", name}), exit_not_found) << "their own pipes only, unless they ask";
+    EXPECT_EQ(as_nobody({"echo-client", name, "3", "0"}), 0) << "root's pipe, by uid";
+    EXPECT_EQ(as_nobody({"echo-client", name, "1", "root"}), 0) << "and by user name";
+    {
+        std::lock_guard lock(server->mutex);
+        ASSERT_FALSE(server->client_users.empty());
+        EXPECT_EQ(server->client_users.front(), std::to_string(nobody)) << "the server knows who it serves";
+    }
+    // The owner's own clients find it as always, and learn whose server it is.
+    ClientOptions wait;
+    wait.wait = generous;
+    auto mine = test::open_channel(name, wait);
+    std::error_code ec;
+    EXPECT_EQ(mine.server_user(ec), "0");
+    EXPECT_EQ(mine.server_process_id(ec), ::getpid());
+}
+
+TEST(OtherUsers, TheyCannotMoveReplaceOrPlantAnythingBesideTheDoor) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_pipe_name("door");
+    auto server = serve(name, true);
+    std::string shared;
+    ASSERT_FALSE(posix::runtime_directory(posix::Scope::shared, shared));
+    const auto door_dir = shared + "/u-0";
+    const auto door = posix::name_key(PipeName::parse(name)) + ".sock";
+    ASSERT_TRUE(fs::is_socket(door_dir + "/" + door));
+    EXPECT_EQ(as_nobody({"attack-door", door_dir, door}), 0) << "no rename, unlink, symlink, mkdir or chmod worked";
+    EXPECT_EQ(as_nobody({"echo-client", name, "2", "0"}), 0) << "the server serves on";
+    // Nor anything in the owner's private directory, which they cannot enter.
+    std::string runtime;
+    ASSERT_FALSE(posix::runtime_directory(posix::Scope::private_to_user, runtime));
+    EXPECT_EQ(as_nobody({"attack-door", runtime, posix::name_key(PipeName::parse(name)) + ".members"}), 0);
+    EXPECT_TRUE(fs::exists(runtime + "/" + posix::name_key(PipeName::parse(name)) + ".members"));
+    EXPECT_TRUE(fs::is_socket(runtime + "/" + door));
+}
+
+TEST(OtherUsers, TheirPipeOfTheSameNameIsNeverTakenForOurs) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_pipe_name("same-name");
+    auto theirs = test::start_helper(test::peer("as-nobody", {"echo-server", name, "1", "others"}));
+    ASSERT_EQ(theirs.line(), "ready");
+    std::error_code ec;
+    MessageChannel::open(name, {}, ec);
+    EXPECT_EQ(ec, errc::not_found) << "our own server is not running: nobody's is not ours";
+    ClientOptions theirs_by_name;
+    theirs_by_name.server_user = std::to_string(nobody);
+    theirs_by_name.wait = generous;
+    auto channel = MessageChannel::open(name, theirs_by_name, ec);
+    ASSERT_FALSE(ec) << "asked for by user, it is found: " << ec.message();
+    EXPECT_EQ(channel.server_user(ec), std::to_string(nobody));
+    channel.close();
+    theirs.in.close();
+    EXPECT_EQ(theirs.process.wait(), 0);
+}
+
+// Another user made u-0 first (in a shared directory of this test's own): the
+// owner's pipe lives in a directory of its own instead, and clients find it.
+TEST(OtherUsers, ASquattedUserDirectoryDoesNotDenyTheOwner) {
+    SKIP_UNLESS_ROOT();
+    char temp[] = "/tmp/pipeslot-shared-test-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(temp));
+    const std::string shared = temp;
+    ASSERT_EQ(::chmod(shared.c_str(), 01777), 0);
+    const auto squat = shared + "/u-0";
+    ASSERT_EQ(::mkdir(squat.c_str(), 0777), 0);
+    ASSERT_EQ(::chown(squat.c_str(), nobody, nobody), 0);
+    ASSERT_EQ(::chmod(squat.c_str(), 0777), 0);
+    const auto name = test::unique_pipe_name("squatted");
+    const std::string env = "PIPESLOT_SHARED_DIR=" + shared;
+    auto owner = test::start_helper(test::peer("env", {env, "echo-server", name, "1", "others"}));
+    ASSERT_EQ(owner.line(), "ready") << "the owner's create is not denied";
+    EXPECT_EQ(as_nobody({"echo-client", name, "2", "0"}, {env}), 0) << "and clients find its pipe";
+    EXPECT_TRUE(fs::is_empty(squat)) << "nothing of the owner's went into the squatter's directory";
+    owner.in.close();
+    EXPECT_EQ(owner.process.wait(), 0);
+    std::error_code ignored;
+    fs::remove_all(shared, ignored);
+}
+
+}  // namespace
+}  // namespace pipeslot
