@@ -27,6 +27,7 @@
 #include <thread>
 
 #include <cstring>
+#include <functional>
 
 #ifndef _WIN32
 #include <csignal>
@@ -211,8 +212,16 @@ int mailslot_send(const std::string& name, const std::string& text) {
 
 }  // namespace
 
+int run(std::vector<std::string> args);
+std::function<void()> restore_limit = [] {};
+
 int main(int argc, char** argv) {
-    auto args = command_line_arguments(argc, argv);
+    const int status = run(command_line_arguments(argc, argv));
+    restore_limit();
+    return status;
+}
+
+int run(std::vector<std::string> args) {
     for (bool prefix = true; prefix && args.size() > 2;) {
         prefix = false;
         if (args[1] == "env") {
@@ -239,8 +248,12 @@ int main(int argc, char** argv) {
             const rlim_t value = std::strtoull(args[3].c_str(), nullptr, 10);
             const int which = args[2] == "nofile" ? RLIMIT_NOFILE : RLIMIT_FSIZE;
             if (which == RLIMIT_FSIZE) ::signal(SIGXFSZ, SIG_IGN);  // a write past it fails, as it would in a server that handles it
-            rlimit limit{value, value};
-            if (::setrlimit(which, &limit) != 0) return 66;
+            // The soft limit only, and put back before exit: a sanitizer's checks at exit need descriptors.
+            rlimit limit{};
+            ::getrlimit(which, &limit);
+            restore_limit = [which, limit] { ::setrlimit(which, &limit); };
+            const rlimit lowered{value, limit.rlim_max};
+            if (::setrlimit(which, &lowered) != 0) return 66;
             args.erase(args.begin() + 1, args.begin() + 4);
             prefix = true;
         }
