@@ -60,9 +60,9 @@ int as_nobody(std::vector<std::string> args, std::vector<std::string> env = {}) 
 }
 
 struct EchoServer {
-    PipeServer server;
     std::mutex mutex;
     std::vector<std::string> client_users;
+    PipeServer server;  // last: it stops first, before what its threads touch goes
 };
 
 std::unique_ptr<EchoServer> serve(const std::string& name, bool others) {
