@@ -129,13 +129,14 @@ void Broker::on_event(std::uint64_t tag, std::uint32_t events) {
 
 void Broker::accept_all(int listen_fd, bool via_door) {
     for (;;) {
-        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+        // Blocking, as the channel it becomes wants it; the broker's own calls on it never wait (MSG_DONTWAIT).
+        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED) continue;
             if ((errno == EMFILE || errno == ENFILE) && reserve_fd_ >= 0) {
                 // Out of descriptors: tell one client so, rather than leave it hanging.
                 ::close(reserve_fd_);
-                fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
+                fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
                 if (fd >= 0) {
                     const auto reply = detail::encode_open_reply({errc::resource_exhausted});
                     (void)send_all_now(fd, reply);

@@ -78,12 +78,8 @@ private:
 // instance, if one came. It was connected from the moment the broker chose
 // this instance (Windows: at the client's CreateFile).
 bool take_client_locked(Channel& c) {
-    const int fd = c.registration.take_client();
+    const int fd = c.registration.take_client();  // blocking (socket_io.hpp)
     if (fd < 0) return false;
-    if (posix::set_nonblocking(fd, false)) {
-        ::close(fd);
-        return false;
-    }
     // Forgotten before the socket is published, so no call on it trusts what
     // was set on the last one (its timeout would be the kernel's default,
     // which a signal cannot end).

@@ -145,7 +145,15 @@ private:
         cmd->slot = slot;
         cmd->since = steady_now_ns();
         {
-            std::lock_guard lock(mutex_);
+            // The broker's own process runs it here, under the state's lock:
+            // no trip through the node's thread (one wake-up less per accept()).
+            std::lock_guard state(state_mutex_);
+            std::unique_lock queue(mutex_);
+            if (role_ == Role::broker && commands_.empty()) {
+                queue.unlock();
+                run_as_broker(cmd);
+                return cmd;
+            }
             commands_.push_back(cmd);
         }
         wake();
@@ -161,6 +169,7 @@ private:
 
     void run() {
         epoll_event events[64];
+        std::unique_lock state(state_mutex_);
         for (;;) {
             if (role_ == Role::none && steady_now_ns() >= retry_at_) establish();
             run_commands();
@@ -174,7 +183,9 @@ private:
                 const int retry = left <= 0 ? 0 : static_cast<int>(left / 1'000'000 + 1);
                 timeout = timeout < 0 ? retry : std::min(timeout, retry);
             }
+            state.unlock();
             const int n = ::epoll_wait(epoll_fd_, events, 64, timeout);
+            state.lock();
             for (int i = 0; i < n; ++i) {
                 const auto tag = events[i].data.u64;
                 if (event_kind(tag) == EventKind::wake) {
@@ -485,7 +496,10 @@ private:
     NameFiles files_;
     int epoll_fd_ = -1, wake_fd_ = -1;
     std::thread thread_;
-    std::mutex mutex_;  // commands_, stopping_
+    // The role and everything below it: the node's thread holds it but while
+    // it waits in epoll; the broker's own process runs commands under it too.
+    std::mutex state_mutex_;
+    std::mutex mutex_;  // commands_, stopping_ (taken after state_mutex_)
     std::deque<std::shared_ptr<Command>> commands_;
     bool stopping_ = false;
 

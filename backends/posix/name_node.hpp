@@ -36,7 +36,7 @@ public:
 
     // Readable (POLLIN) once a client has been handed to this instance.
     int doorbell() const noexcept;
-    // That client's connection (non-blocking), or -1 if none came.
+    // That client's connection (blocking, close-on-exec), or -1 if none came.
     int take_client() noexcept;
     // accept() after a disconnect: the instance listens again, from now.
     void listen_again() noexcept;
