@@ -313,34 +313,36 @@ std::vector<std::string> files_of(const std::string& name) {
     return found;
 }
 
-TEST(NamedPipeCore, OutOfDescriptorsACreateFailsCleanlyAndLeavesNothing) {
-    const auto name = test::unique_pipe_name("nofile-create");
+// Runs the peer's MODE on NAME under each descriptor limit from `low` to `high`;
+// every run must succeed or fail with resource_exhausted (127: too few to even start).
+// Calls after(limit) after each; returns the exit codes seen.
+template <class After>
+std::set<int> under_descriptor_limits(const std::string& mode, const std::string& name, int low, int high, After after) {
     std::set<int> results;
-    for (int limit = 4; limit <= 24; ++limit) {
-        auto c = test::peer("rlimit", {"nofile", std::to_string(limit), "create-result", name});
+    for (int limit = low; limit <= high; ++limit) {
+        auto c = test::peer("rlimit", {"nofile", std::to_string(limit), mode, name});
         c.std_err = Stdio::null();
         const int status = exit_of(std::move(c));
         results.insert(status);
         EXPECT_TRUE(status == 0 || status == exit_resource_exhausted || status == 127) << "limit " << limit << ": " << status;
-        EXPECT_EQ(files_of(name), std::vector<std::string>{}) << "limit " << limit;
+        after(limit);
     }
     EXPECT_TRUE(results.count(exit_resource_exhausted)) << "some limit was too low";
     EXPECT_TRUE(results.count(0)) << "and some was enough";
+    return results;
+}
+
+TEST(NamedPipeCore, OutOfDescriptorsACreateFailsCleanlyAndLeavesNothing) {
+    const auto name = test::unique_pipe_name("nofile-create");
+    under_descriptor_limits("create-result", name, 4, 24, [&](int limit) {
+        EXPECT_EQ(files_of(name), std::vector<std::string>{}) << "limit " << limit;
+    });
 }
 
 TEST(NamedPipeCore, OutOfDescriptorsAClientIsToldSoNotThatThePipeIsMissing) {
     const auto name = test::unique_pipe_name("nofile-open");
     auto server = start_echo(name, 2);
-    std::set<int> results;
-    for (int limit = 4; limit <= 16; ++limit) {
-        auto c = test::peer("rlimit", {"nofile", std::to_string(limit), "open-result", name});
-        c.std_err = Stdio::null();
-        const int status = exit_of(std::move(c));
-        results.insert(status);
-        EXPECT_TRUE(status == 0 || status == exit_resource_exhausted || status == 127) << "limit " << limit << ": " << status;
-    }
-    EXPECT_TRUE(results.count(exit_resource_exhausted));
-    EXPECT_TRUE(results.count(0));
+    under_descriptor_limits("open-result", name, 4, 16, [](int) {});
     EXPECT_EQ(exchange_once(name, "unharmed"), "");
 }
 
