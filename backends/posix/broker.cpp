@@ -17,6 +17,8 @@ namespace {
 constexpr std::size_t max_handshaking = 1024;
 // Clients waiting for a free instance; past this, pipe_busy at once.
 constexpr std::size_t max_waiting = 4096;
+// How long a new broker waits for the other server processes to tell it their instances.
+constexpr Nanos settle_patience_ns = 2'000'000'000;
 
 }  // namespace
 
@@ -54,6 +56,7 @@ void Broker::watch(int fd, std::uint64_t tag, std::uint32_t events) {
 }
 
 std::error_code Broker::start() {
+    settle_by_ = steady_now_ns() + settle_patience_ns;
     if (auto ec = files_.bind_broker_socket(listen_fd_)) return ec;
     watch(listen_fd_, event_tag(EventKind::listener), EPOLLIN);
     return {};
@@ -201,7 +204,7 @@ void Broker::read_first_frame(std::uint64_t id) {
     if (kind == detail::FrameKind::control) {
         const auto control = detail::decode_control(payload);
         if (!control || control->op != detail::ControlOp::join) return close_connection(id);
-        return promote_to_member(id);
+        return promote_to_member(id, control->request);
     }
     auto request = detail::decode_open(payload);
     if (!request) return close_connection(id);
@@ -268,6 +271,7 @@ int Broker::timeout_ms() const {
     for (const auto& [id, c] : connections_)
         if (!c.waiting) first = std::min(first, c.handshake_until);
     if (const auto expiry = state_.next_expiry()) first = std::min(first, *expiry);
+    if (!settled_) first = std::min(first, settle_by_);
     if (first == std::numeric_limits<Nanos>::max()) return -1;
     const Nanos left = first - steady_now_ns();
     if (left <= 0) return 0;
@@ -275,6 +279,7 @@ int Broker::timeout_ms() const {
 }
 
 void Broker::on_timeout() {
+    (void)settled();
     const Nanos now = steady_now_ns();
     std::vector<std::uint64_t> late;
     for (const auto& [id, c] : connections_)
@@ -285,14 +290,46 @@ void Broker::on_timeout() {
 
 // --- the name's other server processes --------------------------------------------------
 
-void Broker::promote_to_member(std::uint64_t id) {
+void Broker::promote_to_member(std::uint64_t id, std::uint32_t restores_due) {
     auto node = connections_.extract(id);
     Member m;
     m.link = ControlLink(node.mapped().fd);
     m.uid = node.mapped().uid;
     m.pid = node.mapped().pid;
+    m.restores_due = restores_due;
     members_.emplace(id, std::move(m));
     watch(members_.at(id).link.fd(), event_tag(EventKind::link, id), EPOLLIN | EPOLLRDHUP);
+    on_event(event_tag(EventKind::link, id), EPOLLIN);  // its restores usually came with the join
+}
+
+bool Broker::settled() {
+    if (settled_) return true;
+    std::size_t complete = 1;  // this process
+    for (const auto& [id, m] : members_) complete += m.restores_due == 0 ? 1 : 0;
+    if (steady_now_ns() < settle_by_ && complete < files_.member_count()) return false;
+    settled_ = true;
+    auto deferred = std::move(deferred_adds_);
+    deferred_adds_.clear();
+    for (const auto& [member, control] : deferred)
+        if (members_.count(member)) add_for_member(member, control);
+    return true;
+}
+
+void Broker::add_for_member(std::uint64_t member, const detail::Control& control) {
+    const InstanceKey key{member, control.instance};
+    detail::Control reply;
+    reply.op = detail::ControlOp::reply;
+    reply.request = control.request;
+    reply.listening_since = steady_now_ns();
+    if (auto ec = state_.add(key, control.params, reply.listening_since)) {
+        reply.result = static_cast<errc>(ec.value());
+    } else if (auto door = open_door_if_needed()) {
+        state_.remove(key);
+        reply.result = door.category() == category() ? static_cast<errc>(door.value()) : errc::resource_exhausted;
+    }
+    reply.params = state_.empty() ? control.params : state_.params();
+    members_.at(member).link.send(reply);
+    serve_waiting();
 }
 
 void Broker::on_member_frame(std::uint64_t member, const detail::Control& control, int fd) {
@@ -303,20 +340,16 @@ void Broker::on_member_frame(std::uint64_t member, const detail::Control& contro
     reply.request = control.request;
     switch (control.op) {
     case detail::ControlOp::add:
-        reply.listening_since = steady_now_ns();
-        if (auto ec = state_.add(key, control.params, reply.listening_since)) {
-            reply.result = static_cast<errc>(ec.value());
-        } else if (auto door = open_door_if_needed()) {
-            state_.remove(key);
-            reply.result = door.category() == category() ? static_cast<errc>(door.value()) : errc::resource_exhausted;
-        }
-        reply.params = state_.empty() ? control.params : state_.params();
-        members_.at(member).link.send(reply);
-        return serve_waiting();
-    case detail::ControlOp::restore:
+        if (!settled()) return deferred_adds_.emplace_back(member, control), void();
+        return add_for_member(member, control);
+    case detail::ControlOp::restore: {
+        auto& due = members_.at(member).restores_due;
+        if (due > 0) --due;
         state_.restore(key, control.params, control.listening_since);
         (void)open_door_if_needed();
+        (void)settled();
         return serve_waiting();
+    }
     case detail::ControlOp::listen: state_.listen(key, control.listening_since); return serve_waiting();
     case detail::ControlOp::remove:
         state_.remove(key);
@@ -329,6 +362,7 @@ void Broker::on_member_frame(std::uint64_t member, const detail::Control& contro
 
 void Broker::drop_member(std::uint64_t member) {
     members_.erase(member);  // its link closes, and leaves the epoll set
+    std::erase_if(deferred_adds_, [&](const auto& d) { return d.first == member; });
     state_.remove_member(member);
     expire(steady_now_ns());
 }

@@ -49,6 +49,10 @@ public:
     int timeout_ms() const;  // until the next deadline; -1: none
     void on_timeout();
     bool serves_other_processes() const noexcept { return !members_.empty(); }
+    // After a change of broker, the other server processes tell it their
+    // instances; until all have (or 2 s passed), no new instance is added, so
+    // the count of instances stays exact. Local adds wait for this too.
+    bool settled();
 
 private:
     struct Connection {  // a client, or a server process before its join
@@ -64,6 +68,7 @@ private:
         ControlLink link;
         uid_t uid = 0;
         pid_t pid = 0;
+        std::uint32_t restores_due = 0;  // announced by its join, not yet received
     };
 
     void accept_all(int listen_fd, bool via_door);
@@ -74,7 +79,8 @@ private:
     void close_connection(std::uint64_t id);
     void serve_waiting();
     void expire(Nanos now);
-    void promote_to_member(std::uint64_t id);
+    void promote_to_member(std::uint64_t id, std::uint32_t restores_due);
+    void add_for_member(std::uint64_t member, const detail::Control& control);
     void on_member_frame(std::uint64_t member, const detail::Control& control, int fd);
     void drop_member(std::uint64_t member);
     void update_member_interest(std::uint64_t member);
@@ -90,6 +96,9 @@ private:
     std::map<std::uint64_t, Connection> connections_;
     std::map<std::uint64_t, Member> members_;
     Nanos handshake_timeout_ns_;
+    bool settled_ = false;
+    Nanos settle_by_ = 0;
+    std::vector<std::pair<std::uint64_t, detail::Control>> deferred_adds_;  // (member, add) until settled
 };
 
 // How long a connection may take to send its first frame before the broker

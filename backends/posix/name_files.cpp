@@ -7,6 +7,7 @@
 #include <pipeslot/error.hpp>
 
 #include <cerrno>
+#include <cstdio>
 #include <chrono>
 #include <algorithm>
 #include <cstring>
@@ -16,6 +17,7 @@
 #include <random>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/un.h>
 #include <thread>
 #include <unistd.h>
@@ -237,6 +239,23 @@ std::error_code NameFiles::bind_door(int& listen_fd) {
 
 std::string NameFiles::broker_socket_address() const {
     return socket_address(dir_fd_, dir_path_, key_ + ".sock").path;
+}
+
+std::size_t NameFiles::member_count() const {
+    // /proc/locks lists every OFD lock: "N: OFDLCK ADVISORY READ -1 MAJ:MIN:INODE 0 EOF".
+    struct stat st;
+    if (members_fd_ < 0 || ::fstat(members_fd_, &st) < 0) return 1;
+    char id[64];
+    std::snprintf(id, sizeof id, " %02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
+                  static_cast<unsigned long long>(st.st_ino));
+    std::size_t count = 0;
+    if (FILE* f = std::fopen("/proc/locks", "re")) {
+        char line[256];
+        while (std::fgets(line, sizeof line, f))
+            if (std::strstr(line, "OFDLCK") && std::strstr(line, id)) ++count;
+        std::fclose(f);
+    }
+    return std::max<std::size_t>(count, 1);
 }
 
 bool NameFiles::only_member() { return members_fd_ >= 0 && ofd_lock(members_fd_, F_WRLCK); }

@@ -50,6 +50,8 @@ public:
     std::error_code bind_door(int& listen_fd);
     // Where a server process of the name connects to the broker.
     std::string broker_socket_address() const;
+    // How many server processes of the name are alive (hold the members lock), this one included.
+    std::size_t member_count() const;
     // True when this is the only server process of the name: the caller may then remove().
     bool only_member();
     // Removes every file of the name (broker and only member, at its end).

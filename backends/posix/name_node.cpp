@@ -149,7 +149,7 @@ private:
             // no trip through the node's thread (one wake-up less per accept()).
             std::lock_guard state(state_mutex_);
             std::unique_lock queue(mutex_);
-            if (role_ == Role::broker && commands_.empty()) {
+            if (role_ == Role::broker && commands_.empty() && (kind != Command::add || broker_->settled())) {
                 queue.unlock();
                 run_as_broker(cmd);
                 return cmd;
@@ -250,7 +250,9 @@ private:
         role_ = Role::member;
         backoff_ms_ = 1;
         setback_ = {};
-        bool ok = link_.send(control(detail::ControlOp::join, 0, 0, {}));
+        std::uint32_t restores = 0;
+        for (auto& [id, slot] : slots_) restores += slot->registered ? 1 : 0;
+        bool ok = link_.send(control(detail::ControlOp::join, restores, 0, {}));  // request: how many restores follow
         for (auto& [id, slot] : slots_) {
             if (!slot->registered) continue;
             auto c = control(detail::ControlOp::restore, 0, id, slot->params);
@@ -288,8 +290,10 @@ private:
                 std::lock_guard lock(mutex_);
                 if (commands_.empty()) return;
                 cmd = commands_.front();
-                // With no broker yet, an add waits, unless the way to one failed for a reason of its own.
+                // With no broker yet, an add waits, unless the way to one failed for a reason of its own;
+                // and while a new broker hears from the other server processes, too.
                 if (role_ == Role::none && cmd->kind == Command::add && !setback_) return;
+                if (role_ == Role::broker && cmd->kind == Command::add && !broker_->settled()) return;
                 commands_.pop_front();
             }
             switch (role_) {

@@ -9,8 +9,8 @@
 //                            received within MS milliseconds (one per line), then exit;
 //                            N = 0: until a message "end"
 //   mailslot-send NAME TEXT  send TEXT to the mailslot NAME; exit 0, or 3 on an error
-//   echo-server NAME INSTANCES [others]  a PipeServer replying "echo:" + request, print
-//                            "ready", serve until stdin ends; "others": allow_other_users
+//   echo-server NAME INSTANCES [others] [max=N]  a PipeServer replying "echo:" + request,
+//                            print "ready", serve until stdin ends; "others": allow_other_users
 //   open-result NAME [USER]  open once (waiting up to 60 s); exit 0, or 10 + the error's value
 //   create-result NAME [others]  create an instance; exit 0, or 10 + the error's value
 //   open-hold NAME           open (waiting), print "connected", wait until stdin ends
@@ -81,9 +81,12 @@ int exit_code(const std::error_code& ec) {
     return ec ? 10 + ec.value() : 0;
 }
 
-int echo_server(const std::string& name, int instances, bool others) {
+int echo_server(const std::string& name, int instances, const std::vector<std::string>& flags) {
     ServerOptions options;
-    options.allow_other_users = others;
+    for (const auto& f : flags) {
+        if (f == "others") options.allow_other_users = true;
+        else if (f.rfind("max=", 0) == 0) options.max_instances = static_cast<unsigned>(std::stoul(f.substr(4)));
+    }
     std::error_code ec;
     auto server = PipeServer::start(name, options, static_cast<std::size_t>(instances),
                                     PipeServer::RequestHandler([](std::span<const std::byte> request) {
@@ -265,7 +268,8 @@ int run(std::vector<std::string> args) {
     const auto number = [&] { return args.size() > 3 ? std::strtoull(args[3].c_str(), nullptr, 10) : 0ULL; };
     const std::string extra = args.size() > 3 ? args[3] : "";
     if (mode == "echo-client") return echo_client(name, static_cast<int>(number()), args.size() > 4 ? args[4] : "");
-    if (mode == "echo-server") return echo_server(name, static_cast<int>(number()), args.size() > 4 && args[4] == "others");
+    if (mode == "echo-server")
+        return echo_server(name, static_cast<int>(number()), {args.begin() + std::min<std::size_t>(4, args.size()), args.end()});
     if (mode == "open-result") return open_result(name, extra);
     if (mode == "create-result") return create_result(name, extra == "others");
     if (mode == "open-hold") return open_hold(name);

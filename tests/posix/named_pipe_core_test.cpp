@@ -298,6 +298,35 @@ TEST(NamedPipeCore, AnotherServerProcessTakesOverFromADeadBroker) {
     expect_all_free(name, 2);
 }
 
+// A new broker hears from every other server process before it adds an instance:
+// creates racing with a change of broker never exceed the maximum.
+TEST(NamedPipeCore, TheCountStaysExactWhileTheBrokerChanges) {
+    for (int round = 0; round < 5; ++round) {
+        const auto name = test::unique_pipe_name("exact-takeover-" + std::to_string(round));
+        ServerOptions three;
+        three.max_instances = 3;
+        auto broker = test::start_helper(test::peer("echo-server", {name, "1", "max=3"}));
+        ASSERT_EQ(broker.line(), "ready");
+        auto member = test::start_helper(test::peer("echo-server", {name, "1", "max=3"}));
+        ASSERT_EQ(member.line(), "ready");
+        std::error_code ec;
+        broker.process.kill(ec);
+        broker.process.wait();
+        std::vector<PipeInstance> mine;
+        int refused = 0;
+        for (int i = 0; i < 3; ++i) {
+            auto instance = PipeInstance::create(name, three, ec);
+            if (ec == errc::too_many_instances) ++refused;
+            else if (!ec) mine.push_back(std::move(instance));
+            else ADD_FAILURE() << ec.message();
+        }
+        EXPECT_EQ(mine.size(), 2u) << "round " << round << ": the other process's instance counts";
+        EXPECT_EQ(refused, 1);
+        member.in.close();
+        EXPECT_EQ(member.process.wait(), 0);
+    }
+}
+
 // --- faults ---------------------------------------------------------------------------------
 
 int exit_of(Command command) { return Process::spawn(std::move(command)).wait(); }
