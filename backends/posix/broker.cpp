@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <fcntl.h>
 #include <limits>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -74,7 +75,7 @@ std::error_code Broker::open_door_if_needed() {
 std::error_code Broker::add_local(std::uint64_t id, const detail::InstanceParams& wanted, Nanos since,
                                   detail::InstanceParams& pipe) {
     const InstanceKey key{0, id};
-    if (auto ec = state_.add(key, wanted, since)) return ec;
+    if (auto ec = add_instance(key, wanted, since)) return ec;
     if (auto ec = open_door_if_needed()) {
         state_.remove(key);
         return ec;
@@ -321,7 +322,7 @@ void Broker::add_for_member(std::uint64_t member, const detail::Control& control
     reply.op = detail::ControlOp::reply;
     reply.request = control.request;
     reply.listening_since = steady_now_ns();
-    if (auto ec = state_.add(key, control.params, reply.listening_since)) {
+    if (auto ec = add_instance(key, control.params, reply.listening_since)) {
         reply.result = static_cast<errc>(ec.value());
     } else if (auto door = open_door_if_needed()) {
         state_.remove(key);
@@ -358,6 +359,22 @@ void Broker::on_member_frame(std::uint64_t member, const detail::Control& contro
         return expire(steady_now_ns());
     default: return;  // join twice, or a broker's frame: ignored
     }
+}
+
+std::error_code Broker::add_instance(InstanceKey key, const detail::InstanceParams& params, Nanos since) {
+    auto ec = state_.add(key, params, since);
+    if (ec == errc::too_many_instances && drop_dead_members()) ec = state_.add(key, params, since);
+    return ec;
+}
+
+bool Broker::drop_dead_members() {
+    std::vector<std::uint64_t> dead;
+    for (const auto& [id, m] : members_) {
+        pollfd p{m.link.fd(), POLLRDHUP, 0};
+        if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) dead.push_back(id);
+    }
+    for (const auto id : dead) drop_member(id);
+    return !dead.empty();
 }
 
 void Broker::drop_member(std::uint64_t member) {

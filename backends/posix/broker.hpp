@@ -83,6 +83,10 @@ private:
     void add_for_member(std::uint64_t member, const detail::Control& control);
     void on_member_frame(std::uint64_t member, const detail::Control& control, int fd);
     void drop_member(std::uint64_t member);
+    // Adds an instance; before refusing one for the count, drops the server
+    // processes that have died but whose hang-up is not read yet.
+    std::error_code add_instance(InstanceKey key, const detail::InstanceParams& params, Nanos since);
+    bool drop_dead_members();
     void update_member_interest(std::uint64_t member);
     std::error_code open_door_if_needed();
     void watch(int fd, std::uint64_t tag, std::uint32_t events);

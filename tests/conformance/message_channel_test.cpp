@@ -917,8 +917,8 @@ TEST(MessageChannelConformance, AClientInAnotherProcess) {
     auto server = test::create_instance(name);
     auto client = Process::spawn(test::peer("echo-client", {name, "20"}));
     std::error_code ec;
-    server.accept(generous, ec);
-    ASSERT_FALSE(ec) << ec.message();
+    server.accept(generous, ec);  // the client may come before accept() or during it
+    ASSERT_TRUE(!ec || ec == errc::already_connected) << ec.message();
     EXPECT_EQ(server.client_process_id(ec), client.id());
     for (int i = 0; i < 20; ++i) {
         const auto request = server.receive_message(generous, ec);
