@@ -14,6 +14,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <pthread.h>
 #include <string>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -168,6 +169,7 @@ private:
     // --- the node's thread ---------------------------------------------------------
 
     void run() {
+        ::pthread_setname_np(::pthread_self(), "pipeslot-name");  // seen in ps -L, gdb, /proc/PID/task
         epoll_event events[64];
         std::unique_lock state(state_mutex_);
         for (;;) {

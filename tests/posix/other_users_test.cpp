@@ -21,18 +21,48 @@ using test::generous;
 constexpr uid_t nobody = 65534;
 constexpr int exit_not_found = 10 + static_cast<int>(errc::not_found);
 
+bool reachable_by_others(const fs::path& program) {
+    for (fs::path p = program; p != p.root_path(); p = p.parent_path()) {
+        struct stat st;
+        if (::stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) return false;
+    }
+    return true;
+}
+
+// The peer helper where user nobody can run it: where it was built, or a copy
+// in a directory of its own under /tmp when the build directory is closed to
+// others (a checkout under /root, say), so that these tests never skip as root.
+std::string peer_for_nobody() {
+    struct Copy {
+        std::string program, dir;
+        ~Copy() {
+            std::error_code ignored;
+            if (!dir.empty()) fs::remove_all(dir, ignored);
+        }
+    };
+    static const Copy copy = [] {
+        const fs::path built = test::peer_program();
+        if (reachable_by_others(built)) return Copy{built.string(), {}};
+        char dir[] = "/tmp/pipeslot-test-peer-XXXXXX";
+        if (!::mkdtemp(dir) || ::chmod(dir, 0755) != 0) return Copy{built.string(), {}};
+        const fs::path target = fs::path(dir) / built.filename();
+        std::error_code ec;
+        fs::copy_file(built, target, ec);
+        ::chmod(target.c_str(), 0755);
+        return Copy{target.string(), dir};
+    }();
+    return copy.program;
+}
+
 // Runs the peer helper as user `nobody` (root only).
 bool can_run_as_nobody(std::string& why) {
     if (::geteuid() != 0) {
         why = "needs root to switch a child to another user";
         return false;
     }
-    for (fs::path p = test::peer_program(); p != p.root_path(); p = p.parent_path()) {
-        struct stat st;
-        if (::stat(p.c_str(), &st) != 0 || (st.st_mode & S_IXOTH) == 0) {
-            why = "user nobody cannot reach " + p.string();
-            return false;
-        }
+    if (!reachable_by_others(peer_for_nobody())) {
+        why = "user nobody cannot reach " + peer_for_nobody();
+        return false;
     }
     return true;
 }
@@ -42,6 +72,12 @@ bool can_run_as_nobody(std::string& why) {
         std::string why;                           \
         if (!can_run_as_nobody(why)) GTEST_SKIP() << why; \
     } while (0)
+
+Command peer(const std::string& mode, std::vector<std::string> args) {
+    auto c = test::peer(mode, std::move(args));
+    c.program = peer_for_nobody();
+    return c;
+}
 
 int run(Command c) {
     c.std_out = Stdio::null();
@@ -56,7 +92,7 @@ int as_nobody(std::vector<std::string> args, std::vector<std::string> env = {}) 
     all.insert(all.end(), args.begin(), args.end());
     const std::string first = all.front();
     all.erase(all.begin());
-    return run(test::peer(first, all));
+    return run(peer(first, all));
 }
 
 struct EchoServer {
@@ -140,7 +176,7 @@ TEST(OtherUsers, TheyCannotMoveReplaceOrPlantAnythingBesideTheDoor) {
 TEST(OtherUsers, TheirPipeOfTheSameNameIsNeverTakenForOurs) {
     SKIP_UNLESS_ROOT();
     const auto name = test::unique_pipe_name("same-name");
-    auto theirs = test::start_helper(test::peer("as-nobody", {"echo-server", name, "1", "others"}));
+    auto theirs = test::start_helper(peer("as-nobody", {"echo-server", name, "1", "others"}));
     ASSERT_EQ(theirs.line(), "ready");
     std::error_code ec;
     MessageChannel::open(name, {}, ec);
@@ -170,7 +206,7 @@ TEST(OtherUsers, ASquattedUserDirectoryDoesNotDenyTheOwner) {
     ASSERT_EQ(::chmod(squat.c_str(), 0777), 0);
     const auto name = test::unique_pipe_name("squatted");
     const std::string env = "PIPESLOT_SHARED_DIR=" + shared;
-    auto owner = test::start_helper(test::peer("env", {env, "echo-server", name, "1", "others"}));
+    auto owner = test::start_helper(peer("env", {env, "echo-server", name, "1", "others"}));
     ASSERT_EQ(owner.line(), "ready") << "the owner's create is not denied";
     EXPECT_EQ(as_nobody({"echo-client", name, "2", "0"}, {env}), 0) << "and clients find its pipe";
     EXPECT_TRUE(fs::is_empty(squat)) << "nothing of the owner's went into the squatter's directory";
