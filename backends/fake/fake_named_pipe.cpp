@@ -294,7 +294,8 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
         return it == self_->pipes.end() ? nullptr : &it->second;
     };
     FakePipe* pipe = find_pipe();
-    if (!pipe) return ec = errc::not_found, nullptr;
+    // Every fake server runs as this process's user.
+    if (!pipe || (!o.server_user.empty() && o.server_user != current_user())) return ec = errc::not_found, nullptr;
     if (!client_access_allowed(pipe->options.access, o.access)) return ec = errc::access_denied, nullptr;
     if (o.read_mode == ReadMode::message && pipe->options.type == PipeType::byte) return ec = errc::invalid_argument, nullptr;
     // Windows' order: the instance that began listening first; clients that waited longest first.

@@ -848,6 +848,32 @@ TEST(MessageChannelConformance, InfoDescribesBothEnds) {
     EXPECT_GE(client.out_buffer_size, 1u);
 }
 
+TEST(MessageChannelConformance, TheClientKnowsItsServersProcessAndUser) {
+    auto c = connect_pair("server-credentials");
+    std::error_code ec;
+    const auto pid = c.client.server_process_id(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(pid, c.server.server_process_id(ec)) << "both ends name the server's process";
+    EXPECT_GT(pid, 0);
+    EXPECT_EQ(c.client.server_user(ec), current_user());
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(c.server.server_user(ec), current_user());
+}
+
+TEST(MessageChannelConformance, AClientMayAskForTheServersUser) {
+    const auto name = test::unique_pipe_name("server-user");
+    // Two instances: on Windows the check is made once connected, so a refused open has used one.
+    auto first = test::create_instance(name);
+    auto second = test::create_instance(name);
+    ClientOptions theirs;
+    theirs.server_user = "pipeslot-no-such-user";
+    EXPECT_EQ(open_error(name, theirs), errc::not_found) << "no pipe of that name is that user's";
+    ClientOptions mine;
+    mine.server_user = current_user();
+    auto client = test::open_channel(name, mine);
+    EXPECT_TRUE(client.is_open()) << "this user's own server";
+}
+
 TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
     auto c = connect_pair("credentials");
     send_text(c.client, "hello");  // Windows impersonates a client only once it has read from it
