@@ -64,6 +64,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     const auto name = test::unique_pipe_name("load");
     const auto handles_before = test::open_handle_count();
     const auto threads_before = test::thread_count();
+    const auto names_before = test::thread_names();
     const auto started = std::chrono::steady_clock::now();
     std::error_code ec;
     auto server = PipeServer::start(name, {}, clients, echo(), ec, test::ipc());
@@ -96,7 +97,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     EXPECT_EQ(matched, clients * exchanges);
     server.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - started, 120s) << "every reply within a bounded time";
-    EXPECT_EQ(test::thread_count(), threads_before) << "no thread left behind";
+    EXPECT_EQ(test::thread_count(), threads_before) << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
     EXPECT_EQ(test::open_handle_count(), handles_before) << "no descriptor or handle left behind";
 }
 

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 
 #ifdef _WIN32
 #include <windows.h>
@@ -211,6 +212,21 @@ std::size_t thread_count() {
     std::size_t n = 0;
     for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
     return n;
+#endif
+}
+
+std::string thread_names() {
+#ifdef _WIN32
+    return {};
+#else
+    std::string names;
+    for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) {
+        std::ifstream comm(entry.path() / "comm");
+        std::string name;
+        std::getline(comm, name);
+        names += (names.empty() ? "" : ", ") + name;
+    }
+    return "threads: " + names;
 #endif
 }
 

@@ -68,6 +68,7 @@ Command peer(std::string mode, std::vector<std::string> args = {});
 // What this process holds now: open descriptors/handles, and threads.
 std::size_t open_handle_count();
 std::size_t thread_count();
+std::string thread_names();  // for a failure's message (POSIX: each thread's name)
 
 // A helper process whose stdout is read line by line (it prints "ready" first).
 struct Helper {
