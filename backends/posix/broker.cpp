@@ -82,6 +82,7 @@ std::error_code Broker::add_local(std::uint64_t id, const detail::InstanceParams
     }
     pipe = state_.params();
     serve_waiting();
+    reap_members();
     return {};
 }
 
@@ -98,11 +99,17 @@ void Broker::remove_local(std::uint64_t id) {
 void Broker::listen_local(std::uint64_t id, Nanos since) {
     state_.listen({0, id}, since);
     serve_waiting();
+    reap_members();
 }
 
 // --- events ---------------------------------------------------------------------------------
 
 void Broker::on_event(std::uint64_t tag, std::uint32_t events) {
+    handle_event(tag, events);
+    reap_members();
+}
+
+void Broker::handle_event(std::uint64_t tag, std::uint32_t events) {
     const auto id = event_id(tag);
     switch (event_kind(tag)) {
     case EventKind::listener: accept_all(listen_fd_, false); break;
@@ -116,15 +123,16 @@ void Broker::on_event(std::uint64_t tag, std::uint32_t events) {
         break;
     }
     case EventKind::link: {
-        const auto it = members_.find(id);
-        if (it == members_.end()) break;
-        if ((events & EPOLLOUT) && !it->second.link.flush()) return drop_member(id);
-        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-            const bool alive = it->second.link.receive(
-                [&](const detail::Control& control, int fd) { on_member_frame(id, control, fd); });
+        Member* m = live_member(id);
+        if (!m) break;
+        if ((events & EPOLLOUT) && !m->link.flush()) return drop_member(id);
+        if (events & (EPOLLIN | EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+            // The callbacks may drop this member (its link stays until reap_members()).
+            const bool alive =
+                m->link.receive([&](const detail::Control& control, int fd) { on_member_frame(id, control, fd); });
             if (!alive) return drop_member(id);
         }
-        if (members_.count(id)) update_member_interest(id);
+        update_member_interest(id);
         break;
     }
     case EventKind::wake: break;
@@ -149,6 +157,7 @@ void Broker::accept_all(int listen_fd, bool via_door) {
                 reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
                 if (fd >= 0) continue;
             }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_listener(listen_fd);
             return;  // EAGAIN: all taken
         }
         Connection c;
@@ -235,11 +244,16 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     const int fd = node.mapped().fd;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     if (key.member == 0) return deliver_(key.instance, fd);
+    Member* m = live_member(key.member);
+    if (!m) {
+        ::close(fd);  // its process went meanwhile: the client asks again
+        return;
+    }
     detail::Control control;
     control.op = detail::ControlOp::client;
     control.instance = key.instance;
     control.params = state_.params();
-    if (!members_.at(key.member).link.send(control, fd)) return drop_member(key.member);
+    if (!m->link.send(control, fd)) return drop_member(key.member);
     update_member_interest(key.member);
 }
 
@@ -273,6 +287,7 @@ int Broker::timeout_ms() const {
         if (!c.waiting) first = std::min(first, c.handshake_until);
     if (const auto expiry = state_.next_expiry()) first = std::min(first, *expiry);
     if (!settled_) first = std::min(first, settle_by_);
+    if (listener_paused_until_ != 0) first = std::min(first, listener_paused_until_);
     if (first == std::numeric_limits<Nanos>::max()) return -1;
     const Nanos left = first - steady_now_ns();
     if (left <= 0) return 0;
@@ -282,11 +297,18 @@ int Broker::timeout_ms() const {
 void Broker::on_timeout() {
     (void)settled();
     const Nanos now = steady_now_ns();
+    if (listener_paused_until_ != 0 && now >= listener_paused_until_) {
+        listener_paused_until_ = 0;
+        if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+        watch(listen_fd_, event_tag(EventKind::listener), EPOLLIN);
+        if (door_fd_ >= 0) watch(door_fd_, event_tag(EventKind::door), EPOLLIN);
+    }
     std::vector<std::uint64_t> late;
     for (const auto& [id, c] : connections_)
         if (!c.waiting && c.handshake_until <= now) late.push_back(id);
     for (const auto id : late) close_connection(id);  // never touched an instance
     expire(now);
+    reap_members();
 }
 
 // --- the name's other server processes --------------------------------------------------
@@ -300,19 +322,19 @@ void Broker::promote_to_member(std::uint64_t id, std::uint32_t restores_due) {
     m.restores_due = restores_due;
     members_.emplace(id, std::move(m));
     watch(members_.at(id).link.fd(), event_tag(EventKind::link, id), EPOLLIN | EPOLLRDHUP);
-    on_event(event_tag(EventKind::link, id), EPOLLIN);  // its restores usually came with the join
+    handle_event(event_tag(EventKind::link, id), EPOLLIN);  // its restores usually came with the join
 }
 
 bool Broker::settled() {
     if (settled_) return true;
     std::size_t complete = 1;  // this process
-    for (const auto& [id, m] : members_) complete += m.restores_due == 0 ? 1 : 0;
+    for (const auto& [id, m] : members_) complete += !m.dead && m.restores_due == 0 ? 1 : 0;
     if (steady_now_ns() < settle_by_ && complete < files_.member_count()) return false;
     settled_ = true;
     auto deferred = std::move(deferred_adds_);
     deferred_adds_.clear();
     for (const auto& [member, control] : deferred)
-        if (members_.count(member)) add_for_member(member, control);
+        if (live_member(member)) add_for_member(member, control);
     return true;
 }
 
@@ -329,12 +351,26 @@ void Broker::add_for_member(std::uint64_t member, const detail::Control& control
         reply.result = door.category() == category() ? static_cast<errc>(door.value()) : errc::resource_exhausted;
     }
     reply.params = state_.empty() ? control.params : state_.params();
-    members_.at(member).link.send(reply);
+    send_to_member(member, reply);
     serve_waiting();
+}
+
+Broker::Member* Broker::live_member(std::uint64_t id) {
+    const auto it = members_.find(id);
+    return it == members_.end() || it->second.dead ? nullptr : &it->second;
+}
+
+void Broker::send_to_member(std::uint64_t member, const detail::Control& control) {
+    if (Member* m = live_member(member); m && !m->link.send(control)) drop_member(member);
+}
+
+void Broker::reap_members() {
+    std::erase_if(members_, [](const auto& entry) { return entry.second.dead; });  // links close, leave epoll
 }
 
 void Broker::on_member_frame(std::uint64_t member, const detail::Control& control, int fd) {
     if (fd >= 0) ::close(fd);  // members pass no descriptors
+    if (!live_member(member)) return;  // dropped while its frames were being read
     const InstanceKey key{member, control.instance};
     detail::Control reply;
     reply.op = detail::ControlOp::reply;
@@ -344,7 +380,7 @@ void Broker::on_member_frame(std::uint64_t member, const detail::Control& contro
         if (!settled()) return deferred_adds_.emplace_back(member, control), void();
         return add_for_member(member, control);
     case detail::ControlOp::restore: {
-        auto& due = members_.at(member).restores_due;
+        auto& due = live_member(member)->restores_due;
         if (due > 0) --due;
         state_.restore(key, control.params, control.listening_since);
         (void)open_door_if_needed();
@@ -355,7 +391,7 @@ void Broker::on_member_frame(std::uint64_t member, const detail::Control& contro
     case detail::ControlOp::remove:
         state_.remove(key);
         reply.params = state_.empty() ? control.params : state_.params();
-        members_.at(member).link.send(reply);
+        send_to_member(member, reply);
         return expire(steady_now_ns());
     default: return;  // join twice, or a broker's frame: ignored
     }
@@ -370,6 +406,7 @@ std::error_code Broker::add_instance(InstanceKey key, const detail::InstancePara
 bool Broker::drop_dead_members() {
     std::vector<std::uint64_t> dead;
     for (const auto& [id, m] : members_) {
+        if (m.dead) continue;
         pollfd p{m.link.fd(), POLLRDHUP, 0};
         if (::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) dead.push_back(id);
     }
@@ -378,18 +415,28 @@ bool Broker::drop_dead_members() {
 }
 
 void Broker::drop_member(std::uint64_t member) {
-    members_.erase(member);  // its link closes, and leaves the epoll set
+    Member* m = live_member(member);
+    if (!m) return;
+    m->dead = true;
     std::erase_if(deferred_adds_, [&](const auto& d) { return d.first == member; });
     state_.remove_member(member);
     expire(steady_now_ns());
 }
 
 void Broker::update_member_interest(std::uint64_t member) {
-    const auto& m = members_.at(member);
+    const Member* m = live_member(member);
+    if (!m) return;
     epoll_event e{};
-    e.events = EPOLLIN | EPOLLRDHUP | (m.link.wants_to_write() ? EPOLLOUT : 0u);
+    e.events = EPOLLIN | EPOLLRDHUP | (m->link.wants_to_write() ? EPOLLOUT : 0u);
     e.data.u64 = event_tag(EventKind::link, member);
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, m.link.fd(), &e);
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, m->link.fd(), &e);
+}
+
+// Out of descriptors with none in reserve: the level-triggered listener would
+// wake the thread at once, again and again; it rests for 10 ms instead.
+void Broker::pause_listener(int fd) {
+    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    listener_paused_until_ = steady_now_ns() + 10'000'000;
 }
 
 }  // namespace pipeslot::posix

@@ -45,10 +45,17 @@ public:
     void remove_local(std::uint64_t id);
     void listen_local(std::uint64_t id, Nanos since);
 
+    // What the name's first instance fixed for all.
+    const detail::InstanceParams& pipe() const noexcept { return state_.params(); }
+
     void on_event(std::uint64_t tag, std::uint32_t events);
     int timeout_ms() const;  // until the next deadline; -1: none
     void on_timeout();
-    bool serves_other_processes() const noexcept { return !members_.empty(); }
+    bool serves_other_processes() const noexcept {
+        for (const auto& [id, m] : members_)
+            if (!m.dead) return true;
+        return false;
+    }
     // After a change of broker, the other server processes tell it their
     // instances; until all have (or 2 s passed), no new instance is added, so
     // the count of instances stays exact. Local adds wait for this too.
@@ -69,8 +76,14 @@ private:
         uid_t uid = 0;
         pid_t pid = 0;
         std::uint32_t restores_due = 0;  // announced by its join, not yet received
+        bool dead = false;  // dropped: erased once no call up the stack is using it (reap_members)
     };
+    Member* live_member(std::uint64_t id);
+    void reap_members();
+    void send_to_member(std::uint64_t member, const detail::Control& control);
+    void pause_listener(int fd);
 
+    void handle_event(std::uint64_t tag, std::uint32_t events);
     void accept_all(int listen_fd, bool via_door);
     void read_first_frame(std::uint64_t id);
     void decide(std::uint64_t id, detail::OpenRequest request);
@@ -101,6 +114,7 @@ private:
     std::map<std::uint64_t, Member> members_;
     Nanos handshake_timeout_ns_;
     bool settled_ = false;
+    Nanos listener_paused_until_ = 0;  // out of descriptors with none in reserve: accept later
     Nanos settle_by_ = 0;
     std::vector<std::pair<std::uint64_t, detail::Control>> deferred_adds_;  // (member, add) until settled
 };

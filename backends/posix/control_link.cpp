@@ -110,7 +110,10 @@ bool ControlLink::read_available() {
                 received_fds_.push_back(fd);
             }
         }
-        if (msg.msg_flags & MSG_CTRUNC) broken_ = true;  // descriptors were lost
+        if (msg.msg_flags & MSG_CTRUNC) {
+            broken_ = true;  // descriptors were lost
+            return false;
+        }
         if (n == 0) return false;
         inbox_.insert(inbox_.end(), buffer, buffer + n);
         if (static_cast<std::size_t>(n) < sizeof buffer) return true;

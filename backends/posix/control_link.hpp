@@ -36,12 +36,13 @@ public:
     // callee then owns). False when the peer has gone or broke the protocol.
     template <class OnFrame>
     bool receive(OnFrame&& on_frame) {
-        if (!read_available()) return false;
-        while (auto frame = next_frame()) {
+        const bool open = read_available();
+        if (broken_) return false;  // descriptors were lost: nothing after can be paired right
+        while (auto frame = next_frame()) {  // what came before the end is still delivered
             if (!frame->control) return false;
             on_frame(*frame->control, frame->fd);
         }
-        return !broken_;
+        return open && !broken_;
     }
 
 private:

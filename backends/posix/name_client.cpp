@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <optional>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -83,25 +84,26 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
 
     const bool bounded = !wait.is_forever() && !options.use_server_default_wait;
     set_timeout(fd, SO_RCVTIMEO, bounded ? wait.remaining_ms() + answer_grace_ms : 0);
-    std::byte reply[detail::frame_header_size + detail::open_reply_size];
-    std::size_t have = 0;
-    while (have < sizeof reply) {
-        const ssize_t n = ::recv(fd, reply + have, sizeof reply - have, MSG_WAITALL);
-        if (n > 0) {
-            have += static_cast<std::size_t>(n);
-        } else if (n == 0 || errno == ECONNRESET) {
-            return fail(errc::not_found, Step::retry);  // closed unanswered: the broker went away
-        } else if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return fail(errc::pipe_busy, Step::done);  // a broker that does not answer
-        } else if (errno != EINTR) {
-            return fail(last_error(), Step::done);
+    // The answer: its header, then exactly its payload (a later version may send a longer one).
+    std::byte reply[detail::frame_header_size + detail::max_connect_payload];
+    const auto read_exactly = [&](std::byte* into, std::size_t size) -> std::optional<Step> {
+        for (std::size_t have = 0; have < size;) {
+            const ssize_t n = ::recv(fd, into + have, size - have, MSG_WAITALL);
+            if (n > 0) have += static_cast<std::size_t>(n);
+            else if (n == 0 || errno == ECONNRESET) return fail(errc::not_found, Step::retry);  // the broker went away
+            else if (errno == EAGAIN || errno == EWOULDBLOCK) return fail(errc::pipe_busy, Step::done);  // no answer
+            else if (errno != EINTR) return fail(last_error(), Step::done);
         }
-    }
+        return std::nullopt;
+    };
+    if (auto step = read_exactly(reply, detail::frame_header_size)) return *step;
     const auto header =
         detail::decode_header(std::span<const std::byte, detail::frame_header_size>(reply, detail::frame_header_size));
-    std::optional<detail::OpenReply> decoded;
-    if (header && header->kind == detail::FrameKind::open_reply && header->length == detail::open_reply_size)
-        decoded = detail::decode_open_reply(std::span<const std::byte>(reply + detail::frame_header_size, header->length));
+    if (!header || header->kind != detail::FrameKind::open_reply || header->length < detail::open_reply_size)
+        return fail(errc::protocol_error, Step::done);
+    if (auto step = read_exactly(reply + detail::frame_header_size, header->length)) return *step;
+    const auto decoded =
+        detail::decode_open_reply(std::span<const std::byte>(reply + detail::frame_header_size, header->length));
     if (!decoded) return fail(errc::protocol_error, Step::done);
     if (decoded->result != errc{}) return fail(decoded->result, Step::done);
     test_stop_point("client-answered");
@@ -125,7 +127,8 @@ std::error_code open_pipe(const Name& name, const ClientOptions& options, const 
     for (;;) {
         std::error_code ec;
         if (attempt(address, options, wait, out, ec) == Step::done) return ec;
-        const bool may_wait = std::chrono::steady_clock::now() < patience || (!wait.expired() && ec == errc::pipe_busy);
+        // pipe_busy (a full backlog) waits only as long as the client's own wait.
+        const bool may_wait = ec == errc::pipe_busy ? !wait.expired() : std::chrono::steady_clock::now() < patience;
         // A refused connection with no live server process is a pipe that is gone.
         if (!may_wait || (ec == errc::not_found && address.own && !name_has_live_servers(address))) return ec;
         std::this_thread::sleep_for(backoff);

@@ -249,12 +249,18 @@ std::size_t NameFiles::member_count() const {
     std::snprintf(id, sizeof id, " %02x:%02x:%llu ", major(st.st_dev), minor(st.st_dev),
                   static_cast<unsigned long long>(st.st_ino));
     std::size_t count = 0;
-    if (FILE* f = std::fopen("/proc/locks", "re")) {
-        char line[256];
-        while (std::fgets(line, sizeof line, f))
-            if (std::strstr(line, "OFDLCK") && std::strstr(line, id)) ++count;
-        std::fclose(f);
+    FILE* f = std::fopen("/proc/locks", "re");
+    if (!f) {
+        // No /proc: only whether another process holds it (then wait for one at least).
+        struct flock probe{};
+        probe.l_type = F_WRLCK;
+        probe.l_whence = SEEK_SET;
+        return ::fcntl(members_fd_, F_OFD_GETLK, &probe) == 0 && probe.l_type != F_UNLCK ? 2 : 1;
     }
+    char line[256];
+    while (std::fgets(line, sizeof line, f))
+        if (std::strstr(line, "OFDLCK") && std::strstr(line, id)) ++count;
+    std::fclose(f);
     return std::max<std::size_t>(count, 1);
 }
 

@@ -218,10 +218,13 @@ private:
                 if (slot->registered) broker->restore_local(id, slot->params, slot->listening_since);
             broker_ = std::move(broker);
             role_ = Role::broker;
-            // What a dead broker never answered is decided here now.
-            auto unanswered = std::move(in_flight_);
+            // What a dead broker never answered is decided here now, first, once
+            // this broker has heard from the other server processes.
+            {
+                std::lock_guard queue(mutex_);
+                for (auto it = in_flight_.rbegin(); it != in_flight_.rend(); ++it) commands_.push_front(it->second);
+            }
             in_flight_.clear();
-            for (auto& [request, cmd] : unanswered) run_as_broker(cmd);
             return;
         }
         const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -248,7 +251,10 @@ private:
         epoll_event e{};
         e.events = EPOLLIN | EPOLLRDHUP;
         e.data.u64 = event_tag(EventKind::link, 0);
-        ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e);
+        if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &e) < 0) {  // unwatched, its end would go unseen
+            link_ = ControlLink();
+            return setback(last_error());
+        }
         role_ = Role::member;
         backoff_ms_ = 1;
         setback_ = {};
@@ -294,8 +300,9 @@ private:
                 cmd = commands_.front();
                 // With no broker yet, an add waits, unless the way to one failed for a reason of its own;
                 // and while a new broker hears from the other server processes, too.
-                if (role_ == Role::none && cmd->kind == Command::add && !setback_) return;
-                if (role_ == Role::broker && cmd->kind == Command::add && !broker_->settled()) return;
+                // (Not when stopping: the add's caller has given up.)
+                if (role_ == Role::none && cmd->kind == Command::add && !setback_ && !stopping_) return;
+                if (role_ == Role::broker && cmd->kind == Command::add && !stopping_ && !broker_->settled()) return;
                 commands_.pop_front();
             }
             switch (role_) {
@@ -310,13 +317,17 @@ private:
         auto& slot = cmd->slot;
         switch (cmd->kind) {
         case Command::add: {
+            // Known before the broker can hand it a waiting client (add_local serves them at once).
+            slots_[slot->id] = slot;
+            slot->listening_since = cmd->since;
+            slot->pipe = slot->params;
             detail::InstanceParams pipe = slot->params;
             const auto ec = broker_->add_local(slot->id, slot->params, cmd->since, pipe);
             if (!ec) {
-                slots_[slot->id] = slot;
                 slot->registered = true;
-                slot->listening_since = cmd->since;
                 slot->pipe = pipe;
+            } else {
+                slots_.erase(slot->id);
             }
             if (cmd->complete(ec, pipe) && !ec) undo(slot);
             break;
@@ -365,7 +376,9 @@ private:
     void run_without_broker(const std::shared_ptr<Command>& cmd) {
         auto& slot = cmd->slot;
         switch (cmd->kind) {
-        case Command::add: cmd->complete(setback_, {}); break;  // no broker can be reached, for a reason
+        case Command::add:  // no broker can be reached, for a reason (or this node is stopping)
+            cmd->complete(setback_ ? setback_ : make_error_code(errc::timed_out), {});
+            break;
         case Command::remove:
             slots_.erase(slot->id);  // never restored to the next broker
             cmd->complete({}, {});
@@ -443,9 +456,10 @@ private:
             return;
         }
         auto& slot = *it->second;
+        const auto& pipe = role_ == Role::broker ? broker_->pipe() : slot.pipe;
         detail::OpenReply reply;
-        reply.type = slot.pipe.type;
-        reply.max_instances = slot.pipe.max_instances;
+        reply.type = pipe.type;
+        reply.max_instances = pipe.max_instances;
         reply.in_buffer = slot.params.in_buffer;
         reply.out_buffer = slot.params.out_buffer;
         reply.server_pid = static_cast<std::uint32_t>(::getpid());
@@ -590,6 +604,7 @@ InstanceRegistration& InstanceRegistration::operator=(InstanceRegistration&& o) 
         slot_ = std::move(o.slot_);
         key_ = std::move(o.key_);
         pipe_ = o.pipe_;
+        registered_ = std::exchange(o.registered_, false);
     }
     return *this;
 }

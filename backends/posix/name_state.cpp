@@ -82,7 +82,9 @@ NameState::Decision NameState::open(ClientId client, const detail::OpenRequest& 
                                  : request.wait_ms == detail::wait_forever_ms ? -1
                                                                                : std::int64_t{request.wait_ms};
     if (wait_ms == 0) return {Decision::refuse, {}, errc::pipe_busy};
-    waiting_.push_back({client, wait_ms < 0 ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000});
+    // Waits past ~292 years are forever (and cannot overflow).
+    const bool forever = wait_ms < 0 || wait_ms > (std::numeric_limits<Nanos>::max() - now) / 1'000'000;
+    waiting_.push_back({client, forever ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000});
     return {Decision::wait, {}, {}};
 }
 

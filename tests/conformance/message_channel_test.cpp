@@ -283,6 +283,29 @@ TEST(MessageChannelConformance, WaitingSucceedsWhenAnInstanceFreesUp) {
     EXPECT_EQ(receive_text(c.server, 64).first, "second");
 }
 
+// A client waiting for a free instance gets one created while it waits.
+TEST(MessageChannelConformance, AWaitingClientGetsANewInstance) {
+    const auto name = test::unique_pipe_name("wait-for-new");
+    auto first = test::create_instance(name);
+    auto taken = test::open_channel(name);
+    auto waiting = std::async(std::launch::async, [&] {
+        ClientOptions wait;
+        wait.wait = generous;
+        std::error_code ec;
+        auto channel = test::ipc().open_channel(name, wait, ec);
+        if (!ec) channel.send(test::as_bytes(std::string("to the new one")), generous, ec);
+        return std::make_pair(std::move(channel), ec);
+    });
+    auto second = test::create_instance(name);  // whether the client is waiting yet or not, it gets this one
+    auto [channel, ec] = waiting.get();
+    ASSERT_FALSE(ec) << ec.message();
+    second.accept(generous, ec);
+    EXPECT_TRUE(!ec || ec == errc::already_connected) << ec.message();
+    EXPECT_EQ(receive_text(second, 64).first, "to the new one");
+    ClientOptions none;
+    EXPECT_EQ(open_error(name, none), errc::pipe_busy) << "both instances have their client";
+}
+
 TEST(MessageChannelConformance, WaitingFailsWhenNoInstanceFreesUp) {
     ServerOptions options;
     options.max_instances = 1;

@@ -85,13 +85,16 @@ std::string exchange_once(const std::string& name, const std::string& request, T
     return {};
 }
 
-// Every instance of a max-`count` name serves a client at once, without waiting.
+// Every instance of a max-`count` name serves a client again (once its server
+// has seen its last client go, which it does in its own time) and there are no more.
 void expect_all_free(const std::string& name, std::size_t count) {
     std::vector<MessageChannel> clients;
+    ClientOptions wait;
+    wait.wait = generous;  // an instance lost for good fails here
     for (std::size_t i = 0; i < count; ++i) {
         std::error_code ec;
-        clients.push_back(MessageChannel::open(name, {}, ec));
-        ASSERT_FALSE(ec) << "instance " << i << " is not free: " << ec.message();
+        clients.push_back(MessageChannel::open(name, wait, ec));
+        ASSERT_FALSE(ec) << "instance " << i << " does not come free: " << ec.message();
     }
     std::error_code ec;
     MessageChannel::open(name, {}, ec);
