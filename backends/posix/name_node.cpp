@@ -1,5 +1,6 @@
 #include "name_node.hpp"
 
+#include "../common/error_map.hpp"
 #include "broker.hpp"
 #include "control_link.hpp"
 #include "fd.hpp"
@@ -86,7 +87,7 @@ std::error_code as_portable(errc e) { return e == errc{} ? std::error_code{} : m
 
 class NameNode {
 public:
-    explicit NameNode(std::string key) : key_(std::move(key)) {}
+    NameNode() = default;
     ~NameNode() { stop(); }
 
     std::error_code start(const Name& name) {
@@ -238,7 +239,7 @@ private:
             ::close(fd);
             // The broker is starting, or has just died and another server is taking over.
             const bool passing = error == ENOENT || error == ECONNREFUSED || error == EAGAIN;
-            return setback(passing ? std::error_code{} : detail_error(error));
+            return setback(passing ? std::error_code{} : detail::error_from_errno(error));
         }
         uid_t uid;
         pid_t pid;
@@ -502,8 +503,6 @@ private:
         role_ = Role::none;
     }
 
-    static std::error_code detail_error(int error);
-
 public:
     // A node whose start failed: what it made of the name goes, unless another server has it.
     void forget_files() noexcept {
@@ -512,7 +511,6 @@ public:
 
 private:
 
-    const std::string key_;
     NameFiles files_;
     int epoll_fd_ = -1, wake_fd_ = -1;
     std::thread thread_;
@@ -535,10 +533,6 @@ private:
     std::error_code setback_;  // why the last try to reach a broker failed, if for a reason of its own
 };
 
-std::error_code NameNode::detail_error(int error) {
-    errno = error;
-    return last_error();
-}
 
 // --- the process's nodes: one per name ----------------------------------------------------
 
@@ -564,7 +558,7 @@ std::error_code acquire(const Name& name, std::shared_ptr<NameNode>& out) {
     std::lock_guard lock(r.mutex);
     auto& entry = r.nodes[key];
     if (!entry.node) {
-        auto node = std::make_shared<NameNode>(key);
+        auto node = std::make_shared<NameNode>();
         if (auto ec = node->start(name)) {
             node->stop();
             node->forget_files();

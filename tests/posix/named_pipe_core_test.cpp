@@ -30,28 +30,19 @@ namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 using test::generous;
 
-#if defined(__SANITIZE_ADDRESS__)
-constexpr bool address_sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
+// Which sanitizer this build runs under (gcc defines the macros, clang has __has_feature).
+#ifndef __has_feature
+#define __has_feature(x) 0
+#endif
+#if defined(__SANITIZE_ADDRESS__) || __has_feature(address_sanitizer)
 constexpr bool address_sanitized = true;
 #else
 constexpr bool address_sanitized = false;
 #endif
-#else
-constexpr bool address_sanitized = false;
-#endif
-
-#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
-constexpr bool sanitized = true;
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#if defined(__SANITIZE_THREAD__) || __has_feature(thread_sanitizer)
 constexpr bool sanitized = true;
 #else
-constexpr bool sanitized = false;
-#endif
-#else
-constexpr bool sanitized = false;
+constexpr bool sanitized = address_sanitized;
 #endif
 
 PipeServer::RequestHandler echo() {
