@@ -1,5 +1,7 @@
 #include "broker.hpp"
 
+#include "fd.hpp"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstdlib>
@@ -59,7 +61,9 @@ void Broker::watch(int fd, std::uint64_t tag, std::uint32_t events) {
 std::error_code Broker::start() {
     settle_by_ = steady_now_ns() + settle_patience_ns;
     if (auto ec = files_.bind_broker_socket(listen_fd_)) return ec;
-    watch(listen_fd_, event_tag(EventKind::listener), EPOLLIN);
+    // Its node's acceptor thread sleeps inside accept() on it (name_node.cpp).
+    const int flags = ::fcntl(listen_fd_, F_GETFL);
+    if (flags < 0 || ::fcntl(listen_fd_, F_SETFL, flags & ~O_NONBLOCK) < 0) return last_error();
     return {};
 }
 
@@ -112,7 +116,6 @@ void Broker::on_event(std::uint64_t tag, std::uint32_t events) {
 void Broker::handle_event(std::uint64_t tag, std::uint32_t events) {
     const auto id = event_id(tag);
     switch (event_kind(tag)) {
-    case EventKind::listener: accept_all(listen_fd_, false); break;
     case EventKind::door: accept_all(door_fd_, true); break;
     case EventKind::connection: {
         const auto it = connections_.find(id);
@@ -142,45 +145,62 @@ void Broker::handle_event(std::uint64_t tag, std::uint32_t events) {
 void Broker::accept_all(int listen_fd, bool via_door) {
     for (;;) {
         // Blocking, as the channel it becomes wants it; the broker's own calls on it never wait (MSG_DONTWAIT).
-        int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED) continue;
-            if ((errno == EMFILE || errno == ENFILE) && reserve_fd_ >= 0) {
-                // Out of descriptors: tell one client so, rather than leave it hanging.
-                ::close(reserve_fd_);
-                fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
-                if (fd >= 0) {
-                    const auto reply = detail::encode_open_reply({errc::resource_exhausted});
-                    (void)send_all_now(fd, reply);
-                    ::close(fd);
-                }
-                reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-                if (fd >= 0) continue;
-            }
-            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_listener(listen_fd);
-            return;  // EAGAIN: all taken
-        }
-        Connection c;
-        c.fd = fd;
-        c.via_door = via_door;
-        // Only this user reaches the private socket; checked anyway.
-        if (!peer_credentials(fd, c.uid, c.pid) || (!via_door && c.uid != ::geteuid())) {
-            ::close(fd);
+        const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            adopt(fd, via_door);
             continue;
         }
-        std::size_t handshaking = 0;
-        std::uint64_t oldest = 0;
-        for (const auto& [cid, other] : connections_) {
-            if (other.waiting) continue;
-            if (handshaking++ == 0) oldest = cid;
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if (errno == EMFILE || errno == ENFILE) {
+            if (refuse_for_lack_of_descriptors(listen_fd)) continue;
         }
-        if (handshaking >= max_handshaking) close_connection(oldest);
-        c.handshake_until = steady_now_ns() + handshake_timeout_ns_;
-        const auto id = next_id_++;
-        connections_.emplace(id, std::move(c));
-        watch(fd, event_tag(EventKind::connection, id), EPOLLIN | EPOLLRDHUP);
-        read_first_frame(id);  // usually there already: no second trip through epoll
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) pause_listener(listen_fd);
+        return;  // EAGAIN: all taken
     }
+}
+
+bool Broker::refuse_for_lack_of_descriptors(int listen_fd) {
+    if (reserve_fd_ < 0) return false;
+    // Out of descriptors: tell one client so, rather than leave it hanging.
+    ::close(reserve_fd_);
+    const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+    if (fd >= 0) {
+        (void)send_all_now(fd, detail::encode_open_reply({errc::resource_exhausted}));
+        ::close(fd);
+    }
+    reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return fd >= 0;
+}
+
+bool Broker::adopt(int fd, bool via_door) {
+    Connection c;
+    c.fd = fd;
+    c.via_door = via_door;
+    // Only this user reaches the private socket; checked anyway.
+    if (!peer_credentials(fd, c.uid, c.pid) || (!via_door && c.uid != ::geteuid())) {
+        ::close(fd);
+        return false;
+    }
+    std::size_t handshaking = 0;
+    std::uint64_t oldest = 0;
+    for (const auto& [cid, other] : connections_) {
+        if (other.waiting) continue;
+        if (handshaking++ == 0) oldest = cid;
+    }
+    if (handshaking >= max_handshaking) close_connection(oldest);
+    c.handshake_until = steady_now_ns() + handshake_timeout_ns_;
+    const auto id = next_id_++;
+    connections_.emplace(id, std::move(c));
+    // Usually there already: then decided at once, and never watched (adding a
+    // readable socket to the epoll set would wake the node's thread for nothing).
+    read_first_frame(id);
+    const auto it = connections_.find(id);
+    if (it != connections_.end()) {
+        it->second.watched = true;
+        watch(fd, event_tag(EventKind::connection, id), EPOLLIN | EPOLLRDHUP);
+    }
+    reap_members();
+    return it != connections_.end();
 }
 
 // Reads exactly the first frame (what follows is the channel's, for the server).
@@ -189,7 +209,9 @@ void Broker::read_first_frame(std::uint64_t id) {
     detail::FrameKind kind{};
     for (;;) {
         const std::size_t have = c.bytes.size();
-        std::size_t want = detail::frame_header_size;
+        // Before its header is in, as much as an open frame, the usual first
+        // frame (one recv for it all); every first frame is at least that long.
+        std::size_t want = detail::frame_header_size + detail::open_request_size;
         if (have >= detail::frame_header_size) {
             const auto header = detail::decode_header(
                 std::span<const std::byte, detail::frame_header_size>(c.bytes.data(), detail::frame_header_size));
@@ -197,7 +219,8 @@ void Broker::read_first_frame(std::uint64_t id) {
                                              (header->kind == detail::FrameKind::control && !c.via_door));
             if (!expected) return close_connection(id);
             kind = header->kind;
-            want += header->length;
+            want = detail::frame_header_size + header->length;
+            if (have > want) return close_connection(id);  // too short for its kind
             if (have == want) break;
         }
         c.bytes.resize(want);
@@ -208,7 +231,7 @@ void Broker::read_first_frame(std::uint64_t id) {
             return close_connection(id);
         }
         c.bytes.resize(have + static_cast<std::size_t>(n));
-        if (c.bytes.size() < want) return;
+        if (c.bytes.size() < detail::frame_header_size) return;  // the rest later (a header is judged at once)
     }
     const auto payload = std::span<const std::byte>(c.bytes).subspan(detail::frame_header_size);
     if (kind == detail::FrameKind::control) {
@@ -242,7 +265,7 @@ void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
 void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     auto node = connections_.extract(client);
     const int fd = node.mapped().fd;
-    ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+    if (node.mapped().watched) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
     if (key.member == 0) return deliver_(key.instance, fd);
     Member* m = live_member(key.member);
     if (!m) {
@@ -300,7 +323,6 @@ void Broker::on_timeout() {
     if (listener_paused_until_ != 0 && now >= listener_paused_until_) {
         listener_paused_until_ = 0;
         if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
-        watch(listen_fd_, event_tag(EventKind::listener), EPOLLIN);
         if (door_fd_ >= 0) watch(door_fd_, event_tag(EventKind::door), EPOLLIN);
     }
     std::vector<std::uint64_t> late;

@@ -3,7 +3,8 @@
 // clients ask for an instance and the name's other server processes keep a
 // control connection; it decides every open with the state machine and hands
 // the client's connection to the instance's process (SCM_RIGHTS), or to an
-// instance of its own. Runs on its node's thread only (name_node.hpp).
+// instance of its own. Runs under its node's state lock only (name_node.hpp):
+// on the node's thread, its acceptor thread, or a caller of the node's.
 #pragma once
 
 #include "control_link.hpp"
@@ -20,7 +21,7 @@
 namespace pipeslot::posix {
 
 // What a node's epoll reports an event for: the kind in the top byte, an id below.
-enum class EventKind : std::uint64_t { wake = 1, listener, door, connection, link };
+enum class EventKind : std::uint64_t { wake = 1, door = 3, connection, link };
 inline std::uint64_t event_tag(EventKind kind, std::uint64_t id = 0) noexcept {
     return (static_cast<std::uint64_t>(kind) << 56) | id;
 }
@@ -36,7 +37,19 @@ public:
     Broker(const Broker&) = delete;
     Broker& operator=(const Broker&) = delete;
 
-    std::error_code start();  // binds the name's socket
+    std::error_code start();  // binds the name's socket (blocking: see listen_fd())
+
+    // The name's socket, for the node's acceptor thread to accept() on (one
+    // thread sleeping in accept() wakes sooner than one in epoll). It hands
+    // each connection to adopt(); true if the broker still holds it (its first
+    // frame has not come, or it waits for a free instance): the node's thread
+    // then has a new deadline to keep.
+    int listen_fd() const noexcept { return listen_fd_; }
+    bool adopt(int fd, bool via_door);
+    // accept() failed for want of descriptors: accepts one waiting client with
+    // the descriptor held in reserve and refuses it (resource_exhausted). False
+    // if none is in reserve.
+    bool refuse_for_lack_of_descriptors(int listen_fd);
 
     // This process's own instances (member 0).
     std::error_code add_local(std::uint64_t id, const detail::InstanceParams& wanted, Nanos since,
@@ -68,6 +81,7 @@ private:
         Nanos handshake_until = 0;
         bool waiting = false;  // for a free instance
         bool via_door = false;
+        bool watched = false;  // in the epoll set
         uid_t uid = 0;
         pid_t pid = 0;
     };

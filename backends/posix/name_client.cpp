@@ -83,32 +83,34 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     test_stop_point("client-sent-open");
 
     const bool bounded = !wait.is_forever() && !options.use_server_default_wait;
-    set_timeout(fd, SO_RCVTIMEO, bounded ? wait.remaining_ms() + answer_grace_ms : 0);
-    // The answer: its header, then exactly its payload (a later version may send a longer one).
+    if (bounded) set_timeout(fd, SO_RCVTIMEO, wait.remaining_ms() + answer_grace_ms);  // a new socket has none
+    // The answer: one recv for the usual whole of it (a version 2 reply), then
+    // what its header says is missing (a later version may send a longer one);
+    // never past it, for what follows is the channel's.
     std::byte reply[detail::frame_header_size + detail::max_connect_payload];
-    const auto read_exactly = [&](std::byte* into, std::size_t size) -> std::optional<Step> {
-        for (std::size_t have = 0; have < size;) {
-            const ssize_t n = ::recv(fd, into + have, size - have, MSG_WAITALL);
-            if (n > 0) have += static_cast<std::size_t>(n);
-            else if (n == 0 || errno == ECONNRESET) return fail(errc::not_found, Step::retry);  // the broker went away
-            else if (errno == EAGAIN || errno == EWOULDBLOCK) return fail(errc::pipe_busy, Step::done);  // no answer
-            else if (errno != EINTR) return fail(last_error(), Step::done);
+    std::size_t have = 0, want = detail::frame_header_size + detail::open_reply_size;
+    std::optional<detail::FrameHeader> header;
+    while (have < want) {
+        const ssize_t n = ::recv(fd, reply + have, want - have, 0);
+        if (n > 0) have += static_cast<std::size_t>(n);
+        else if (n == 0 || errno == ECONNRESET) return fail(errc::not_found, Step::retry);  // the broker went away
+        else if (errno == EAGAIN || errno == EWOULDBLOCK) return fail(errc::pipe_busy, Step::done);  // no answer
+        else if (errno != EINTR) return fail(last_error(), Step::done);
+        if (!header && have >= detail::frame_header_size) {
+            header = detail::decode_header(
+                std::span<const std::byte, detail::frame_header_size>(reply, detail::frame_header_size));
+            if (!header || header->kind != detail::FrameKind::open_reply || header->length < detail::open_reply_size)
+                return fail(errc::protocol_error, Step::done);
+            want = detail::frame_header_size + header->length;
         }
-        return std::nullopt;
-    };
-    if (auto step = read_exactly(reply, detail::frame_header_size)) return *step;
-    const auto header =
-        detail::decode_header(std::span<const std::byte, detail::frame_header_size>(reply, detail::frame_header_size));
-    if (!header || header->kind != detail::FrameKind::open_reply || header->length < detail::open_reply_size)
-        return fail(errc::protocol_error, Step::done);
-    if (auto step = read_exactly(reply + detail::frame_header_size, header->length)) return *step;
+    }
     const auto decoded =
         detail::decode_open_reply(std::span<const std::byte>(reply + detail::frame_header_size, header->length));
     if (!decoded) return fail(errc::protocol_error, Step::done);
     if (decoded->result != errc{}) return fail(decoded->result, Step::done);
     test_stop_point("client-answered");
     set_timeout(fd, SO_SNDTIMEO, 0);  // the channel sets its own
-    set_timeout(fd, SO_RCVTIMEO, 0);
+    if (bounded) set_timeout(fd, SO_RCVTIMEO, 0);
     out.fd = fd;
     out.reply = *decoded;
     ec.clear();

@@ -311,6 +311,8 @@ std::error_code locate_broker(const Name& name, const std::string& server_user, 
     out.own = uid == ::geteuid();
     if (out.own) {
         if (auto ec = runtime_directory(Scope::private_to_user, out.dir_path)) return ec;
+        // Opened only when the socket's path is too long for an address (two system calls less an open).
+        if (out.dir_path.size() + 1 + out.socket_file.size() < sizeof(sockaddr_un::sun_path)) return {};
         out.dir_fd = ::open(out.dir_path.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
         return out.dir_fd < 0 ? last_error() : std::error_code{};
     }
@@ -320,7 +322,8 @@ std::error_code locate_broker(const Name& name, const std::string& server_user, 
 bool name_has_live_servers(const BrokerAddress& address) {
     if (!address.own) return false;
     const std::string file = address.socket_file.substr(0, address.socket_file.size() - 5) + ".members";
-    const int fd = ::openat(address.dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    const int fd = address.dir_fd >= 0 ? ::openat(address.dir_fd, file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+                                        : ::open((address.dir_path + "/" + file).c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0) return false;
     struct flock probe{};
     probe.l_type = F_WRLCK;

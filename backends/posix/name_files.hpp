@@ -69,7 +69,7 @@ private:
 
 // Where a client finds a name's broker, and whose it must be.
 struct BrokerAddress {
-    int dir_fd = -1;  // kept open while connecting (long paths go through /proc/self/fd)
+    int dir_fd = -1;  // open while connecting if paths are long (they go through /proc/self/fd); else -1
     std::string dir_path, socket_file;
     uid_t owner = 0;
     bool own = true;  // this user's private directory (else another user's door)

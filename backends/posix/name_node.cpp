@@ -15,6 +15,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <poll.h>
 #include <pthread.h>
 #include <string>
 #include <sys/epoll.h>
@@ -202,7 +203,51 @@ private:
             }
             if (broker_) broker_->on_timeout();
         }
+        stop_acceptor(state);
         shut_down();
+    }
+
+    // --- the acceptor's thread: in the broker's process, it sleeps inside
+    // accept() on the name's socket and runs the broker's decision on each new
+    // client itself, under the state's lock. A thread woken inside accept()
+    // resumes sooner than one woken in epoll (docs/performance.md); the node's
+    // thread keeps everything else.
+
+    void accept_loop(int listen_fd) {
+        ::pthread_setname_np(::pthread_self(), "pipeslot-accept");
+        for (;;) {
+            const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+            const int error = errno;
+            if (acceptor_stopping_.load()) {
+                if (fd >= 0) ::close(fd);
+                return;
+            }
+            if (fd >= 0) {
+                std::lock_guard state(state_mutex_);
+                if (broker_->adopt(fd, false)) wake();  // a new deadline for the node's thread
+                continue;
+            }
+            if (error == EINTR || error == ECONNABORTED) continue;
+            if (error == EMFILE || error == ENFILE) {
+                // accept() fails at once without a descriptor, whether or not a client waits.
+                pollfd p{listen_fd, POLLIN, 0};
+                if (::poll(&p, 1, -1) < 0 || acceptor_stopping_.load()) continue;
+                std::lock_guard state(state_mutex_);
+                if (broker_->refuse_for_lack_of_descriptors(listen_fd)) continue;
+            }
+            // Out of memory or descriptors with none in reserve: rest rather than spin.
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    }
+
+    // Under the state's lock, which it lets go while the acceptor finishes.
+    void stop_acceptor(std::unique_lock<std::mutex>& state) {
+        if (!acceptor_.joinable()) return;
+        acceptor_stopping_ = true;
+        ::shutdown(broker_->listen_fd(), SHUT_RD);  // accept() returns (EINVAL)
+        state.unlock();
+        acceptor_.join();
+        state.lock();
     }
 
     // No role yet, or the broker went away: become the broker, or join it.
@@ -218,6 +263,13 @@ private:
             for (auto& [id, slot] : slots_)
                 if (slot->registered) broker->restore_local(id, slot->params, slot->listening_since);
             broker_ = std::move(broker);
+            try {
+                acceptor_ = std::thread([this, fd = broker_->listen_fd()] { accept_loop(fd); });
+            } catch (const std::system_error&) {
+                broker_.reset();
+                files_.release_broker();
+                return setback(errc::resource_exhausted);
+            }
             role_ = Role::broker;
             // What a dead broker never answered is decided here now, first, once
             // this broker has heard from the other server processes.
@@ -514,6 +566,8 @@ private:
     NameFiles files_;
     int epoll_fd_ = -1, wake_fd_ = -1;
     std::thread thread_;
+    std::thread acceptor_;  // while broker
+    std::atomic<bool> acceptor_stopping_{false};
     // The role and everything below it: the node's thread holds it but while
     // it waits in epoll; the broker's own process runs commands under it too.
     std::mutex state_mutex_;
