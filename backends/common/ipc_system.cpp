@@ -59,7 +59,7 @@ Mailslot IpcSystem::create_mailslot(std::string_view text, const MailslotOptions
         ec = errc::invalid_name;  // a reader exists on its own host only
         return {};
     }
-    if (!options.read_timeout.is_valid() || options.max_message_size > max_pipe_buffer_size) {
+    if (!options.read_timeout.is_valid() || options.max_message_size > max_mailslot_message_limit) {
         ec = errc::invalid_argument;
         return {};
     }

@@ -133,8 +133,9 @@ void cancel(MailslotReader& m) noexcept {
 std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& out) {
     const auto path = win32::to_wide(name.str());
     if (!path) return errc::invalid_name;
-    const HANDLE h = CreateFileW(path->c_str(), GENERIC_WRITE, FILE_SHARE_READ, nullptr, OPEN_EXISTING,
-                                 FILE_ATTRIBUTE_NORMAL, nullptr);
+    // Shared for writing too: any number of writers may hold the mailslot at once.
+    const HANDLE h = CreateFileW(path->c_str(), GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE, nullptr,
+                                 OPEN_EXISTING, FILE_ATTRIBUTE_NORMAL, nullptr);
     if (h == INVALID_HANDLE_VALUE) {
         const DWORD e = GetLastError();
         return (e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND) ? make_error_code(errc::not_found)

@@ -24,8 +24,11 @@ class BroadcasterBackend;
 // \\*, \\DOMAIN and \\HOST); larger sends there are errc::message_too_large.
 inline constexpr std::size_t max_network_mailslot_message = 424;
 
+// The largest maximum a mailslot takes (CreateMailslot's DWORD); larger is invalid_argument.
+inline constexpr std::size_t max_mailslot_message_limit = 0xFFFFFFFF;
+
 struct MailslotOptions {
-    std::size_t max_message_size = 0;        // 0: any size
+    std::size_t max_message_size = 0;        // 0: any size; else up to max_mailslot_message_limit
     Timeout read_timeout = Timeout::forever();  // none(): a receive returns at once
 };
 

@@ -122,6 +122,43 @@ TEST(MailslotConformance, InfoTellsSizesCountsAndTimeout) {
     EXPECT_TRUE(slot.info(ec).read_timeout.is_forever());
 }
 
+// Windows: any number of writers share a mailslot at once (each opens it
+// with FILE_SHARE_READ | FILE_SHARE_WRITE; Wine's mailslot.c tests two).
+TEST(MailslotConformance, ManyWritersHoldTheSlotOpenAtOnce) {
+    const auto name = test::unique_mailslot_name("writers");
+    auto slot = test::create_mailslot(name, waiting());
+    std::vector<Broadcaster> writers;
+    for (int i = 0; i < 4; ++i) writers.push_back(test::open_broadcaster(name));
+    for (std::size_t i = 0; i < writers.size(); ++i) send_text(writers[i], "from " + std::to_string(i));
+    for (std::size_t i = 0; i < writers.size(); ++i) EXPECT_EQ(receive_text(slot).first, "from " + std::to_string(i));
+}
+
+// CreateMailslot takes any DWORD as the maximum (Wine's mailslot.c: -1 is
+// accepted and GetMailslotInfo reports ~0U); 0 means any size.
+TEST(MailslotConformance, EveryMaximumWindowsAcceptsIsAccepted) {
+    for (const std::size_t max : {std::size_t{0}, std::size_t{1}, std::size_t{424}, std::size_t{65535},
+                                  std::size_t{1} << 30, (std::size_t{1} << 31) + 1, max_mailslot_message_limit}) {
+        const auto name = test::unique_mailslot_name("max-" + std::to_string(max));
+        MailslotOptions options;
+        options.max_message_size = max;
+        options.read_timeout = generous;
+        std::error_code ec;
+        auto slot = test::ipc().create_mailslot(name, options, ec);
+        ASSERT_FALSE(ec) << max << ": " << ec.message();
+        EXPECT_EQ(slot.info(ec).max_message_size, max);
+        auto writer = test::open_broadcaster(name);
+        send_text(writer, "x");
+        EXPECT_EQ(receive_text(slot).first, "x") << max;
+    }
+    if constexpr (sizeof(std::size_t) > 4) {  // more than a DWORD: no Windows mailslot has it
+        std::error_code ec;
+        MailslotOptions options;
+        options.max_message_size = max_mailslot_message_limit + 1;
+        test::ipc().create_mailslot(test::unique_mailslot_name("max-over"), options, ec);
+        EXPECT_EQ(ec, errc::invalid_argument);
+    }
+}
+
 TEST(MailslotConformance, NamesAreCaseInsensitiveWithPseudoFolders) {
     const auto name = test::unique_mailslot_name("Folder\\Sub\\Slot");
     auto slot = test::create_mailslot(name, waiting());
