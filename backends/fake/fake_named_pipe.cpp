@@ -102,7 +102,7 @@ public:
         };
         if (!net().wait(lock, timeout, cancels_, ticket, writable, ec)) return 0;
         if (auto e = cut_off(c); e) return fail(ec, *e);
-        if (peer_closed(*c)) return fail(ec, errc::broken_pipe);
+        if (peer_closed(*c)) return fail(ec, errc::pipe_closing);  // ERROR_NO_DATA on a write
         outgoing(*c).push_back({{data.begin(), data.end()}, 0});
         unread_outgoing(*c) += data.size();
         if (!server_) {
@@ -117,7 +117,7 @@ public:
         std::lock_guard lock(net().mutex);
         if (!can_read_) return fail(ec, errc::access_denied), PeekResult{};
         Connection* c = connection();
-        if (auto e = cut_off(c); e) return fail(ec, *e), PeekResult{};
+        if (auto e = cut_off_for_state(c); e) return fail(ec, *e), PeekResult{};
         PeekResult r;
         bool first = true;
         for (const auto& m : incoming(*c)) {
@@ -137,11 +137,12 @@ public:
 
     std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
                          std::error_code& ec) override {
-        if (mode_ != ReadMode::message) return fail(ec, errc::invalid_argument);
+        if (mode_ != ReadMode::message) return fail(ec, errc::bad_pipe);
         {
             std::lock_guard lock(net().mutex);
             Connection* c = connection();
-            if (c && !incoming(*c).empty()) return fail(ec, errc::pipe_busy);
+            if (auto e = cut_off_for_state(c); e) return fail(ec, *e);
+            if (!incoming(*c).empty()) return fail(ec, errc::pipe_busy);
         }
         send(request, timeout, ec);
         return ec ? 0 : receive(reply, timeout, ec);
@@ -230,6 +231,12 @@ private:
         if (!server_ && c->disconnected) return errc::not_connected;
         return std::nullopt;
     }
+    // Peek and transact: Windows refuses them on a server end without a client (ERROR_BAD_PIPE).
+    std::optional<errc> cut_off_for_state(Connection* c) const {
+        auto e = cut_off(c);
+        if (e && !c) e = errc::bad_pipe;
+        return e;
+    }
     std::deque<Message>& incoming(Connection& c) const { return server_ ? c.to_server : c.to_client; }
     std::deque<Message>& outgoing(Connection& c) const { return server_ ? c.to_client : c.to_server; }
     std::size_t& unread_incoming(Connection& c) const { return server_ ? c.unread_to_server : c.unread_to_client; }
@@ -272,7 +279,7 @@ std::unique_ptr<InstanceBackend> FakeSystem::do_create_instance(const PipeName& 
     if (created) {
         pipe.options = o;
     } else {
-        if (o.first_instance) return ec = errc::name_in_use, nullptr;
+        if (o.first_instance) return ec = errc::access_denied, nullptr;  // Windows: ERROR_ACCESS_DENIED
         if (pipe.options.type != o.type || pipe.options.access != o.access) return ec = errc::access_denied, nullptr;
         if (pipe.options.max_instances != unlimited_instances && pipe.instances.size() >= pipe.options.max_instances)
             return ec = errc::too_many_instances, nullptr;

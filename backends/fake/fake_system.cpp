@@ -225,7 +225,7 @@ public:
             const auto room = [&] { return s_->reader_closed || s_->bytes.size() < s_->capacity; };
             if (!net_.wait(lock, deadline.left(), never, 0, room, ec)) break;
             if (s_->reader_closed) {
-                ec = errc::broken_pipe;
+                ec = done == 0 ? errc::pipe_closing : errc::broken_pipe;  // as the POSIX backend
                 break;
             }
             const auto n = std::min(data.size() - done, s_->capacity - s_->bytes.size());

@@ -110,14 +110,25 @@ bool ensure_connected(Channel& c, std::error_code& ec) {
     return false;
 }
 
+// The same for a peek or a transact, which Windows refuses on a server end
+// without a client as ERROR_BAD_PIPE (reads and writes: listening or not connected).
+bool ensure_connected_for_state(Channel& c, std::error_code& ec) {
+    if (ensure_connected(c, ec)) return true;
+    ec = errc::bad_pipe;
+    return false;
+}
+
 // The client of a connected instance has closed its end (what it sent may still be unread).
 bool client_has_closed(int fd) {
     pollfd p{fd, POLLRDHUP, 0};
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
-// After EPIPE: a server that disconnected us left a marker that says so.
-std::error_code peer_gone_error(Channel& c, std::uint64_t ticket) {
+// After EPIPE on a write: a server that disconnected us left a marker that
+// says so; else the other end has closed. Windows: ERROR_NO_DATA ("the pipe
+// is being closed") for a write that finds it closed, ERROR_BROKEN_PIPE for
+// one under way when it closed (`under_way`: part of it had gone).
+std::error_code write_after_peer_left(Channel& c, std::uint64_t ticket, bool under_way) {
     std::unique_lock lock(c.read_mutex, std::try_to_lock);
     if (lock.owns_lock()) {
         SocketSource source(c, ticket);
@@ -125,7 +136,7 @@ std::error_code peer_gone_error(Channel& c, std::uint64_t ticket) {
         c.reader.peek({}, ReadMode::byte, c.type, source, ec);
         if (ec == errc::not_connected) return ec;
     }
-    return errc::broken_pipe;
+    return under_way ? errc::broken_pipe : errc::pipe_closing;
 }
 
 std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) {
@@ -280,9 +291,10 @@ std::size_t write_frames(Channel& c, std::uint64_t ticket, std::span<iovec> part
         }
     }
     const auto whole = static_cast<std::size_t>(std::upper_bound(ends.begin(), ends.end(), sent) - ends.begin());
+    const bool half_sent = sent != (whole == 0 ? 0 : ends[whole - 1]);
     if (ec == errc::broken_pipe) {
-        ec = peer_gone_error(c, ticket);
-    } else if (ec && sent != (whole == 0 ? 0 : ends[whole - 1])) {
+        ec = write_after_peer_left(c, ticket, half_sent);
+    } else if (ec && half_sent) {
         // Half a frame is on the wire and cannot be taken back: end the
         // sending side so the peer never takes it for a whole message.
         ::shutdown(fd, SHUT_WR);
@@ -343,7 +355,7 @@ PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
         ec = errc::access_denied;
         return {};
     }
-    if (!ensure_connected(c, ec)) return {};
+    if (!ensure_connected_for_state(c, ec)) return {};
     // A receive blocked in another thread holds the reader: nothing is there to peek at.
     std::unique_lock lock(c.read_mutex, std::try_to_lock);
     if (!lock.owns_lock() || c.fd < 0) return {};
@@ -354,10 +366,10 @@ PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
 std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
                      const Deadline& deadline, std::error_code& ec) {
     if (c.read_mode != ReadMode::message || !c.can_read || !c.can_write) {
-        ec = c.read_mode != ReadMode::message ? errc::invalid_argument : errc::access_denied;
+        ec = c.read_mode != ReadMode::message ? errc::bad_pipe : errc::access_denied;
         return 0;
     }
-    if (!ensure_connected(c, ec)) return 0;
+    if (!ensure_connected_for_state(c, ec)) return 0;
     {
         std::unique_lock lock(c.read_mutex, std::try_to_lock);
         SocketSource source(c, c.canceller.ticket());

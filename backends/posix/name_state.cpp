@@ -18,7 +18,7 @@ bool client_access_allowed(PipeAccess pipe, ClientAccess client) noexcept {
 
 std::error_code NameState::add(InstanceKey key, const detail::InstanceParams& wanted, Nanos now) {
     if (!instances_.empty()) {
-        if (wanted.first_instance) return errc::name_in_use;
+        if (wanted.first_instance) return errc::access_denied;  // Windows: ERROR_ACCESS_DENIED
         if (wanted.type != params_.type || wanted.access != params_.access ||
             wanted.allow_other_users != params_.allow_other_users)
             return errc::access_denied;

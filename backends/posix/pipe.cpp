@@ -56,7 +56,9 @@ std::size_t write(native_handle_type h, std::span<const std::byte> data, const D
         }
         if (errno == EPIPE) {
             no_sigpipe.write_failed_with_epipe();
-            ec = errc::broken_pipe;
+            // Windows: ERROR_NO_DATA for a write that finds the reader gone,
+            // ERROR_BROKEN_PIPE for one under way when it went.
+            ec = done == 0 ? errc::pipe_closing : errc::broken_pipe;
         } else {
             ec = posix::last_error();
         }

@@ -32,8 +32,8 @@ namespace {
 // The errors a pipe call reports when the other end has gone, the same on every backend.
 std::error_code pipe_error(DWORD error) {
     switch (error) {
-    case ERROR_BROKEN_PIPE:
-    case ERROR_NO_DATA: return errc::broken_pipe;  // a write after the peer closed its handle
+    case ERROR_BROKEN_PIPE: return errc::broken_pipe;
+    case ERROR_NO_DATA: return errc::pipe_closing;  // a write after the peer closed its handle
     case ERROR_PIPE_NOT_CONNECTED: return errc::not_connected;
     case ERROR_PIPE_LISTENING: return errc::pipe_listening;  // no client yet
     default: return win32::error_from(error);
@@ -128,7 +128,6 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& o, Ch
     if (h == INVALID_HANDLE_VALUE) {
         const DWORD e = GetLastError();
         if (e == ERROR_PIPE_BUSY) return errc::too_many_instances;
-        if (e == ERROR_ACCESS_DENIED && o.first_instance) return errc::name_in_use;
         return win32::error_from(e);
     }
     auto c = std::make_unique<Channel>();
@@ -259,10 +258,6 @@ PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
 
 std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
                      const Deadline& deadline, std::error_code& ec) {
-    if (c.read_mode != ReadMode::message) {
-        ec = errc::invalid_argument;  // ERROR_BAD_PIPE
-        return 0;
-    }
     if (!c.can_read || !c.can_write) {
         ec = errc::access_denied;
         return 0;

@@ -83,7 +83,8 @@ std::size_t write(native_handle_type native, std::span<const std::byte> data, co
             break;
         }
         if (r.error == ERROR_NO_DATA || r.error == ERROR_BROKEN_PIPE || r.error == ERROR_PIPE_NOT_CONNECTED) {
-            ec = errc::broken_pipe;  // the reader has gone
+            // The reader has gone: ERROR_NO_DATA when this write found it gone, else under way.
+            ec = r.error == ERROR_NO_DATA ? errc::pipe_closing : errc::broken_pipe;
             break;
         }
         if (r.error) {

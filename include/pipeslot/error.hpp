@@ -32,6 +32,20 @@ enum class errc {
     network_error,      // the network part of an operation failed (a port, an interface)
     already_connected,  // accept(): a client connected before it was called (ERROR_PIPE_CONNECTED)
     pipe_listening,     // I/O on an instance that has not had a client yet (ERROR_PIPE_LISTENING)
+    pipe_closing,       // a write after the other end closed (ERROR_NO_DATA on a write: "the pipe is being closed")
+    bad_pipe,           // the pipe's state does not allow the operation (ERROR_BAD_PIPE): a peek or
+                        // transact on a server end without a client, a transact in byte read mode
+};
+
+// Families of codes, for code that handles a whole family at once:
+//     if (ec == pipeslot::condition::peer_gone) reconnect();
+enum class condition {
+    peer_gone = 1,  // the other end closed or disconnected this one: broken_pipe, end_of_stream,
+                    // pipe_closing, not_connected
+    busy,           // no instance to be had now: pipe_busy, too_many_instances
+    no_client,      // a server end without a client: pipe_listening, bad_pipe, not_connected
+    bad_input,      // the caller's or the peer's input: invalid_argument, invalid_name,
+                    // message_too_large, buffer_too_small, protocol_error
 };
 
 // The category of every error pipeslot reports. An error_code of another
@@ -43,7 +57,18 @@ inline std::error_code make_error_code(errc e) noexcept {
     return {static_cast<int>(e), category()};
 }
 
+// The category of the families. Codes of pipeslot's category are also
+// equivalent to the std::errc of the same meaning (timed_out, broken_pipe,
+// permission_denied, ...), so `ec == std::errc::timed_out` holds too.
+PIPESLOT_API const std::error_category& condition_category() noexcept;
+
+inline std::error_condition make_error_condition(condition c) noexcept {
+    return {static_cast<int>(c), condition_category()};
+}
+
 }  // namespace pipeslot
 
 template <>
 struct std::is_error_code_enum<pipeslot::errc> : std::true_type {};
+template <>
+struct std::is_error_condition_enum<pipeslot::condition> : std::true_type {};

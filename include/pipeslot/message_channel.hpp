@@ -105,7 +105,8 @@ public:
     // The next message whole, however large (up to max_message_size).
     std::vector<std::byte> receive_message(Timeout timeout, std::error_code& ec);
     std::vector<std::byte> receive_message(Timeout timeout = Timeout::forever());  // throws
-    // One message (or bytes, on a byte pipe). Returns the bytes sent.
+    // One message (or bytes, on a byte pipe). Returns the bytes sent. After the
+    // other end closed: errc::pipe_closing (Windows' ERROR_NO_DATA).
     std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec);
     std::size_t send(std::span<const std::byte> data, Timeout timeout = Timeout::forever());  // throws
     // Several messages in order, each delivered whole, within one timeout, in
@@ -119,8 +120,8 @@ public:
     // Never blocks; buffer may be empty to ask for the counts only.
     PeekResult peek(std::span<std::byte> buffer, std::error_code& ec);
     // Sends one message and receives one reply (TransactNamedPipe). This end
-    // must be in message read mode (else invalid_argument) and hold no unread
-    // data (else pipe_busy).
+    // must be in message read mode (else bad_pipe), hold no unread data (else
+    // pipe_busy) and, on a server end, have a client (else bad_pipe).
     std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
                          std::error_code& ec);
 
@@ -160,8 +161,8 @@ public:
     explicit PipeInstance(std::unique_ptr<InstanceBackend> backend) noexcept;
 
     // A new instance, ready for a client at once. errc::too_many_instances
-    // when the name has max_instances already; errc::name_in_use with
-    // first_instance if the name exists; errc::access_denied if the options
+    // when the name has max_instances already; errc::access_denied with
+    // first_instance if the name exists (as Windows); errc::access_denied if the options
     // differ from the existing instances' type, access or max_instances.
     static PipeInstance create(std::string_view name, const ServerOptions& options, std::error_code& ec);
     static PipeInstance create(std::string_view name, const ServerOptions& options = {});  // throws

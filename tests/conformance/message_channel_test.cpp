@@ -233,6 +233,8 @@ TEST(MessageChannelConformance, EachInstanceServesOneClient) {
     EXPECT_EQ(seen, (std::set<std::string>{"client 0", "client 1", "client 2"}));
 }
 
+// CreateNamedPipe's documentation: FILE_FLAG_FIRST_PIPE_INSTANCE on a name
+// that exists fails with ERROR_ACCESS_DENIED.
 TEST(MessageChannelConformance, FirstInstanceOnlyFailsWhenTheNameExists) {
     if (test::native_under_wine()) GTEST_SKIP() << "Wine ignores FILE_FLAG_FIRST_PIPE_INSTANCE";
     const auto name = test::unique_pipe_name("first");
@@ -241,7 +243,7 @@ TEST(MessageChannelConformance, FirstInstanceOnlyFailsWhenTheNameExists) {
     auto a = test::create_instance(name, first);
     std::error_code ec;
     test::ipc().create_instance(name, first, ec);
-    EXPECT_EQ(ec, errc::name_in_use);
+    EXPECT_EQ(ec, errc::access_denied);
 }
 
 TEST(MessageChannelConformance, InstancesOfOneNameMustAgreeOnTypeAndDirection) {
@@ -585,7 +587,7 @@ TEST(MessageChannelConformance, TransactNeedsMessageModeAndNoUnreadData) {
     EXPECT_EQ(receive_text(c.client, 64).first, "unread") << "nothing was lost";
     c.client.set_read_mode(ReadMode::byte, ec);
     c.client.transact(test::as_bytes(std::string("q")), reply, generous, ec);
-    EXPECT_EQ(ec, errc::invalid_argument);
+    EXPECT_EQ(ec, errc::bad_pipe) << "TransactNamedPipe in byte read mode: ERROR_BAD_PIPE";
 }
 
 TEST(MessageChannelConformance, CallConnectsTransactsAndCloses) {
@@ -667,6 +669,7 @@ TEST(MessageChannelConformance, AServerEndWithoutAClientSaysWhetherItEverHadOne)
     EXPECT_EQ(ec, errc::not_connected);
     server.disconnect(ec);  // twice
     EXPECT_EQ(ec, errc::not_connected);
+    EXPECT_EQ(ec, condition::no_client);
     // Disconnected is not listening: a new client finds the only instance busy until accept().
     EXPECT_EQ(open_error(name), errc::pipe_busy);
     auto acceptor = std::async(std::launch::async, [&] {
@@ -678,6 +681,34 @@ TEST(MessageChannelConformance, AServerEndWithoutAClientSaysWhetherItEverHadOne)
     wait.wait = generous;
     auto next = test::open_channel(name, wait);
     EXPECT_FALSE(acceptor.get()) << "an accept() that waited for its client";
+}
+
+// Wine's kernel32 pipe.c (test_CreateNamedPipe, test_DisconnectNamedPipe) and
+// ntdll pipe.c (test_pipe_state): PeekNamedPipe and TransactNamedPipe on a
+// server end without a client are ERROR_BAD_PIPE, listening or disconnected;
+// on the disconnected client, ERROR_PIPE_NOT_CONNECTED.
+TEST(MessageChannelConformance, PeekAndTransactWithoutAClientAreBadPipe) {
+    const auto name = test::unique_pipe_name("bad-pipe");
+    auto server = test::create_instance(name, {.max_instances = 1});
+    std::vector<std::byte> reply(8);
+    std::error_code ec;
+    server.peek({}, ec);
+    EXPECT_EQ(ec, errc::bad_pipe) << "listening";
+    server.transact(test::as_bytes(std::string("q")), reply, generous, ec);
+    EXPECT_EQ(ec, errc::bad_pipe) << "listening";
+    auto client = test::open_channel(name);
+    server.peek({}, ec);
+    EXPECT_FALSE(ec) << ec.message();
+    server.disconnect(ec);
+    server.peek({}, ec);
+    EXPECT_EQ(ec, errc::bad_pipe) << "disconnected";
+    EXPECT_EQ(ec, condition::no_client);
+    server.transact(test::as_bytes(std::string("q")), reply, generous, ec);
+    EXPECT_EQ(ec, errc::bad_pipe) << "disconnected";
+    client.peek({}, ec);
+    EXPECT_EQ(ec, errc::not_connected) << "the client of a disconnected instance";
+    client.transact(test::as_bytes(std::string("q")), reply, generous, ec);
+    EXPECT_EQ(ec, errc::not_connected) << "the client of a disconnected instance";
 }
 
 // As Windows orders them: the instance that began listening first (at its
@@ -722,6 +753,9 @@ TEST(MessageChannelConformance, FreeInstancesAreTakenInTheOrderTheyBeganListenin
     EXPECT_EQ(which(clients.back()), 0) << "A, listening again last, comes last";
 }
 
+// Wine's kernel32 pipe.c (test_CloseHandle): after the other end closes, a
+// read gets what was sent and then ERROR_BROKEN_PIPE; a write gets
+// ERROR_NO_DATA ("the pipe is being closed"), from either end.
 TEST(MessageChannelConformance, AfterThePeerClosesWhatWasSentIsReadThenBrokenPipe) {
     auto c = connect_pair("close");
     send_text(c.client, "one");
@@ -732,7 +766,9 @@ TEST(MessageChannelConformance, AfterThePeerClosesWhatWasSentIsReadThenBrokenPip
     EXPECT_EQ(receive_text(c.server, 64).second, errc::broken_pipe);
     std::error_code ec;
     c.server.send(test::as_bytes(std::string("anyone?")), generous, ec);
-    EXPECT_EQ(ec, errc::broken_pipe);
+    EXPECT_EQ(ec, errc::pipe_closing);
+    c.server.peek({}, ec);
+    EXPECT_EQ(ec, errc::broken_pipe) << "PeekNamedPipe, the other end gone: ERROR_BROKEN_PIPE";
 
     auto d = connect_pair("close-server");
     send_text(d.server, "bye");
@@ -740,7 +776,8 @@ TEST(MessageChannelConformance, AfterThePeerClosesWhatWasSentIsReadThenBrokenPip
     EXPECT_EQ(receive_text(d.client, 64).first, "bye");
     EXPECT_EQ(receive_text(d.client, 64).second, errc::broken_pipe);
     d.client.send(test::as_bytes(std::string("x")), generous, ec);
-    EXPECT_EQ(ec, errc::broken_pipe);
+    EXPECT_EQ(ec, errc::pipe_closing);
+    EXPECT_EQ(ec, condition::peer_gone);
 }
 
 TEST(MessageChannelConformance, ReceiveTimesOut) {

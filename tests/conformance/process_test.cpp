@@ -288,7 +288,7 @@ TEST(ProcessConformance, FailedPipelineLeavesNothingRunning) {
     EXPECT_EQ(ec, errc::not_found);
     // The first stage was killed and reaped: nobody holds our pipe's read end.
     in.write_end.write(as_bytes("anyone?"), generous, ec);
-    EXPECT_EQ(ec, errc::broken_pipe);
+    EXPECT_EQ(ec, errc::pipe_closing);
 }
 
 }  // namespace

@@ -88,7 +88,7 @@ TEST(NameState, InstancesMustAgreeAndTheLimitHolds) {
     ASSERT_FALSE(s.add({0, 1}, params(2), 0));
     auto first_only = params(2);
     first_only.first_instance = true;
-    EXPECT_EQ(s.add({0, 2}, first_only, 0), errc::name_in_use);
+    EXPECT_EQ(s.add({0, 2}, first_only, 0), errc::access_denied);
     auto bytes = params(2);
     bytes.type = PipeType::byte;
     EXPECT_EQ(s.add({0, 2}, bytes, 0), errc::access_denied);

@@ -11,7 +11,7 @@ namespace pipeslot {
 namespace {
 
 TEST(Errors, EveryCodeHasAReadableMessageInOneCategory) {
-    for (int v = static_cast<int>(errc::broken_pipe); v <= static_cast<int>(errc::pipe_listening); ++v) {
+    for (int v = static_cast<int>(errc::broken_pipe); v <= static_cast<int>(errc::bad_pipe); ++v) {
         const std::error_code ec = static_cast<errc>(v);
         EXPECT_EQ(&ec.category(), &category());
         EXPECT_STREQ(ec.category().name(), "pipeslot");
@@ -51,11 +51,44 @@ TEST(Errors, Win32Table) {
              {995, errc::cancelled},           {87, errc::invalid_argument},  {6, errc::invalid_argument},
              {122, errc::buffer_too_small},    {50, errc::not_supported},     {4, errc::resource_exhausted},
              {8, errc::resource_exhausted},    {1450, errc::resource_exhausted}, {535, errc::already_connected},
-             {536, errc::pipe_listening}}) {
+             {536, errc::pipe_listening},      {230, errc::bad_pipe},         {1, errc::not_supported},
+             {32, errc::access_denied},        {38, errc::end_of_stream},     {1168, errc::not_found},
+             {1223, errc::cancelled},          {1816, errc::resource_exhausted}}) {
         EXPECT_EQ(detail::error_from_win32(c.native), c.portable) << c.native;
     }
     EXPECT_FALSE(detail::error_from_win32(0));
     EXPECT_EQ(detail::error_from_win32(1234), std::error_code(1234, std::system_category()));
+}
+
+TEST(Errors, ConditionsGroupFamilies) {
+    const auto members = [](condition c) {
+        std::vector<errc> in;
+        for (int v = static_cast<int>(errc::broken_pipe); v <= static_cast<int>(errc::bad_pipe); ++v)
+            if (std::error_code(static_cast<errc>(v)) == c) in.push_back(static_cast<errc>(v));
+        return in;
+    };
+    using V = std::vector<errc>;
+    EXPECT_EQ(members(condition::peer_gone),
+              (V{errc::broken_pipe, errc::end_of_stream, errc::not_connected, errc::pipe_closing}));
+    EXPECT_EQ(members(condition::busy), (V{errc::pipe_busy, errc::too_many_instances}));
+    EXPECT_EQ(members(condition::no_client), (V{errc::not_connected, errc::pipe_listening, errc::bad_pipe}));
+    EXPECT_EQ(members(condition::bad_input), (V{errc::invalid_name, errc::message_too_large, errc::invalid_argument,
+                                               errc::buffer_too_small, errc::protocol_error}));
+    EXPECT_STREQ(condition_category().name(), "pipeslot-condition");
+    EXPECT_EQ(make_error_condition(condition::busy).message(), "no pipe instance is free");
+    // Another category's code is in no family, even with a member's number.
+    EXPECT_FALSE(std::error_code(static_cast<int>(errc::broken_pipe), std::system_category()) == condition::peer_gone);
+}
+
+TEST(Errors, CodesCompareEqualToTheStandardConditionOfTheSameMeaning) {
+    EXPECT_EQ(std::error_code(errc::timed_out), std::errc::timed_out);
+    EXPECT_EQ(std::error_code(errc::broken_pipe), std::errc::broken_pipe);
+    EXPECT_EQ(std::error_code(errc::pipe_closing), std::errc::broken_pipe);
+    EXPECT_EQ(std::error_code(errc::access_denied), std::errc::permission_denied);
+    EXPECT_EQ(std::error_code(errc::not_found), std::errc::no_such_file_or_directory);
+    EXPECT_EQ(std::error_code(errc::invalid_argument), std::errc::invalid_argument);
+    EXPECT_EQ(std::error_code(errc::cancelled), std::errc::operation_canceled);
+    EXPECT_NE(std::error_code(errc::more_data), std::errc::message_size);
 }
 
 }  // namespace
