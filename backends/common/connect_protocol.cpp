@@ -54,7 +54,7 @@ std::optional<PipeAccess> pipe_access(std::uint8_t code) noexcept {
 }
 
 bool valid_errc(std::uint32_t value) noexcept {
-    return value <= static_cast<std::uint32_t>(errc::pipe_listening);
+    return value <= static_cast<std::uint32_t>(errc::bad_pipe);  // the last code
 }
 
 // A later version may append fields: read the known prefix, check its size.
@@ -69,7 +69,8 @@ std::array<std::byte, frame_header_size + open_request_size> encode_open(const O
     auto p = std::span(out).subspan(frame_header_size);
     put<std::uint8_t>(p, 0, r.version);
     put<std::uint8_t>(p, 1, access_code(r.access));
-    put<std::uint8_t>(p, 2, (r.remote ? 1 : 0) | (r.message_read_mode ? 2 : 0) | (r.use_server_default_wait ? 4 : 0));
+    put<std::uint8_t>(p, 2, (r.remote ? 1 : 0) | (r.message_read_mode ? 2 : 0) | (r.use_server_default_wait ? 4 : 0) |
+                                (r.wait_only ? 8 : 0));
     put<std::uint32_t>(p, 4, r.wait_ms);
     return out;
 }
@@ -80,11 +81,12 @@ std::optional<OpenRequest> decode_open(std::span<const std::byte> p) noexcept {
     r.version = get<std::uint8_t>(p, 0);
     const auto access = client_access(get<std::uint8_t>(p, 1));
     const auto flags = get<std::uint8_t>(p, 2);
-    if (r.version < protocol_version || !access || flags > 7 || get<std::uint8_t>(p, 3) != 0) return std::nullopt;
+    if (r.version < protocol_version || !access || flags > 15 || get<std::uint8_t>(p, 3) != 0) return std::nullopt;
     r.access = *access;
     r.remote = flags & 1;
     r.message_read_mode = flags & 2;
     r.use_server_default_wait = flags & 4;
+    r.wait_only = flags & 8;
     r.wait_ms = get<std::uint32_t>(p, 4);
     return r;
 }

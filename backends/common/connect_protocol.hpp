@@ -28,6 +28,7 @@ struct OpenRequest {
     bool remote = false;                   // came through a network gateway
     bool message_read_mode = false;        // asked for; refused on a byte pipe
     bool use_server_default_wait = false;  // wait the pipe's default_wait instead of wait_ms
+    bool wait_only = false;                // WaitNamedPipe: answered once an instance is free, which it does not take
     std::uint32_t wait_ms = 0;             // how long to wait for a free instance; wait_forever_ms
 };
 inline constexpr std::size_t open_request_size = 8;

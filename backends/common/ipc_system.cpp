@@ -35,6 +35,21 @@ MessageChannel IpcSystem::open_channel(std::string_view text, const ClientOption
     return ec ? MessageChannel() : MessageChannel(std::move(backend));
 }
 
+void IpcSystem::wait_for_instance(std::string_view text, const ClientOptions& options, std::error_code& ec) {
+    ec.clear();
+    const auto name = PipeName::parse(text, ec);
+    if (ec) return;
+    if (!name.is_local()) {
+        ec = errc::not_supported;  // remote pipes: a later backend feature
+        return;
+    }
+    if (!options.wait.is_valid()) {
+        ec = errc::invalid_argument;
+        return;
+    }
+    do_wait_for_instance(name, options, ec);
+}
+
 PipeInstance IpcSystem::create_instance(std::string_view text, const ServerOptions& options, std::error_code& ec) {
     ec.clear();
     const auto name = PipeName::parse(text, ec);
@@ -97,6 +112,19 @@ std::size_t IpcSystem::call(std::string_view name, std::span<const std::byte> re
     auto channel = open_channel(name, options, ec);
     if (ec) return 0;
     return channel.transact(request, reply, left(deadline), ec);  // more_data: the rest goes with the channel
+}
+
+std::size_t IpcSystem::call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
+                            const ClientOptions& open, Timeout timeout, std::error_code& ec) {
+    if (!timeout.is_valid()) {
+        ec = errc::invalid_argument;
+        return 0;
+    }
+    ClientOptions options = open;
+    options.read_mode = ReadMode::message;
+    auto channel = open_channel(name, options, ec);
+    if (ec) return 0;
+    return channel.transact(request, reply, timeout, ec);
 }
 
 }  // namespace pipeslot

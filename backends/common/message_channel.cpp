@@ -213,6 +213,15 @@ std::size_t call(std::string_view name, std::span<const std::byte> request, std:
     return native_ipc().call(name, request, reply, timeout, ec);
 }
 
+std::size_t call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
+                 const ClientOptions& open, Timeout timeout, std::error_code& ec) {
+    return native_ipc().call(name, request, reply, open, timeout, ec);
+}
+
+void wait_for_instance(std::string_view name, const ClientOptions& options, std::error_code& ec) {
+    native_ipc().wait_for_instance(name, options, ec);
+}
+
 std::string current_user() { return platform::current_user(); }
 
 }  // namespace pipeslot

@@ -106,6 +106,9 @@ protected:
         ec = platform::open_broadcaster(name, w);
         return ec ? nullptr : std::make_unique<NativeBroadcaster>(std::move(w));
     }
+    void do_wait_for_instance(const PipeName& name, const ClientOptions& options, std::error_code& ec) override {
+        ec = platform::wait_for_instance(name, options, detail::Deadline(options.wait));
+    }
     PipeStreams do_create_pipe(const PipeOptions& options, std::error_code& ec) override {
         auto pipe = Pipe::create(options, ec);
         if (ec) return {};

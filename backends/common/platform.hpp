@@ -78,6 +78,8 @@ using ChannelPtr = std::unique_ptr<Channel, ChannelDeleter>;
 
 // Arguments arrive validated: a local pipe name, options in range.
 std::error_code create_instance(const PipeName& name, const ServerOptions& options, ChannelPtr& out);
+// WaitNamedPipe: not_found, timed_out.
+std::error_code wait_for_instance(const PipeName& name, const ClientOptions& options, const Deadline& wait);
 std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
                              ChannelPtr& out);
 std::error_code accept(Channel& c, const Deadline& deadline);

@@ -338,4 +338,26 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     return std::make_unique<FakeEnd>(*self_, std::move(c), *pipe, *free, o);
 }
 
+void FakeSystem::do_wait_for_instance(const PipeName& name, const ClientOptions& o, std::error_code& ec) {
+    std::unique_lock lock(state_->mutex);
+    const auto find_pipe = [&]() -> FakePipe* {
+        const auto it = self_->pipes.find(name.folded_name());
+        return it == self_->pipes.end() ? nullptr : &it->second;
+    };
+    FakePipe* pipe = find_pipe();
+    if (!pipe) return void(ec = errc::not_found);
+    // Free: an instance listens that no client waiting to open will take first.
+    const auto free_or_gone = [&] {
+        pipe = find_pipe();
+        if (!pipe) return true;
+        if (!pipe->waiters.empty()) return false;
+        return std::any_of(pipe->instances.begin(), pipe->instances.end(),
+                           [](const FakeInstance* i) { return i->state == FakeInstance::State::listening; });
+    };
+    const Timeout wait = o.use_server_default_wait ? pipe->options.default_wait : o.wait;
+    const std::uint64_t never_cancelled = 0;
+    if (!state_->wait(lock, wait, never_cancelled, 0, free_or_gone, ec)) return;  // timed_out
+    if (!pipe) ec = errc::not_found;
+}
+
 }  // namespace pipeslot::testing

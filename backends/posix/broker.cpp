@@ -254,6 +254,7 @@ void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
     const auto d = state_.open(id, request, steady_now_ns());
     switch (d.kind) {
     case NameState::Decision::connect: return hand_over(id, d.instance);
+    case NameState::Decision::free: return answer_free(id);
     case NameState::Decision::refuse: return refuse(id, d.error);
     case NameState::Decision::wait: connections_.at(id).waiting = true; return;
     }
@@ -280,6 +281,17 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     update_member_interest(key.member);
 }
 
+// A wait only (WaitNamedPipe): "an instance is free", and goodbye.
+void Broker::answer_free(std::uint64_t client) {
+    const auto it = connections_.find(client);
+    if (it == connections_.end()) return;
+    detail::OpenReply reply;
+    reply.type = state_.params().type;
+    reply.max_instances = state_.params().max_instances;
+    (void)send_all_now(it->second.fd, detail::encode_open_reply(reply));
+    close_connection(client);
+}
+
 void Broker::refuse(std::uint64_t client, errc why) {
     const auto it = connections_.find(client);
     if (it == connections_.end()) return;
@@ -296,12 +308,14 @@ void Broker::close_connection(std::uint64_t id) {
 }
 
 void Broker::serve_waiting() {
-    for (const auto& [client, instance] : state_.serve_waiting()) hand_over(client, instance);
+    for (const auto& [client, instance] : state_.serve_waiting()) {
+        if (instance) hand_over(client, *instance);
+        else answer_free(client);
+    }
 }
 
 void Broker::expire(Nanos now) {
-    const errc why = state_.empty() ? errc::not_found : errc::pipe_busy;
-    for (const auto client : state_.expire_waiting(now)) refuse(client, why);
+    for (const auto& [client, why] : state_.expire_waiting(now)) refuse(client, why);
 }
 
 int Broker::timeout_ms() const {

@@ -103,6 +103,7 @@ private:
     void decide(std::uint64_t id, detail::OpenRequest request);
     void hand_over(std::uint64_t client, InstanceKey instance);
     void refuse(std::uint64_t client, errc why);
+    void answer_free(std::uint64_t client);
     void close_connection(std::uint64_t id);
     void serve_waiting();
     void expire(Nanos now);

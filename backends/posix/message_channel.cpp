@@ -172,6 +172,10 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
     return {};
 }
 
+std::error_code wait_for_instance(const PipeName& name, const ClientOptions& options, const Deadline& wait) {
+    return posix::wait_for_pipe(name, options, wait);
+}
+
 std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
                              ChannelPtr& out) {
     posix::OpenedChannel opened;

@@ -40,7 +40,7 @@ enum class Step { done, retry };
 
 // One attempt: connect, ask, read the answer.
 Step attempt(const BrokerAddress& address, const ClientOptions& options, const detail::Deadline& wait,
-             OpenedChannel& out, std::error_code& ec) {
+             bool wait_only, OpenedChannel& out, std::error_code& ec) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         ec = last_error();  // EMFILE: resource_exhausted, not "no such pipe"
@@ -75,6 +75,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     request.access = options.access;
     request.message_read_mode = options.read_mode == ReadMode::message;
     request.use_server_default_wait = options.use_server_default_wait;
+    request.wait_only = wait_only;
     request.wait_ms = wait.is_forever() ? detail::wait_forever_ms
                                         : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
     const auto frame = detail::encode_open(request);
@@ -108,6 +109,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
         detail::decode_open_reply(std::span<const std::byte>(reply + detail::frame_header_size, header->length));
     if (!decoded) return fail(errc::protocol_error, Step::done);
     if (decoded->result != errc{}) return fail(decoded->result, Step::done);
+    if (wait_only) return fail({}, Step::done);  // an instance is free; the broker has closed this
     test_stop_point("client-answered");
     set_timeout(fd, SO_SNDTIMEO, 0);  // the channel sets its own
     if (bounded) set_timeout(fd, SO_RCVTIMEO, 0);
@@ -117,10 +119,9 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     return Step::done;
 }
 
-}  // namespace
-
-std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
-                          OpenedChannel& out) {
+// An open, or a wait only: the broker's answer, retried while a broker takes over.
+std::error_code ask_broker(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
+                           bool wait_only, OpenedChannel& out) {
     BrokerAddress address;
     if (auto ec = locate_broker(name, options.server_user, address))
         return ec == errc::not_found || ec == errc::access_denied ? make_error_code(errc::not_found) : ec;
@@ -128,7 +129,7 @@ std::error_code open_pipe(const Name& name, const ClientOptions& options, const 
     auto backoff = std::chrono::milliseconds(1);
     for (;;) {
         std::error_code ec;
-        if (attempt(address, options, wait, out, ec) == Step::done) return ec;
+        if (attempt(address, options, wait, wait_only, out, ec) == Step::done) return ec;
         // pipe_busy (a full backlog) waits only as long as the client's own wait.
         const bool may_wait = ec == errc::pipe_busy ? !wait.expired() : std::chrono::steady_clock::now() < patience;
         // A refused connection with no live server process is a pipe that is gone.
@@ -136,6 +137,18 @@ std::error_code open_pipe(const Name& name, const ClientOptions& options, const 
         std::this_thread::sleep_for(backoff);
         backoff = std::min(backoff * 2, std::chrono::milliseconds(20));
     }
+}
+
+}  // namespace
+
+std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
+                          OpenedChannel& out) {
+    return ask_broker(name, options, wait, false, out);
+}
+
+std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait) {
+    OpenedChannel none;
+    return ask_broker(name, options, wait, true, none);
 }
 
 }  // namespace pipeslot::posix

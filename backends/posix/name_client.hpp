@@ -22,4 +22,8 @@ struct OpenedChannel {
 std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
                           OpenedChannel& out);
 
+// WaitNamedPipe: returns once an instance of the name is free, taking none.
+// not_found (no instance), timed_out (none freed up within the wait).
+std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait);
+
 }  // namespace pipeslot::posix

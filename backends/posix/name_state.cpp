@@ -70,6 +70,10 @@ std::optional<InstanceKey> NameState::longest_listening() const {
 
 NameState::Decision NameState::open(ClientId client, const detail::OpenRequest& request, Nanos now) {
     if (instances_.empty()) return {Decision::refuse, {}, errc::not_found};
+    if (request.wait_only) {  // WaitNamedPipe checks neither access nor mode, and takes nothing
+        if (waiting_.empty() && longest_listening()) return {Decision::free, {}, {}};
+        return wait(client, request, now, errc::timed_out);
+    }
     if (!client_access_allowed(params_.access, request.access)) return {Decision::refuse, {}, errc::access_denied};
     if (request.remote && params_.reject_remote) return {Decision::refuse, {}, errc::access_denied};
     if (request.message_read_mode && params_.type == PipeType::byte)
@@ -78,33 +82,40 @@ NameState::Decision NameState::open(ClientId client, const detail::OpenRequest& 
     if (waiting_.empty()) {
         if (const auto key = longest_listening()) return {Decision::connect, take(*key), {}};
     }
+    return wait(client, request, now, errc::pipe_busy);
+}
+
+NameState::Decision NameState::wait(ClientId client, const detail::OpenRequest& request, Nanos now, errc at_once) {
     const std::int64_t wait_ms = request.use_server_default_wait ? params_.default_wait_ms
                                  : request.wait_ms == detail::wait_forever_ms ? -1
                                                                                : std::int64_t{request.wait_ms};
-    if (wait_ms == 0) return {Decision::refuse, {}, errc::pipe_busy};
+    if (wait_ms == 0) return {Decision::refuse, {}, at_once};
     // Waits past ~292 years are forever (and cannot overflow).
     const bool forever = wait_ms < 0 || wait_ms > (std::numeric_limits<Nanos>::max() - now) / 1'000'000;
-    waiting_.push_back({client, forever ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000});
+    waiting_.push_back(
+        {client, forever ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000, request.wait_only});
     return {Decision::wait, {}, {}};
 }
 
-std::vector<std::pair<ClientId, InstanceKey>> NameState::serve_waiting() {
-    std::vector<std::pair<ClientId, InstanceKey>> served;
+std::vector<NameState::Served> NameState::serve_waiting() {
+    std::vector<Served> served;
     while (!waiting_.empty()) {
         const auto key = longest_listening();
         if (!key) break;
-        served.emplace_back(waiting_.front().client, take(*key));
+        const Waiter w = waiting_.front();
         waiting_.pop_front();
+        served.push_back({w.client, w.wait_only ? std::nullopt : std::optional(take(*key))});
     }
     return served;
 }
 
-std::vector<ClientId> NameState::expire_waiting(Nanos now) {
-    std::vector<ClientId> expired;
+std::vector<NameState::Expired> NameState::expire_waiting(Nanos now) {
+    std::vector<Expired> expired;
     std::erase_if(waiting_, [&](const Waiter& w) {
         // With no instance left the name is gone: nothing to wait for.
         if (w.until > now && !instances_.empty()) return false;
-        expired.push_back(w.client);
+        const errc why = instances_.empty() ? errc::not_found : w.wait_only ? errc::timed_out : errc::pipe_busy;
+        expired.push_back({w.client, why});
         return true;
     });
     return expired;

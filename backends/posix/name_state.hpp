@@ -42,8 +42,8 @@ public:
     std::size_t instance_count() const noexcept { return instances_.size(); }
     bool empty() const noexcept { return instances_.empty(); }
 
-    // A new instance, listening from `now`. name_in_use (first_instance and the
-    // name exists), access_denied (another type, direction or openness),
+    // A new instance, listening from `now`. access_denied (first_instance and
+    // the name exists, as Windows; another type, direction or openness),
     // too_many_instances.
     std::error_code add(InstanceKey key, const detail::InstanceParams& wanted, Nanos now);
     // An instance a server process had before this broker took over: never
@@ -55,18 +55,29 @@ public:
     void listen(InstanceKey key, Nanos since);
 
     // A client asks to be connected.
+    // A client asks to be connected, or (wait_only) to hear once an instance is free.
     struct Decision {
-        enum Kind { connect, wait, refuse } kind = refuse;
+        enum Kind { connect, free, wait, refuse } kind = refuse;
         InstanceKey instance{};  // connect: the instance it gets
         errc error{};            // refuse: why
     };
     Decision open(ClientId client, const detail::OpenRequest& request, Nanos now);
-    // Clients that were waiting and now get an instance, in the order they
-    // began waiting (call after add, restore and listen).
-    std::vector<std::pair<ClientId, InstanceKey>> serve_waiting();
-    // Clients whose wait ran out by `now`: each is refused with pipe_busy
-    // (not_found once the name has no instance left).
-    std::vector<ClientId> expire_waiting(Nanos now);
+    // Clients that were waiting and now get an instance (or, wait_only, are
+    // told one is free: no instance), in the order they began waiting (call
+    // after add, restore and listen).
+    struct Served {
+        ClientId client;
+        std::optional<InstanceKey> instance;
+    };
+    std::vector<Served> serve_waiting();
+    // Clients whose wait ran out by `now`, and why: pipe_busy for an open,
+    // timed_out for a wait_only one (WaitNamedPipe: ERROR_SEM_TIMEOUT);
+    // not_found once the name has no instance left.
+    struct Expired {
+        ClientId client;
+        errc error;
+    };
+    std::vector<Expired> expire_waiting(Nanos now);
     // A waiting client went away.
     void forget_client(ClientId client);
     std::size_t waiting_count() const noexcept { return waiting_.size(); }
@@ -81,6 +92,7 @@ public:
 
 private:
     std::optional<InstanceKey> longest_listening() const;
+    Decision wait(ClientId client, const detail::OpenRequest& request, Nanos now, errc at_once);
     InstanceKey take(InstanceKey key);
 
     detail::InstanceParams params_;
@@ -88,6 +100,7 @@ private:
     struct Waiter {
         ClientId client;
         Nanos until;  // INT64_MAX: forever
+        bool wait_only;
     };
     std::deque<Waiter> waiting_;
 };

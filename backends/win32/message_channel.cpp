@@ -141,6 +141,13 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& o, Ch
     return {};
 }
 
+std::error_code wait_for_instance(const PipeName& name, const ClientOptions& o, const Deadline& wait) {
+    const auto wide = native_path(name);
+    if (!wide) return errc::invalid_name;
+    if (WaitNamedPipeW(wide->c_str(), wait_for_free_instance(wait, o.use_server_default_wait))) return {};
+    return win32::last_error();  // ERROR_FILE_NOT_FOUND: not_found; ERROR_SEM_TIMEOUT: timed_out
+}
+
 std::error_code open_channel(const PipeName& name, const ClientOptions& o, const Deadline& wait, ChannelPtr& out) {
     const auto wide = native_path(name);
     if (!wide) return errc::invalid_name;

@@ -34,9 +34,13 @@ public:
     Mailslot create_mailslot(std::string_view name, const MailslotOptions& options, std::error_code& ec);
     Broadcaster open_broadcaster(std::string_view name, std::error_code& ec);
     PipeStreams create_pipe(const PipeOptions& options, std::error_code& ec);
+    // Waits for a free instance without taking it (WaitNamedPipe; see wait_for_instance()).
+    void wait_for_instance(std::string_view name, const ClientOptions& options, std::error_code& ec);
     // Open, send one message, receive one reply, close (CallNamedPipe).
     std::size_t call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
                      Timeout timeout, std::error_code& ec);
+    std::size_t call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
+                     const ClientOptions& open, Timeout timeout, std::error_code& ec);
 
     // This computer's name, as discovery announces it.
     virtual std::string host_name() = 0;
@@ -51,6 +55,7 @@ protected:
                                                                 std::error_code& ec) = 0;
     virtual std::unique_ptr<BroadcasterBackend> do_open_broadcaster(const MailslotName& name, std::error_code& ec) = 0;
     virtual PipeStreams do_create_pipe(const PipeOptions& options, std::error_code& ec) = 0;
+    virtual void do_wait_for_instance(const PipeName& name, const ClientOptions& options, std::error_code& ec) = 0;
 };
 
 // The operating system's: Win32 on Windows, the POSIX emulation elsewhere.

@@ -188,6 +188,18 @@ private:
 // timeout bounds the whole call, waiting for a free instance included.
 PIPESLOT_API std::size_t call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
                               Timeout timeout, std::error_code& ec);
+// The same, waiting for a free instance as `open` says (its wait, or with
+// use_server_default_wait the server's default_wait: CallNamedPipe's
+// NMPWAIT_USE_DEFAULT_WAIT); `timeout` bounds the exchange after the open.
+PIPESLOT_API std::size_t call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
+                              const ClientOptions& open, Timeout timeout, std::error_code& ec);
+
+// Waits until an instance of `name` is free, without connecting to it
+// (WaitNamedPipe): as long as options.wait, or the server's default_wait with
+// options.use_server_default_wait. errc::not_found at once if the name has no
+// instance, errc::timed_out if none frees up in time. The free instance is not
+// reserved: an open after it may find it taken again (as on Windows).
+PIPESLOT_API void wait_for_instance(std::string_view name, const ClientOptions& options, std::error_code& ec);
 
 // The user running this process, in the form client_user() reports.
 PIPESLOT_API std::string current_user();

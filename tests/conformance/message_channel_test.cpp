@@ -331,6 +331,100 @@ TEST(MessageChannelConformance, WaitingCanUseTheServersDefault) {
     EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
 }
 
+// WaitNamedPipe, from Wine's kernel32 pipe.c (test_CreateNamedPipe,
+// test_wait_pipe): ERROR_FILE_NOT_FOUND at once without an instance, even
+// with a long wait; success while an instance listens, before any
+// ConnectNamedPipe, without taking it; ERROR_SEM_TIMEOUT when none frees up;
+// a new instance ends the wait.
+TEST(MessageChannelConformance, WaitingForAFreeInstanceTakesNone) {
+    const auto name = test::unique_pipe_name("wait-only");
+    ClientOptions long_wait;
+    long_wait.wait = generous;
+    std::error_code ec;
+    const auto start = std::chrono::steady_clock::now();
+    test::ipc().wait_for_instance(name, long_wait, ec);
+    EXPECT_EQ(ec, errc::not_found);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, generous / 2) << "at once";
+
+    auto server = test::create_instance(name, {.max_instances = 2});
+    test::ipc().wait_for_instance(name, long_wait, ec);
+    EXPECT_FALSE(ec) << ec.message() << " " << ec.category().name() << " " << ec.value();
+    test::ipc().wait_for_instance(name, {}, ec);
+    EXPECT_FALSE(ec) << "free: no wait needed; " << ec.message();
+    auto client = test::open_channel(name);  // the instance was not taken by the waits
+    server.accept(generous, ec);
+    EXPECT_EQ(ec, errc::already_connected);
+
+    ClientOptions short_wait;
+    short_wait.wait = 150ms;
+    const auto busy_since = std::chrono::steady_clock::now();
+    test::ipc().wait_for_instance(name, short_wait, ec);
+    EXPECT_EQ(ec, errc::timed_out) << "ERROR_SEM_TIMEOUT";
+    EXPECT_GE(std::chrono::steady_clock::now() - busy_since, 140ms);
+    test::ipc().wait_for_instance(name, {}, ec);
+    EXPECT_EQ(ec, errc::timed_out) << "no wait, nothing free";
+
+    auto waiter = std::async(std::launch::async, [&] {
+        std::error_code e;
+        test::ipc().wait_for_instance(name, long_wait, e);
+        return e;
+    });
+    auto second = test::create_instance(name, {.max_instances = 2});
+    EXPECT_FALSE(waiter.get()) << "a new instance ends the wait";
+    auto next = test::open_channel(name);
+    EXPECT_TRUE(next.is_open()) << "and is still free for an open";
+}
+
+TEST(MessageChannelConformance, CallCanWaitTheServersDefault) {
+    ServerOptions options;
+    options.max_instances = 1;
+    options.default_wait = 150ms;
+    auto c = connect_pair("call-default", options);
+    ClientOptions server_default;
+    server_default.use_server_default_wait = true;
+    std::vector<std::byte> reply(16);
+    std::error_code ec;
+    const auto start = std::chrono::steady_clock::now();
+    test::ipc().call(c.name, test::as_bytes(std::string("q")), reply, server_default, generous, ec);
+    EXPECT_EQ(ec, errc::pipe_busy);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms) << "it waited the server's default";
+    c.client.close();  // free the instance: the next call gets it
+    c.server.disconnect(ec);
+    std::thread answer([&] {
+        std::error_code e;
+        c.server.accept(generous, e);
+        const auto q = c.server.receive_message(generous, e);
+        c.server.send(test::as_bytes("re:" + text_of(q)), generous, e);
+    });
+    ClientOptions until_free;
+    until_free.wait = generous;
+    test::ipc().wait_for_instance(c.name, until_free, ec);  // accept() has made it listen: no race with the default
+    const auto n = test::ipc().call(c.name, test::as_bytes(std::string("q")), reply, server_default, generous, ec);
+    answer.join();
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(text_of(std::span(reply).first(n)), "re:q");
+}
+
+TEST(MessageChannelConformance, WaitingForAFreeInstanceCanUseTheServersDefault) {
+    ServerOptions options;
+    options.max_instances = 1;
+    options.default_wait = 150ms;
+    auto c = connect_pair("wait-only-default", options);
+    ClientOptions waiting;
+    waiting.use_server_default_wait = true;
+    std::error_code ec;
+    const auto start = std::chrono::steady_clock::now();
+    test::ipc().wait_for_instance(c.name, waiting, ec);
+    EXPECT_EQ(ec, errc::timed_out);
+    EXPECT_GE(std::chrono::steady_clock::now() - start, 140ms);
+    test::ipc().wait_for_instance(R"(\\.\pipe\a\b)", {}, ec);
+    EXPECT_EQ(ec, errc::invalid_name);
+    ClientOptions negative;
+    negative.wait = Timeout(-1ms);
+    test::ipc().wait_for_instance(c.name, negative, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+}
+
 // --- messages -----------------------------------------------------------------
 
 TEST(MessageChannelConformance, MessageBoundariesHoldForEverySize) {

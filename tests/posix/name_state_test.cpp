@@ -49,11 +49,11 @@ TEST(NameState, WaitingClientsAreServedInTheOrderTheyBeganWaiting) {
     EXPECT_EQ(s.open(13, request(1000), 6).kind, Decision::wait);
     auto served = s.serve_waiting();
     ASSERT_EQ(served.size(), 1u);
-    EXPECT_EQ(served[0].first, 11u);
+    EXPECT_EQ(served[0].client, 11u);
     s.listen({0, 1}, 7);
     served = s.serve_waiting();
     ASSERT_EQ(served.size(), 1u);
-    EXPECT_EQ(served[0].first, 12u);
+    EXPECT_EQ(served[0].client, 12u);
     s.forget_client(13);
     EXPECT_EQ(s.waiting_count(), 0u);
 }
@@ -67,9 +67,48 @@ TEST(NameState, WaitsEndAtTheirDeadlineAndWhenTheNameGoes) {
     ASSERT_EQ(s.open(3, forever, 0).kind, Decision::wait);
     EXPECT_EQ(s.next_expiry(), 5'000'000);
     EXPECT_TRUE(s.expire_waiting(4'999'999).empty());
-    EXPECT_EQ(s.expire_waiting(5'000'000), std::vector<posix::ClientId>{2});
+    auto expired = s.expire_waiting(5'000'000);
+    ASSERT_EQ(expired.size(), 1u);
+    EXPECT_EQ(expired[0].client, 2u);
+    EXPECT_EQ(expired[0].error, errc::pipe_busy);
     s.remove_member(0);
-    EXPECT_EQ(s.expire_waiting(6'000'000), std::vector<posix::ClientId>{3}) << "nothing left to wait for";
+    expired = s.expire_waiting(6'000'000);
+    ASSERT_EQ(expired.size(), 1u);
+    EXPECT_EQ(expired[0].client, 3u);
+    EXPECT_EQ(expired[0].error, errc::not_found) << "nothing left to wait for";
+}
+
+// WaitNamedPipe: told at once while an instance listens (which it does not
+// take), else when one frees up, in line with the clients that wait to open.
+TEST(NameState, AWaitOnlyClientTakesNoInstance) {
+    NameState s;
+    auto wait_only = [](std::uint32_t ms) {
+        auto r = request(ms);
+        r.wait_only = true;
+        return r;
+    };
+    EXPECT_EQ(s.open(1, wait_only(1000), 0).error, errc::not_found) << "no instance: at once";
+    ASSERT_FALSE(s.add({0, 1}, params(), 1));
+    EXPECT_EQ(s.open(2, wait_only(1000), 2).kind, Decision::free);
+    EXPECT_EQ(s.open(3, request(), 3).kind, Decision::connect) << "the free instance was not taken";
+    EXPECT_EQ(s.open(4, wait_only(0), 4).error, errc::timed_out) << "no wait: ERROR_SEM_TIMEOUT at once";
+    EXPECT_EQ(s.open(5, request(1000), 5).kind, Decision::wait);
+    EXPECT_EQ(s.open(6, wait_only(1000), 6).kind, Decision::wait);
+    EXPECT_EQ(s.open(7, wait_only(1), 7).kind, Decision::wait);
+    const auto expired = s.expire_waiting(7 + 1'000'000);
+    ASSERT_EQ(expired.size(), 1u);
+    EXPECT_EQ(expired[0].client, 7u);
+    EXPECT_EQ(expired[0].error, errc::timed_out);
+    s.listen({0, 1}, 8);
+    auto served = s.serve_waiting();
+    ASSERT_EQ(served.size(), 1u) << "the open waiting first takes it; then none is free for the wait";
+    EXPECT_EQ(served[0].client, 5u);
+    ASSERT_FALSE(s.add({0, 2}, params(), 9));
+    served = s.serve_waiting();
+    ASSERT_EQ(served.size(), 1u);
+    EXPECT_EQ(served[0].client, 6u);
+    EXPECT_FALSE(served[0].instance.has_value());
+    EXPECT_EQ(s.open(8, request(), 10).instance, (InstanceKey{0, 2})) << "still free";
 }
 
 TEST(NameState, TheServersDefaultWaitIsTheFirstInstances) {

@@ -19,6 +19,7 @@ TEST(ConnectProtocol, AnOpenRequestRoundTrips) {
     r.access = ClientAccess::write;
     r.message_read_mode = true;
     r.use_server_default_wait = true;
+    r.wait_only = true;
     r.wait_ms = 1234;
     const auto frame = encode_open(r);
     const auto header = decode_header(std::span<const std::byte, frame_header_size>(frame.data(), frame_header_size));
@@ -29,6 +30,7 @@ TEST(ConnectProtocol, AnOpenRequestRoundTrips) {
     EXPECT_EQ(back->access, ClientAccess::write);
     EXPECT_TRUE(back->message_read_mode);
     EXPECT_TRUE(back->use_server_default_wait);
+    EXPECT_TRUE(back->wait_only);
     EXPECT_FALSE(back->remote);
     EXPECT_EQ(back->wait_ms, 1234u);
 }
@@ -43,7 +45,7 @@ TEST(ConnectProtocol, OpenRequestsOutOfRangeAreRefused) {
     bad[1] = std::byte{9};  // access
     EXPECT_FALSE(decode_open(bad));
     bad = good;
-    bad[2] = std::byte{8};  // an unknown flag
+    bad[2] = std::byte{16};  // an unknown flag
     EXPECT_FALSE(decode_open(bad));
     bad = good;
     bad[3] = std::byte{1};  // reserved

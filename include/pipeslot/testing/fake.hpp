@@ -56,6 +56,7 @@ protected:
                                                         std::error_code& ec) override;
     std::unique_ptr<BroadcasterBackend> do_open_broadcaster(const MailslotName& name, std::error_code& ec) override;
     PipeStreams do_create_pipe(const PipeOptions& options, std::error_code& ec) override;
+    void do_wait_for_instance(const PipeName& name, const ClientOptions& options, std::error_code& ec) override;
 
 private:
     std::shared_ptr<FakeState> state_;

@@ -88,6 +88,7 @@ public:
     MOCK_METHOD(std::unique_ptr<BroadcasterBackend>, do_open_broadcaster, (const MailslotName&, std::error_code&),
                 (override));
     MOCK_METHOD(PipeStreams, do_create_pipe, (const PipeOptions&, std::error_code&), (override));
+    MOCK_METHOD(void, do_wait_for_instance, (const PipeName&, const ClientOptions&, std::error_code&), (override));
 };
 
 // An action that sets the error_code& argument number N (0-based) and returns `value`.
