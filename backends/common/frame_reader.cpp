@@ -170,6 +170,17 @@ std::size_t FrameReader::receive_message(std::span<std::byte> out, ByteSource& s
 
 std::size_t FrameReader::receive_bytes(std::span<std::byte> out, ByteSource& source, const Deadline& deadline,
                                        std::error_code& ec) {
+    if (out.empty()) {  // Windows' zero-byte read: returns once there is data, and leaves it
+        for (;;) {
+            if (in_message_ && left_ == 0) in_message_ = false;  // empty messages: nothing to a byte reader
+            if (in_message_ && buffered() > 0) return 0;
+            if (!in_message_ && buffered() >= frame_header_size) {
+                if (!start_next_frame(ec)) return 0;
+            } else if (!fill(source, deadline, ec)) {
+                return 0;
+            }
+        }
+    }
     std::size_t got = 0;
     while (got < out.size()) {
         if (in_message_ && left_ == 0) in_message_ = false;

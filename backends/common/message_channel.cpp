@@ -39,11 +39,11 @@ MessageChannel MessageChannel::open(std::string_view name, const ClientOptions& 
 std::size_t MessageChannel::receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) {
     ec.clear();
     if (!check_open(ec)) return 0;
-    if (buffer.empty() || !timeout.is_valid()) {
+    if (!timeout.is_valid()) {
         ec = errc::invalid_argument;
         return 0;
     }
-    return impl_->receive(buffer, timeout, ec);
+    return impl_->receive(buffer, timeout, ec);  // an empty buffer: ReadFile's zero-byte read
 }
 
 std::vector<std::byte> MessageChannel::receive_message(Timeout timeout, std::error_code& ec) {
@@ -135,7 +135,7 @@ std::size_t MessageChannel::transact(std::span<const std::byte> request, std::sp
                                      Timeout timeout, std::error_code& ec) {
     ec.clear();
     if (!check_open(ec)) return 0;
-    if (reply.empty() || !timeout.is_valid()) {
+    if (!timeout.is_valid()) {
         ec = errc::invalid_argument;
         return 0;
     }

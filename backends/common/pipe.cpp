@@ -32,12 +32,12 @@ void PipeEnd::set_inheritable(bool inheritable, std::error_code& ec) {
 }
 
 std::size_t PipeReadEnd::read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) {
-    if (handle_ == invalid_native_handle || buffer.empty() || !timeout.is_valid()) {
+    if (handle_ == invalid_native_handle || !timeout.is_valid()) {
         ec = errc::invalid_argument;
         return 0;
     }
     ec.clear();
-    return platform::read(handle_, buffer, detail::Deadline(timeout), ec);
+    return platform::read(handle_, buffer, detail::Deadline(timeout), ec);  // empty: waits for data, takes none
 }
 
 std::size_t PipeWriteEnd::write(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) {

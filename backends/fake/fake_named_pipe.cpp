@@ -69,6 +69,10 @@ public:
         Connection* c = nullptr;
         const auto readable = [&] {
             c = connection();
+            if (c && mode_ == ReadMode::byte) {  // empty messages are nothing to a byte reader
+                auto& queue = incoming(*c);
+                while (!queue.empty() && queue.front().left() == 0) queue.pop_front();
+            }
             return !c || c->disconnected || !incoming(*c).empty() || peer_closed(*c);
         };
         if (!net().wait(lock, timeout, cancels_, ticket, readable, ec)) return 0;

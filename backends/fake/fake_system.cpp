@@ -187,7 +187,7 @@ public:
     std::size_t read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {
         ec.clear();
         std::unique_lock lock(net_.mutex);
-        if (!s_ || buffer.empty() || !timeout.is_valid()) return ec = errc::invalid_argument, 0;
+        if (!s_ || !timeout.is_valid()) return ec = errc::invalid_argument, 0;
         const std::uint64_t never = 0;
         if (!net_.wait(lock, timeout, never, 0, [&] { return !s_->bytes.empty() || s_->writer_closed; }, ec)) return 0;
         if (s_->bytes.empty()) return ec = errc::end_of_stream, 0;

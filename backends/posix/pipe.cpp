@@ -7,6 +7,7 @@
 #include <climits>
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 namespace pipeslot::platform {
@@ -34,6 +35,12 @@ std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHand
 std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec) {
     const int fd = static_cast<int>(h);
+    if (buffer.empty()) {  // Windows' zero-byte read: returns once there is data, and leaves it
+        if (!posix::wait_ready(fd, POLLIN, deadline, ec)) return 0;
+        int available = 0;
+        if (::ioctl(fd, FIONREAD, &available) == 0 && available == 0) ec = errc::end_of_stream;  // ready, empty: no writer
+        return 0;
+    }
     return posix::read_some(
         fd, buffer, [&](std::error_code& wait_error) { return posix::wait_ready(fd, POLLIN, deadline, wait_error); }, ec);
 }

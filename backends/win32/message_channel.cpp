@@ -220,7 +220,7 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
             return r.bytes;
         }
         // Byte read mode skips zero-length messages, as the POSIX backend does.
-        if (r.bytes == 0 && c.read_mode == ReadMode::byte) continue;
+        if (r.bytes == 0 && c.read_mode == ReadMode::byte && !buffer.empty()) continue;
         return r.bytes;
     }
 }

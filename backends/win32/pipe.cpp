@@ -64,7 +64,7 @@ std::size_t read(native_handle_type native, std::span<std::byte> buffer, const D
         if (r.timed_out) ec = errc::timed_out;
         else if (r.error == ERROR_BROKEN_PIPE) ec = errc::end_of_stream;  // every writer closed
         else if (r.error) ec = win32::error_from(r.error);
-        else if (r.bytes == 0) continue;  // a zero-length write by the peer carries nothing
+        else if (r.bytes == 0 && !buffer.empty()) continue;  // a zero-length write by the peer carries nothing
         return r.bytes;
     }
 }

@@ -97,7 +97,8 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     EXPECT_EQ(matched, clients * exchanges);
     server.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - started, 120s) << "every reply within a bounded time";
-    EXPECT_EQ(test::thread_count(), threads_before) << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
+    // At most as many: a thread of an earlier test may still have been on its way out before.
+    EXPECT_LE(test::thread_count(), threads_before) << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
     EXPECT_EQ(test::open_handle_count(), handles_before) << "no descriptor or handle left behind";
 }
 
