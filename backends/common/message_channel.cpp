@@ -198,9 +198,9 @@ void PipeInstance::disconnect(std::error_code& ec) {
     if (check_open(ec)) instance()->disconnect(ec);
 }
 
-std::int64_t PipeInstance::client_process_id(std::error_code& ec) const {
+std::int64_t MessageChannel::client_process_id(std::error_code& ec) const {
     ec.clear();
-    return check_open(ec) ? instance()->client_process_id(ec) : -1;
+    return check_open(ec) ? impl_->client_process_id(ec) : -1;
 }
 
 std::string PipeInstance::client_user(std::error_code& ec) const {

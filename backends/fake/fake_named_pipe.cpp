@@ -202,20 +202,31 @@ public:
         net().changed.notify_all();
     }
 
+    // As Windows: a server end without a client has no client process
+    // (ERROR_NOT_FOUND); a disconnected client knows neither (ERROR_PIPE_NOT_CONNECTED).
     std::int64_t client_process_id(std::error_code& ec) override {
         std::lock_guard lock(net().mutex);
-        if (instance_->state != FakeInstance::State::connected) return fail(ec, errc::not_connected), -1;
+        if (server_ && instance_->state != FakeInstance::State::connected) return fail(ec, errc::not_found), -1;
+        if (!server_ && client_connection_->disconnected) return fail(ec, errc::not_connected), -1;
         return PIPESLOT_GETPID();  // every fake client lives in this process
     }
 
     std::string client_user(std::error_code& ec) override {
-        std::error_code ignored;
-        if (client_process_id(ignored) < 0) return fail(ec, errc::not_connected), std::string();
+        std::lock_guard lock(net().mutex);
+        if (instance_->state != FakeInstance::State::connected) return fail(ec, errc::not_connected), std::string();
         return current_user();
     }
 
-    std::int64_t server_process_id(std::error_code&) override { return PIPESLOT_GETPID(); }  // every fake server too
-    std::string server_user(std::error_code&) override { return current_user(); }
+    std::int64_t server_process_id(std::error_code& ec) override {
+        std::lock_guard lock(net().mutex);
+        if (!server_ && client_connection_->disconnected) return fail(ec, errc::not_connected), -1;
+        return PIPESLOT_GETPID();  // every fake server too
+    }
+    std::string server_user(std::error_code& ec) override {
+        std::lock_guard lock(net().mutex);
+        if (!server_ && client_connection_->disconnected) return fail(ec, errc::not_connected), std::string();
+        return current_user();
+    }
 
 private:
     FakeState& net() { return *host_.network; }

@@ -410,11 +410,31 @@ std::error_code peer_credentials(Channel& c, ucred& cred) {
     if (::getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) < 0) return posix::last_error();
     return {};
 }
+
+// A client end whose server has disconnected it (the marker seen, now or by a read).
+bool disconnected_client(Channel& c) {
+    if (c.is_server) return false;
+    std::unique_lock lock(c.read_mutex, std::try_to_lock);
+    if (!lock.owns_lock()) return false;  // a receive under way will see it
+    SocketSource source(c, c.canceller.ticket());
+    std::error_code ec;
+    c.reader.peek({}, ReadMode::byte, c.type, source, ec);
+    return ec == errc::not_connected;
+}
+
 }  // namespace
 
+// Windows: a server end without a client has no client process (ERROR_NOT_FOUND);
+// a disconnected client knows neither process (ERROR_PIPE_NOT_CONNECTED).
 std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
+    auto& channel = const_cast<Channel&>(c);
+    if (!c.is_server) {
+        if (disconnected_client(channel)) return errc::not_connected;
+        pid = ::getpid();
+        return {};
+    }
     ucred cred{};
-    if (auto ec = peer_credentials(const_cast<Channel&>(c), cred)) return ec;
+    if (auto ec = peer_credentials(channel, cred)) return ec == errc::not_connected ? make_error_code(errc::not_found) : ec;
     pid = cred.pid;
     return {};
 }
@@ -427,11 +447,13 @@ std::error_code client_user(const Channel& c, std::string& user) {
 }
 
 std::error_code server_process_id(const Channel& c, std::int64_t& pid) {
+    if (disconnected_client(const_cast<Channel&>(c))) return errc::not_connected;
     pid = c.is_server ? static_cast<std::int64_t>(::getpid()) : c.server_pid;
     return {};
 }
 
 std::error_code server_user(const Channel& c, std::string& user) {
+    if (disconnected_client(const_cast<Channel&>(c))) return errc::not_connected;
     user = c.is_server ? current_user() : c.server_uid;
     return {};
 }

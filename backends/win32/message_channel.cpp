@@ -301,7 +301,6 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
 void cancel(Channel& c) noexcept { CancelIoEx(c.handle, nullptr); }
 
 std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
-    if (!c.is_server) return errc::invalid_argument;
     ULONG id = 0;
     if (!GetNamedPipeClientProcessId(c.handle, &id)) return pipe_error(GetLastError());
     pid = id;

@@ -33,6 +33,7 @@ public:
     virtual void cancel() noexcept = 0;
     virtual std::int64_t server_process_id(std::error_code& ec) = 0;
     virtual std::string server_user(std::error_code& ec) = 0;
+    virtual std::int64_t client_process_id(std::error_code& ec) = 0;
 };
 
 // The server's end of one instance.
@@ -40,7 +41,6 @@ class PIPESLOT_API InstanceBackend : public ChannelBackend {
 public:
     virtual void accept(Timeout timeout, std::error_code& ec) = 0;
     virtual void disconnect(std::error_code& ec) = 0;
-    virtual std::int64_t client_process_id(std::error_code& ec) = 0;
     virtual std::string client_user(std::error_code& ec) = 0;
 };
 

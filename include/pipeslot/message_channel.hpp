@@ -129,9 +129,14 @@ public:
     ChannelInfo info(std::error_code& ec) const;
 
     // The process and the user of the server end (GetNamedPipeServerProcessId);
-    // on the server end, this process and its user.
+    // on the server end, this process and its user. On a client the server
+    // has disconnected: errc::not_connected.
     std::int64_t server_process_id(std::error_code& ec) const;
     std::string server_user(std::error_code& ec) const;
+    // The process of the client end (GetNamedPipeClientProcessId): on a client,
+    // this process (not_connected once disconnected); on a server end without a
+    // client, errc::not_found (ERROR_NOT_FOUND).
+    std::int64_t client_process_id(std::error_code& ec) const;
 
     // Makes the operations blocked on this channel in other threads return
     // errc::cancelled. Operations started afterwards are not affected.
@@ -176,7 +181,6 @@ public:
     // errc::not_connected. accept() then serves the next client.
     void disconnect(std::error_code& ec);
 
-    std::int64_t client_process_id(std::error_code& ec) const;
     // The client's user: a uid on POSIX, a SID string on Windows.
     std::string client_user(std::error_code& ec) const;
 

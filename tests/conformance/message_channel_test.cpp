@@ -1096,6 +1096,39 @@ TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
     EXPECT_EQ(user, current_user());
 }
 
+// Wine's kernel32 pipe.c (test_namedpipe_process_id): either end can ask for
+// both processes; after a disconnect the server end has no client process
+// (ERROR_NOT_FOUND) but still its own, and the client knows neither
+// (ERROR_PIPE_NOT_CONNECTED). A peer that merely closed leaves both known.
+TEST(MessageChannelConformance, EitherEndKnowsBothProcessesUntilADisconnect) {
+    auto c = connect_pair("process-ids");
+    std::error_code ec;
+    const auto server_pid = c.server.server_process_id(ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(c.client.server_process_id(ec), server_pid);
+    const auto client_pid = c.client.client_process_id(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_GT(client_pid, 0);
+    EXPECT_EQ(c.server.client_process_id(ec), client_pid) << "both ends name the client's process";
+
+    auto d = connect_pair("process-ids-closed");
+    d.client.close();
+    EXPECT_GT(d.server.client_process_id(ec), 0) << "closed is not disconnected: " << ec.message();
+    EXPECT_FALSE(ec);
+
+    c.server.disconnect(ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(c.server.server_process_id(ec), server_pid);
+    EXPECT_FALSE(ec) << ec.message();
+    if (test::native_under_wine()) GTEST_SKIP() << "Wine still reports a disconnected pipe's processes";
+    c.server.client_process_id(ec);
+    EXPECT_EQ(ec, errc::not_found) << "ERROR_NOT_FOUND";
+    c.client.client_process_id(ec);
+    EXPECT_EQ(ec, errc::not_connected);
+    c.client.server_process_id(ec);
+    EXPECT_EQ(ec, errc::not_connected);
+}
+
 TEST(MessageChannelConformance, InvalidArgumentsAreRejected) {
     auto c = connect_pair("invalid");
     std::error_code ec;

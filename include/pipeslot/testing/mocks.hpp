@@ -46,7 +46,8 @@ public:
     MOCK_METHOD(ChannelInfo, info, (std::error_code&), (override));                                                    \
     MOCK_METHOD(void, cancel, (), (noexcept, override));                                                               \
     MOCK_METHOD(std::int64_t, server_process_id, (std::error_code&), (override));                                      \
-    MOCK_METHOD(std::string, server_user, (std::error_code&), (override))
+    MOCK_METHOD(std::string, server_user, (std::error_code&), (override));                                            \
+    MOCK_METHOD(std::int64_t, client_process_id, (std::error_code&), (override))
 
 class MockChannelBackend : public ChannelBackend {
 public:
@@ -58,7 +59,6 @@ public:
     PIPESLOT_MOCK_CHANNEL_BACKEND;
     MOCK_METHOD(void, accept, (Timeout, std::error_code&), (override));
     MOCK_METHOD(void, disconnect, (std::error_code&), (override));
-    MOCK_METHOD(std::int64_t, client_process_id, (std::error_code&), (override));
     MOCK_METHOD(std::string, client_user, (std::error_code&), (override));
 };
 
