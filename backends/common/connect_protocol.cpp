@@ -70,7 +70,7 @@ std::array<std::byte, frame_header_size + open_request_size> encode_open(const O
     put<std::uint8_t>(p, 0, r.version);
     put<std::uint8_t>(p, 1, access_code(r.access));
     put<std::uint8_t>(p, 2, (r.remote ? 1 : 0) | (r.message_read_mode ? 2 : 0) | (r.use_server_default_wait ? 4 : 0) |
-                                (r.wait_only ? 8 : 0));
+                                (r.wait_only ? 8 : 0) | (r.query ? 16 : 0));
     put<std::uint32_t>(p, 4, r.wait_ms);
     return out;
 }
@@ -81,12 +81,13 @@ std::optional<OpenRequest> decode_open(std::span<const std::byte> p) noexcept {
     r.version = get<std::uint8_t>(p, 0);
     const auto access = client_access(get<std::uint8_t>(p, 1));
     const auto flags = get<std::uint8_t>(p, 2);
-    if (r.version < protocol_version || !access || flags > 15 || get<std::uint8_t>(p, 3) != 0) return std::nullopt;
+    if (r.version < protocol_version || !access || flags > 31 || get<std::uint8_t>(p, 3) != 0) return std::nullopt;
     r.access = *access;
     r.remote = flags & 1;
     r.message_read_mode = flags & 2;
     r.use_server_default_wait = flags & 4;
     r.wait_only = flags & 8;
+    r.query = flags & 16;
     r.wait_ms = get<std::uint32_t>(p, 4);
     return r;
 }
@@ -96,6 +97,7 @@ std::array<std::byte, frame_header_size + open_reply_size> encode_open_reply(con
     auto p = std::span(out).subspan(frame_header_size);
     put<std::uint8_t>(p, 0, static_cast<std::uint8_t>(r.result));
     put<std::uint8_t>(p, 1, r.type == PipeType::message ? 1 : 0);
+    put<std::uint16_t>(p, 2, r.current_instances);
     put<std::uint32_t>(p, 4, r.max_instances);
     put<std::uint64_t>(p, 8, r.in_buffer);
     put<std::uint64_t>(p, 16, r.out_buffer);
@@ -111,11 +113,12 @@ std::optional<OpenReply> decode_open_reply(std::span<const std::byte> p) noexcep
     r.max_instances = get<std::uint32_t>(p, 4);
     r.in_buffer = get<std::uint64_t>(p, 8);
     r.out_buffer = get<std::uint64_t>(p, 16);
-    if (!valid_errc(result) || type > 1 || get<std::uint16_t>(p, 2) != 0 || r.in_buffer > max_buffer_quota ||
+    if (!valid_errc(result) || type > 1 || r.in_buffer > max_buffer_quota ||
         r.out_buffer > max_buffer_quota || (result == 0 && (r.max_instances < 1 || r.max_instances > unlimited_instances)))
         return std::nullopt;
     r.result = static_cast<errc>(result);
     r.type = type == 1 ? PipeType::message : PipeType::byte;
+    r.current_instances = get<std::uint16_t>(p, 2);
     r.server_pid = get<std::uint32_t>(p, 24);
     r.server_uid = get<std::uint32_t>(p, 28);
     return r;

@@ -29,6 +29,7 @@ struct OpenRequest {
     bool message_read_mode = false;        // asked for; refused on a byte pipe
     bool use_server_default_wait = false;  // wait the pipe's default_wait instead of wait_ms
     bool wait_only = false;                // WaitNamedPipe: answered once an instance is free, which it does not take
+    bool query = false;                    // answered at once with the name's current number of instances
     std::uint32_t wait_ms = 0;             // how long to wait for a free instance; wait_forever_ms
 };
 inline constexpr std::size_t open_request_size = 8;
@@ -39,6 +40,7 @@ std::optional<OpenRequest> decode_open(std::span<const std::byte> payload) noexc
 struct OpenReply {
     errc result{};  // errc{} (0): connected; the channel's frames follow
     PipeType type = PipeType::byte;
+    std::uint16_t current_instances = 0;  // the answer to a query (saturated), else 0
     unsigned max_instances = 0;
     std::uint64_t in_buffer = 0, out_buffer = 0;
     std::uint32_t server_pid = 0;  // the process of the instance the client got

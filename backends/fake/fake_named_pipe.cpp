@@ -26,8 +26,9 @@ class FakeEnd final : public InstanceBackend {
 public:
     // A client's end.
     FakeEnd(FakeHost& host, std::shared_ptr<Connection> c, const FakePipe& pipe, const FakeInstance& instance,
-            const ClientOptions& o)
-        : host_(host), server_(false), client_connection_(std::move(c)), type_(pipe.options.type),
+            const ClientOptions& o, std::string folded_name)
+        : host_(host), server_(false), folded_name_(std::move(folded_name)), client_connection_(std::move(c)),
+          type_(pipe.options.type),
           mode_(o.read_mode.value_or(type_ == PipeType::message ? ReadMode::message : ReadMode::byte)),
           can_read_(o.access != ClientAccess::write), can_write_(o.access != ClientAccess::read),
           max_(pipe.options.max_instances), in_(instance.in_buffer), out_(instance.out_buffer) {}
@@ -163,7 +164,13 @@ public:
 
     ChannelInfo info(std::error_code&) override {
         std::lock_guard lock(net().mutex);
-        return {type_, mode_, max_, in_, out_, server_};
+        std::size_t current = 0;
+        if (server_) {
+            current = instance_->pipe->instances.size();
+        } else if (const auto it = host_.pipes.find(folded_name_); it != host_.pipes.end()) {
+            current = it->second.instances.size();  // none once the name is gone
+        }
+        return {type_, mode_, max_, in_, out_, server_, static_cast<unsigned>(current)};
     }
 
     void cancel() noexcept override {
@@ -268,6 +275,7 @@ private:
 
     FakeHost& host_;
     bool server_;
+    std::string folded_name_;  // a client's: to count the name's instances
     std::shared_ptr<Connection> client_connection_;
     std::unique_ptr<FakeInstance> instance_;
     PipeType type_;
@@ -350,7 +358,7 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     free->connection = c;
     free->state = FakeInstance::State::connected;
     state_->changed.notify_all();
-    return std::make_unique<FakeEnd>(*self_, std::move(c), *pipe, *free, o);
+    return std::make_unique<FakeEnd>(*self_, std::move(c), *pipe, *free, o, name.folded_name());
 }
 
 void FakeSystem::do_wait_for_instance(const PipeName& name, const ClientOptions& o, std::error_code& ec) {

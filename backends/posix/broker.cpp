@@ -247,6 +247,7 @@ void Broker::read_first_frame(std::uint64_t id) {
 void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
     // Through the door, a pipe that is not open to others does not exist.
     if (connections_.at(id).via_door && !state_.params().allow_other_users) return refuse(id, errc::not_found);
+    if (request.query) return answer_free(id);  // the count rides in every such answer
     if (state_.waiting_count() >= max_waiting) {  // no room to wait: as if it had asked not to
         request.wait_ms = 0;
         request.use_server_default_wait = false;
@@ -281,13 +282,16 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     update_member_interest(key.member);
 }
 
-// A wait only (WaitNamedPipe): "an instance is free", and goodbye.
+// A wait only (WaitNamedPipe): "an instance is free"; or a query: how many
+// there are. Then goodbye.
 void Broker::answer_free(std::uint64_t client) {
     const auto it = connections_.find(client);
     if (it == connections_.end()) return;
+    if (state_.empty()) return refuse(client, errc::not_found);
     detail::OpenReply reply;
     reply.type = state_.params().type;
     reply.max_instances = state_.params().max_instances;
+    reply.current_instances = static_cast<std::uint16_t>(std::min<std::size_t>(state_.instance_count(), 0xFFFF));
     (void)send_all_now(it->second.fd, detail::encode_open_reply(reply));
     close_connection(client);
 }

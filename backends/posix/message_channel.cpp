@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstring>
 #include <mutex>
+#include <optional>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
@@ -52,6 +53,9 @@ struct Channel {
     // The client's end: what the broker said of the server.
     std::int64_t server_pid = -1;
     std::string server_uid;
+    // Whose broker to ask for the name's current instances.
+    std::optional<PipeName> name;
+    std::string server_user;
 };
 
 void ChannelDeleter::operator()(Channel* c) const noexcept {
@@ -168,6 +172,7 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
     c->in_buffer = options.in_buffer_size;
     c->out_buffer = options.out_buffer_size;
     c->state = Channel::State::listening;
+    c->name = name;
     out.reset(c.release());
     return {};
 }
@@ -191,6 +196,8 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
     c->out_buffer = reply.out_buffer;
     c->server_pid = reply.server_pid;
     c->server_uid = std::to_string(reply.server_uid);
+    c->name = name;
+    c->server_user = options.server_user;
     out.reset(c.release());
     return {};
 }
@@ -396,7 +403,9 @@ std::error_code set_read_mode(Channel& c, ReadMode mode) {
 
 ChannelInfo info(const Channel& c, std::error_code& ec) {
     ec.clear();
-    return {c.type, c.read_mode, c.max_instances, c.in_buffer, c.out_buffer, c.is_server};
+    ChannelInfo i{c.type, c.read_mode, c.max_instances, c.in_buffer, c.out_buffer, c.is_server};
+    if (c.name) ec = posix::count_instances(*c.name, c.server_user, i.current_instances);  // the broker counts
+    return i;
 }
 
 void cancel(Channel& c) noexcept { c.canceller.cancel(); }

@@ -39,8 +39,10 @@ void set_timeout(int fd, int option, std::int64_t ms) noexcept {
 enum class Step { done, retry };
 
 // One attempt: connect, ask, read the answer.
-Step attempt(const BrokerAddress& address, const ClientOptions& options, const detail::Deadline& wait,
-             bool wait_only, OpenedChannel& out, std::error_code& ec) {
+enum class Ask { open, wait_only, query };
+
+Step attempt(const BrokerAddress& address, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
+             OpenedChannel& out, std::error_code& ec) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         ec = last_error();  // EMFILE: resource_exhausted, not "no such pipe"
@@ -75,7 +77,8 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     request.access = options.access;
     request.message_read_mode = options.read_mode == ReadMode::message;
     request.use_server_default_wait = options.use_server_default_wait;
-    request.wait_only = wait_only;
+    request.wait_only = ask == Ask::wait_only;
+    request.query = ask == Ask::query;
     request.wait_ms = wait.is_forever() ? detail::wait_forever_ms
                                         : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
     const auto frame = detail::encode_open(request);
@@ -109,7 +112,10 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
         detail::decode_open_reply(std::span<const std::byte>(reply + detail::frame_header_size, header->length));
     if (!decoded) return fail(errc::protocol_error, Step::done);
     if (decoded->result != errc{}) return fail(decoded->result, Step::done);
-    if (wait_only) return fail({}, Step::done);  // an instance is free; the broker has closed this
+    if (ask != Ask::open) {  // an instance is free, or the count; the broker has closed this
+        out.reply = *decoded;
+        return fail({}, Step::done);
+    }
     test_stop_point("client-answered");
     set_timeout(fd, SO_SNDTIMEO, 0);  // the channel sets its own
     if (bounded) set_timeout(fd, SO_RCVTIMEO, 0);
@@ -120,8 +126,8 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
 }
 
 // An open, or a wait only: the broker's answer, retried while a broker takes over.
-std::error_code ask_broker(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
-                           bool wait_only, OpenedChannel& out) {
+std::error_code ask_broker(const Name& name, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
+                           OpenedChannel& out) {
     BrokerAddress address;
     if (auto ec = locate_broker(name, options.server_user, address))
         return ec == errc::not_found || ec == errc::access_denied ? make_error_code(errc::not_found) : ec;
@@ -129,7 +135,7 @@ std::error_code ask_broker(const Name& name, const ClientOptions& options, const
     auto backoff = std::chrono::milliseconds(1);
     for (;;) {
         std::error_code ec;
-        if (attempt(address, options, wait, wait_only, out, ec) == Step::done) return ec;
+        if (attempt(address, options, wait, ask, out, ec) == Step::done) return ec;
         // pipe_busy (a full backlog) waits only as long as the client's own wait.
         const bool may_wait = ec == errc::pipe_busy ? !wait.expired() : std::chrono::steady_clock::now() < patience;
         // A refused connection with no live server process is a pipe that is gone.
@@ -143,12 +149,23 @@ std::error_code ask_broker(const Name& name, const ClientOptions& options, const
 
 std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
                           OpenedChannel& out) {
-    return ask_broker(name, options, wait, false, out);
+    return ask_broker(name, options, wait, Ask::open, out);
 }
 
 std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait) {
     OpenedChannel none;
-    return ask_broker(name, options, wait, true, none);
+    return ask_broker(name, options, wait, Ask::wait_only, none);
+}
+
+std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count) {
+    ClientOptions options;
+    options.server_user = server_user;
+    OpenedChannel answer;
+    count = 0;
+    const auto ec = ask_broker(name, options, detail::Deadline(Timeout::none()), Ask::query, answer);
+    if (ec == errc::not_found) return {};  // no instance left: none (a client whose server has gone)
+    if (!ec) count = answer.reply.current_instances;
+    return ec;
 }
 
 }  // namespace pipeslot::posix

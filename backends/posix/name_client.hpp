@@ -26,4 +26,7 @@ std::error_code open_pipe(const Name& name, const ClientOptions& options, const 
 // not_found (no instance), timed_out (none freed up within the wait).
 std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait);
 
+// The name's current number of instances, as its broker counts them (0 if none).
+std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count);
+
 }  // namespace pipeslot::posix

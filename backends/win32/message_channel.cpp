@@ -294,8 +294,14 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
         ec = win32::last_error();
         return {};
     }
-    return {c.type, c.read_mode, max == PIPE_UNLIMITED_INSTANCES ? unlimited_instances : static_cast<unsigned>(max),
-            in_size, out_size, c.is_server};
+    DWORD current = 0;
+    if (!GetNamedPipeHandleStateW(c.handle, nullptr, &current, nullptr, nullptr, nullptr, 0)) {
+        ec = win32::last_error();
+        return {};
+    }
+    return {c.type,   c.read_mode, max == PIPE_UNLIMITED_INSTANCES ? unlimited_instances : static_cast<unsigned>(max),
+            in_size,  out_size,    c.is_server,
+            current};
 }
 
 void cancel(Channel& c) noexcept { CancelIoEx(c.handle, nullptr); }

@@ -77,6 +77,7 @@ struct ChannelInfo {
     std::size_t in_buffer_size = 0;
     std::size_t out_buffer_size = 0;
     bool is_server = false;
+    unsigned current_instances = 0;  // of the name, now (GetNamedPipeHandleState); 0 once none is left
 };
 
 class PIPESLOT_API MessageChannel : public ByteReader, public ByteWriter {

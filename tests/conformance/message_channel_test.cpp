@@ -1052,6 +1052,27 @@ TEST(MessageChannelConformance, InfoDescribesBothEnds) {
     EXPECT_GE(client.out_buffer_size, 1u);
 }
 
+// GetNamedPipeHandleState's lpCurInstances (Wine's kernel32 pipe.c,
+// test_NamedPipeHandleState; ntdll pipe.c, test_pipe_local_info): the name's
+// instances now, from either end; a client whose server has gone: none.
+TEST(MessageChannelConformance, InfoCountsTheNamesInstancesNow) {
+    auto c = connect_pair("instances", {.max_instances = 5});
+    std::error_code ec;
+    EXPECT_EQ(c.server.info(ec).current_instances, 1u);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(c.client.info(ec).current_instances, 1u);
+    EXPECT_FALSE(ec) << ec.message();
+    {
+        auto second = test::create_instance(c.name, {.max_instances = 5});
+        auto third = test::create_instance(c.name, {.max_instances = 5});
+        EXPECT_EQ(c.client.info(ec).current_instances, 3u);
+        EXPECT_EQ(second.info(ec).current_instances, 3u);
+    }
+    EXPECT_EQ(c.server.info(ec).current_instances, 1u) << "closed instances are gone";
+    c.server.close();
+    EXPECT_EQ(c.client.info(ec).current_instances, 0u) << "the server has gone: " << ec.message();
+}
+
 TEST(MessageChannelConformance, TheClientKnowsItsServersProcessAndUser) {
     auto c = connect_pair("server-credentials");
     std::error_code ec;

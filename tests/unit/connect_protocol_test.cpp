@@ -45,7 +45,7 @@ TEST(ConnectProtocol, OpenRequestsOutOfRangeAreRefused) {
     bad[1] = std::byte{9};  // access
     EXPECT_FALSE(decode_open(bad));
     bad = good;
-    bad[2] = std::byte{16};  // an unknown flag
+    bad[2] = std::byte{32};  // an unknown flag
     EXPECT_FALSE(decode_open(bad));
     bad = good;
     bad[3] = std::byte{1};  // reserved
@@ -65,6 +65,7 @@ TEST(ConnectProtocol, RepliesRoundTripAndAreChecked) {
     r.out_buffer = 200;
     r.server_pid = 77;
     r.server_uid = 1000;
+    r.current_instances = 513;
     const auto back = decode_open_reply(payload_of(encode_open_reply(r)));
     ASSERT_TRUE(back);
     EXPECT_EQ(back->result, errc{});
@@ -73,6 +74,7 @@ TEST(ConnectProtocol, RepliesRoundTripAndAreChecked) {
     EXPECT_EQ(back->in_buffer, 100u);
     EXPECT_EQ(back->server_pid, 77u);
     EXPECT_EQ(back->server_uid, 1000u);
+    EXPECT_EQ(back->current_instances, 513u);
     const auto refused = decode_open_reply(payload_of(encode_open_reply({errc::pipe_busy})));
     ASSERT_TRUE(refused);
     EXPECT_EQ(refused->result, errc::pipe_busy);
