@@ -31,6 +31,13 @@ void PipeEnd::set_inheritable(bool inheritable, std::error_code& ec) {
                                           : platform::set_inheritable(handle_, inheritable);
 }
 
+std::size_t PipeEnd::buffer_size(std::error_code& ec) const {
+    std::size_t size = 0;
+    ec = handle_ == invalid_native_handle ? make_error_code(errc::invalid_argument)
+                                          : platform::pipe_buffer_size(handle_, size);
+    return size;
+}
+
 std::size_t PipeReadEnd::read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) {
     if (handle_ == invalid_native_handle || !timeout.is_valid()) {
         ec = errc::invalid_argument;

@@ -33,6 +33,7 @@ struct PipeHandles {
 // `for_children` ends are only ever handed to child processes, never read or
 // written in this process (Win32: synchronous handles, as children expect).
 std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHandles& out);
+std::error_code pipe_buffer_size(native_handle_type h, std::size_t& size);
 // Blocks until at least one byte; errc::end_of_stream when every writer is gone.
 std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec);

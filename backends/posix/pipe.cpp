@@ -32,6 +32,19 @@ std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHand
     return {};
 }
 
+std::error_code pipe_buffer_size(native_handle_type h, std::size_t& size) {
+#ifdef F_GETPIPE_SZ
+    const int n = ::fcntl(static_cast<int>(h), F_GETPIPE_SZ);
+    if (n < 0) return posix::last_error();
+    size = static_cast<std::size_t>(n);
+    return {};
+#else
+    (void)h;
+    size = PIPE_BUF;  // all this system promises
+    return {};
+#endif
+}
+
 std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec) {
     const int fd = static_cast<int>(h);

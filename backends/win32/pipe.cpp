@@ -54,6 +54,14 @@ std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHand
     return {};
 }
 
+std::error_code pipe_buffer_size(native_handle_type native, std::size_t& size) {
+    // Either end names the one buffer written data waits in: the read end's inbound one.
+    DWORD out_size = 0, in_size = 0;
+    if (!GetNamedPipeInfo(win32::as_handle(native), nullptr, &out_size, &in_size, nullptr)) return win32::last_error();
+    size = in_size;
+    return {};
+}
+
 std::size_t read(native_handle_type native, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec) {
     const HANDLE h = win32::as_handle(native);

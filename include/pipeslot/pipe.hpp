@@ -34,6 +34,9 @@ public:
     native_handle_type native_handle() const noexcept { return handle_; }
     native_handle_type release() noexcept;
     void set_inheritable(bool inheritable, std::error_code& ec);
+    // The pipe's buffer in bytes, as the system sized it (GetNamedPipeInfo;
+    // F_GETPIPE_SZ): what a writer may put in it before a reader takes some.
+    std::size_t buffer_size(std::error_code& ec) const;
 
 protected:
     void close_handle() noexcept;

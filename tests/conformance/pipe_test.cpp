@@ -172,6 +172,22 @@ TEST(PipeConformance, EndsMoveAndCloseCleanly) {
     EXPECT_EQ(ec, errc::end_of_stream);
 }
 
+// GetNamedPipeInfo on an anonymous pipe's ends: the buffer asked for (the
+// system may round it up); the same for both ends.
+TEST(PipeConformance, EitherEndTellsTheBufferSize) {
+    PIPESLOT_SKIP_UNDER_FAKE("native pipe ends");
+    auto pipe = Pipe::create({.buffer_size = 1 << 17});
+    std::error_code ec;
+    const auto read_size = pipe.read_end.buffer_size(ec);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_GE(read_size, std::size_t{1} << 17);
+    EXPECT_EQ(pipe.write_end.buffer_size(ec), read_size);
+    EXPECT_FALSE(ec) << ec.message();
+    PipeReadEnd closed;
+    closed.buffer_size(ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+}
+
 TEST(PipeConformance, InvalidArgumentsAreRejected) {
     PIPESLOT_SKIP_UNDER_FAKE("native pipe ends (handles, move, inheritance)");
     auto pipe = Pipe::create();
