@@ -28,11 +28,12 @@ std::array<std::byte, frame_header_size + N> framed(FrameKind kind) noexcept {
 }
 
 std::uint8_t access_code(ClientAccess a) noexcept {
-    return a == ClientAccess::read ? 1 : a == ClientAccess::write ? 2 : 3;
+    return a == ClientAccess::none ? 0 : a == ClientAccess::read ? 1 : a == ClientAccess::write ? 2 : 3;
 }
 
 std::optional<ClientAccess> client_access(std::uint8_t code) noexcept {
     switch (code) {
+    case 0: return ClientAccess::none;
     case 1: return ClientAccess::read;
     case 2: return ClientAccess::write;
     case 3: return ClientAccess::read_write;

@@ -4,6 +4,8 @@
 #include <pipeslot/error.hpp>
 #include <pipeslot/ipc_system.hpp>
 
+#include <functional>
+
 namespace pipeslot {
 namespace {
 
@@ -15,6 +17,16 @@ bool valid(const ServerOptions& o) {
 
 Timeout left(const detail::Deadline& d) {
     return d.is_forever() ? Timeout::forever() : Timeout(std::chrono::milliseconds(d.remaining_ms()));
+}
+
+// CallNamedPipe: open (waiting as `options` say), transact, close.
+std::size_t call_with(IpcSystem& ipc, std::string_view name, std::span<const std::byte> request,
+                      std::span<std::byte> reply, ClientOptions options, const std::function<Timeout()>& exchange_timeout,
+                      std::error_code& ec) {
+    options.read_mode = ReadMode::message;
+    auto channel = ipc.open_channel(name, options, ec);
+    if (ec) return 0;
+    return channel.transact(request, reply, exchange_timeout(), ec);  // more_data: the rest goes with the channel
 }
 
 }  // namespace
@@ -105,13 +117,10 @@ std::size_t IpcSystem::call(std::string_view name, std::span<const std::byte> re
         ec = errc::invalid_argument;
         return 0;
     }
-    const detail::Deadline deadline(timeout);
+    const detail::Deadline deadline(timeout);  // the whole call, the wait for an instance included
     ClientOptions options;
-    options.read_mode = ReadMode::message;
     options.wait = left(deadline);
-    auto channel = open_channel(name, options, ec);
-    if (ec) return 0;
-    return channel.transact(request, reply, left(deadline), ec);  // more_data: the rest goes with the channel
+    return call_with(*this, name, request, reply, options, [&] { return left(deadline); }, ec);
 }
 
 std::size_t IpcSystem::call(std::string_view name, std::span<const std::byte> request, std::span<std::byte> reply,
@@ -120,11 +129,8 @@ std::size_t IpcSystem::call(std::string_view name, std::span<const std::byte> re
         ec = errc::invalid_argument;
         return 0;
     }
-    ClientOptions options = open;
-    options.read_mode = ReadMode::message;
-    auto channel = open_channel(name, options, ec);
-    if (ec) return 0;
-    return channel.transact(request, reply, timeout, ec);
+    return call_with(*this, name, request, reply, open, [&] { return timeout; }, ec);
 }
+
 
 }  // namespace pipeslot

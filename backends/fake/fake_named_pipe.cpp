@@ -2,6 +2,8 @@
 // Connection; the server's end also owns its FakeInstance.
 #include "fake_state.hpp"
 
+#include "../common/access.hpp"
+
 #include <pipeslot/backend.hpp>
 #include <pipeslot/error.hpp>
 
@@ -30,7 +32,7 @@ public:
         : host_(host), server_(false), folded_name_(std::move(folded_name)), client_connection_(std::move(c)),
           type_(pipe.options.type),
           mode_(o.read_mode.value_or(type_ == PipeType::message ? ReadMode::message : ReadMode::byte)),
-          can_read_(o.access != ClientAccess::write), can_write_(o.access != ClientAccess::read),
+          can_read_(detail::reads(o.access)), can_write_(detail::writes(o.access)),
           max_(pipe.options.max_instances), in_(instance.in_buffer), out_(instance.out_buffer) {}
     // A server's end: a new instance of `pipe`.
     FakeEnd(FakeHost& host, FakePipe& pipe, const ServerOptions& o)
@@ -286,11 +288,6 @@ private:
     std::uint64_t cancels_ = 0;
 };
 
-bool client_access_allowed(PipeAccess pipe, ClientAccess client) {
-    if (pipe == PipeAccess::inbound) return client == ClientAccess::write;
-    if (pipe == PipeAccess::outbound) return client == ClientAccess::read;
-    return true;
-}
 
 }  // namespace
 
@@ -326,7 +323,6 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     FakePipe* pipe = find_pipe();
     // Every fake server runs as this process's user.
     if (!pipe || (!o.server_user.empty() && o.server_user != current_user())) return ec = errc::not_found, nullptr;
-    if (!client_access_allowed(pipe->options.access, o.access)) return ec = errc::access_denied, nullptr;
     if (o.read_mode == ReadMode::message && pipe->options.type == PipeType::byte) return ec = errc::invalid_argument, nullptr;
     // Windows' order: the instance that began listening first; clients that waited longest first.
     FakeInstance* free = nullptr;
@@ -353,6 +349,8 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     }
     if (!got) return ec = errc::pipe_busy, nullptr;
     if (!pipe) return ec = errc::not_found, nullptr;
+    // As Windows: a free instance first (else busy), then the access; the instance stays free.
+    if (!detail::client_access_allowed(pipe->options.access, o.access)) return ec = errc::access_denied, nullptr;
     auto c = std::make_shared<Connection>();
     if (self_->close_after) c->close_after = *std::exchange(self_->close_after, std::nullopt);
     free->connection = c;
@@ -368,7 +366,8 @@ void FakeSystem::do_wait_for_instance(const PipeName& name, const ClientOptions&
         return it == self_->pipes.end() ? nullptr : &it->second;
     };
     FakePipe* pipe = find_pipe();
-    if (!pipe) return void(ec = errc::not_found);
+    // Every fake server runs as this process's user.
+    if (!pipe || (!o.server_user.empty() && o.server_user != current_user())) return void(ec = errc::not_found);
     // Free: an instance listens that no client waiting to open will take first.
     const auto free_or_gone = [&] {
         pipe = find_pipe();

@@ -160,6 +160,7 @@ void Broker::accept_all(int listen_fd, bool via_door) {
 }
 
 bool Broker::refuse_for_lack_of_descriptors(int listen_fd) {
+    if (reserve_fd_ < 0) reserve_fd_ = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // lost to another thread last time
     if (reserve_fd_ < 0) return false;
     // Out of descriptors: tell one client so, rather than leave it hanging.
     ::close(reserve_fd_);
@@ -200,7 +201,9 @@ bool Broker::adopt(int fd, bool via_door) {
         watch(fd, event_tag(EventKind::connection, id), EPOLLIN | EPOLLRDHUP);
     }
     reap_members();
-    return it != connections_.end();
+    // Still held, or now a member (its join may have settled a new broker:
+    // the node's thread then has adds to run).
+    return it != connections_.end() || members_.count(id) != 0;
 }
 
 // Reads exactly the first frame (what follows is the channel's, for the server).
@@ -312,8 +315,9 @@ void Broker::close_connection(std::uint64_t id) {
 }
 
 void Broker::serve_waiting() {
-    for (const auto& [client, instance] : state_.serve_waiting()) {
+    for (const auto& [client, instance, refused] : state_.serve_waiting()) {
         if (instance) hand_over(client, *instance);
+        else if (refused != errc{}) refuse(client, refused);
         else answer_free(client);
     }
 }

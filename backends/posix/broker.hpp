@@ -42,8 +42,8 @@ public:
     // The name's socket, for the node's acceptor thread to accept() on (one
     // thread sleeping in accept() wakes sooner than one in epoll). It hands
     // each connection to adopt(); true if the broker still holds it (its first
-    // frame has not come, or it waits for a free instance): the node's thread
-    // then has a new deadline to keep.
+    // frame has not come, or it waits for a free instance) or it became a
+    // member: the node's thread then has a deadline to keep or adds to run.
     int listen_fd() const noexcept { return listen_fd_; }
     bool adopt(int fd, bool via_door);
     // accept() failed for want of descriptors: accepts one waiting client with

@@ -1,6 +1,7 @@
 // Named pipes emulated with UNIX stream sockets: who gets which instance is
 // decided by the name's broker (name_node.hpp, broker.hpp), the framing is in
 // backends/common; this file is the channel.
+#include "../common/access.hpp"
 #include "../common/frame_reader.hpp"
 #include "../common/framing.hpp"
 #include "../common/platform.hpp"
@@ -128,18 +129,23 @@ bool client_has_closed(int fd) {
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
 }
 
+// A client end whose server has disconnected it (the marker seen, now or by a read).
+bool disconnected_client(Channel& c, std::uint64_t ticket) {
+    if (c.is_server) return false;
+    std::unique_lock lock(c.read_mutex, std::try_to_lock);
+    if (!lock.owns_lock()) return false;  // a receive under way will see it
+    SocketSource source(c, ticket);
+    std::error_code ec;
+    c.reader.peek({}, ReadMode::byte, c.type, source, ec);
+    return ec == errc::not_connected;
+}
+
 // After EPIPE on a write: a server that disconnected us left a marker that
 // says so; else the other end has closed. Windows: ERROR_NO_DATA ("the pipe
 // is being closed") for a write that finds it closed, ERROR_BROKEN_PIPE for
 // one under way when it closed (`under_way`: part of it had gone).
 std::error_code write_after_peer_left(Channel& c, std::uint64_t ticket, bool under_way) {
-    std::unique_lock lock(c.read_mutex, std::try_to_lock);
-    if (lock.owns_lock()) {
-        SocketSource source(c, ticket);
-        std::error_code ec;
-        c.reader.peek({}, ReadMode::byte, c.type, source, ec);
-        if (ec == errc::not_connected) return ec;
-    }
+    if (disconnected_client(c, ticket)) return errc::not_connected;
     return under_way ? errc::broken_pipe : errc::pipe_closing;
 }
 
@@ -189,8 +195,8 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
     const auto mode = options.read_mode.value_or(reply.type == PipeType::message ? ReadMode::message : ReadMode::byte);
     auto c = new_channel(false, reply.type, mode);
     c->fd = opened.fd;
-    c->can_read = options.access != ClientAccess::write;
-    c->can_write = options.access != ClientAccess::read;
+    c->can_read = detail::reads(options.access);
+    c->can_write = detail::writes(options.access);
     c->max_instances = reply.max_instances;
     c->in_buffer = reply.in_buffer;
     c->out_buffer = reply.out_buffer;
@@ -405,7 +411,7 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
     ec.clear();
     ChannelInfo i{c.type, c.read_mode, c.max_instances, c.in_buffer, c.out_buffer, c.is_server};
     if (c.name) ec = posix::count_instances(*c.name, c.server_user, i.current_instances);  // the broker counts
-    return i;
+    return ec ? ChannelInfo{} : i;  // as GetNamedPipeHandleState failing
 }
 
 void cancel(Channel& c) noexcept { c.canceller.cancel(); }
@@ -420,17 +426,6 @@ std::error_code peer_credentials(Channel& c, ucred& cred) {
     return {};
 }
 
-// A client end whose server has disconnected it (the marker seen, now or by a read).
-bool disconnected_client(Channel& c) {
-    if (c.is_server) return false;
-    std::unique_lock lock(c.read_mutex, std::try_to_lock);
-    if (!lock.owns_lock()) return false;  // a receive under way will see it
-    SocketSource source(c, c.canceller.ticket());
-    std::error_code ec;
-    c.reader.peek({}, ReadMode::byte, c.type, source, ec);
-    return ec == errc::not_connected;
-}
-
 }  // namespace
 
 // Windows: a server end without a client has no client process (ERROR_NOT_FOUND);
@@ -438,7 +433,7 @@ bool disconnected_client(Channel& c) {
 std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
     auto& channel = const_cast<Channel&>(c);
     if (!c.is_server) {
-        if (disconnected_client(channel)) return errc::not_connected;
+        if (disconnected_client(channel, c.canceller.ticket())) return errc::not_connected;
         pid = ::getpid();
         return {};
     }
@@ -456,13 +451,13 @@ std::error_code client_user(const Channel& c, std::string& user) {
 }
 
 std::error_code server_process_id(const Channel& c, std::int64_t& pid) {
-    if (disconnected_client(const_cast<Channel&>(c))) return errc::not_connected;
+    if (disconnected_client(const_cast<Channel&>(c), c.canceller.ticket())) return errc::not_connected;
     pid = c.is_server ? static_cast<std::int64_t>(::getpid()) : c.server_pid;
     return {};
 }
 
 std::error_code server_user(const Channel& c, std::string& user) {
-    if (disconnected_client(const_cast<Channel&>(c))) return errc::not_connected;
+    if (disconnected_client(const_cast<Channel&>(c), c.canceller.ticket())) return errc::not_connected;
     user = c.is_server ? current_user() : c.server_uid;
     return {};
 }

@@ -154,7 +154,8 @@ std::error_code open_pipe(const Name& name, const ClientOptions& options, const 
 
 std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait) {
     OpenedChannel none;
-    return ask_broker(name, options, wait, Ask::wait_only, none);
+    const auto ec = ask_broker(name, options, wait, Ask::wait_only, none);
+    return ec == errc::pipe_busy ? make_error_code(errc::timed_out) : ec;  // a full backlog, or no answer in time
 }
 
 std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count) {
@@ -162,7 +163,9 @@ std::error_code count_instances(const Name& name, const std::string& server_user
     options.server_user = server_user;
     OpenedChannel answer;
     count = 0;
-    const auto ec = ask_broker(name, options, detail::Deadline(Timeout::none()), Ask::query, answer);
+    // Answered at once; the grace is for a full backlog.
+    auto ec = ask_broker(name, options, detail::Deadline(std::chrono::milliseconds(answer_grace_ms)), Ask::query, answer);
+    if (ec == errc::pipe_busy) ec = errc::timed_out;
     if (ec == errc::not_found) return {};  // no instance left: none (a client whose server has gone)
     if (!ec) count = answer.reply.current_instances;
     return ec;

@@ -1,5 +1,7 @@
 #include "name_state.hpp"
 
+#include "../common/access.hpp"
+
 #include <algorithm>
 #include <limits>
 
@@ -10,11 +12,6 @@ Nanos steady_now_ns() noexcept {
         .count();
 }
 
-bool client_access_allowed(PipeAccess pipe, ClientAccess client) noexcept {
-    if (pipe == PipeAccess::inbound) return client == ClientAccess::write;
-    if (pipe == PipeAccess::outbound) return client == ClientAccess::read;
-    return true;
-}
 
 std::error_code NameState::add(InstanceKey key, const detail::InstanceParams& wanted, Nanos now) {
     if (!instances_.empty()) {
@@ -74,13 +71,18 @@ NameState::Decision NameState::open(ClientId client, const detail::OpenRequest& 
         if (waiting_.empty() && longest_listening()) return {Decision::free, {}, {}};
         return wait(client, request, now, errc::timed_out);
     }
-    if (!client_access_allowed(params_.access, request.access)) return {Decision::refuse, {}, errc::access_denied};
     if (request.remote && params_.reject_remote) return {Decision::refuse, {}, errc::access_denied};
     if (request.message_read_mode && params_.type == PipeType::byte)
         return {Decision::refuse, {}, errc::invalid_argument};
     // Clients already waiting come first: a newcomer never overtakes them.
+    // As Windows: a free instance first (else busy), then the access (the
+    // instance then stays free).
     if (waiting_.empty()) {
-        if (const auto key = longest_listening()) return {Decision::connect, take(*key), {}};
+        if (const auto key = longest_listening()) {
+            if (!detail::client_access_allowed(params_.access, request.access))
+                return {Decision::refuse, {}, errc::access_denied};
+            return {Decision::connect, take(*key), {}};
+        }
     }
     return wait(client, request, now, errc::pipe_busy);
 }
@@ -92,8 +94,8 @@ NameState::Decision NameState::wait(ClientId client, const detail::OpenRequest& 
     if (wait_ms == 0) return {Decision::refuse, {}, at_once};
     // Waits past ~292 years are forever (and cannot overflow).
     const bool forever = wait_ms < 0 || wait_ms > (std::numeric_limits<Nanos>::max() - now) / 1'000'000;
-    waiting_.push_back(
-        {client, forever ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000, request.wait_only});
+    waiting_.push_back({client, forever ? std::numeric_limits<Nanos>::max() : now + wait_ms * 1'000'000,
+                        request.wait_only, request.access});
     return {Decision::wait, {}, {}};
 }
 
@@ -104,7 +106,9 @@ std::vector<NameState::Served> NameState::serve_waiting() {
         if (!key) break;
         const Waiter w = waiting_.front();
         waiting_.pop_front();
-        served.push_back({w.client, w.wait_only ? std::nullopt : std::optional(take(*key))});
+        if (w.wait_only) served.push_back({w.client, std::nullopt, {}});
+        else if (!detail::client_access_allowed(params_.access, w.access)) served.push_back({w.client, std::nullopt, errc::access_denied});
+        else served.push_back({w.client, take(*key), {}});
     }
     return served;
 }

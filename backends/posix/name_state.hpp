@@ -67,7 +67,8 @@ public:
     // after add, restore and listen).
     struct Served {
         ClientId client;
-        std::optional<InstanceKey> instance;
+        std::optional<InstanceKey> instance;  // none: a wait_only client, or one refused
+        errc refused{};                       // access_denied: the instance stays free
     };
     std::vector<Served> serve_waiting();
     // Clients whose wait ran out by `now`, and why: pipe_busy for an open,
@@ -101,11 +102,10 @@ private:
         ClientId client;
         Nanos until;  // INT64_MAX: forever
         bool wait_only;
+        ClientAccess access;
     };
     std::deque<Waiter> waiting_;
 };
 
-// Whether a client may open a pipe of this direction with this access.
-bool client_access_allowed(PipeAccess pipe, ClientAccess client) noexcept;
 
 }  // namespace pipeslot::posix

@@ -49,10 +49,16 @@ std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadli
                  std::error_code& ec) {
     const int fd = static_cast<int>(h);
     if (buffer.empty()) {  // Windows' zero-byte read: returns once there is data, and leaves it
-        if (!posix::wait_ready(fd, POLLIN, deadline, ec)) return 0;
-        int available = 0;
-        if (::ioctl(fd, FIONREAD, &available) == 0 && available == 0) ec = errc::end_of_stream;  // ready, empty: no writer
-        return 0;
+        for (;;) {
+            if (!posix::wait_ready(fd, POLLIN, deadline, ec)) return 0;
+            int available = 0;
+            if (::ioctl(fd, FIONREAD, &available) < 0 || available > 0) return 0;
+            pollfd p{fd, POLLIN, 0};  // ready and empty: no writer left, or another reader took it all
+            if (::poll(&p, 1, 0) > 0 && (p.revents & POLLHUP) && ::ioctl(fd, FIONREAD, &available) == 0 && available == 0) {
+                ec = errc::end_of_stream;
+                return 0;
+            }
+        }
     }
     return posix::read_some(
         fd, buffer, [&](std::error_code& wait_error) { return posix::wait_ready(fd, POLLIN, deadline, wait_error); }, ec);

@@ -1,5 +1,6 @@
 // Named pipes on Windows: the native calls, overlapped so that every blocking
 // call has a timeout and can be cancelled (CancelIoEx).
+#include "../common/access.hpp"
 #include "../common/platform.hpp"
 #include "../common/send_each.hpp"
 #include "win.hpp"
@@ -151,8 +152,8 @@ std::error_code wait_for_instance(const PipeName& name, const ClientOptions& o, 
 std::error_code open_channel(const PipeName& name, const ClientOptions& o, const Deadline& wait, ChannelPtr& out) {
     const auto wide = native_path(name);
     if (!wide) return errc::invalid_name;
-    const DWORD access = (o.access != ClientAccess::write ? GENERIC_READ : 0) |
-                         (o.access != ClientAccess::read ? GENERIC_WRITE : 0) | FILE_READ_ATTRIBUTES |
+    const DWORD access = (detail::reads(o.access) ? GENERIC_READ : 0) |
+                         (detail::writes(o.access) ? GENERIC_WRITE : 0) | FILE_READ_ATTRIBUTES |
                          FILE_WRITE_ATTRIBUTES;  // to set the read mode
     HANDLE h;
     for (;;) {
@@ -182,8 +183,8 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& o, const
         if (!SetNamedPipeHandleState(h, &state, nullptr, nullptr)) return win32::last_error();
     }
     c->read_mode = mode;
-    c->can_read = o.access != ClientAccess::write;
-    c->can_write = o.access != ClientAccess::read;
+    c->can_read = detail::reads(o.access);
+    c->can_write = detail::writes(o.access);
     out.reset(c.release());
     return {};
 }

@@ -46,7 +46,8 @@ struct ServerOptions {
     bool allow_other_users = false;
 };
 
-enum class ClientAccess { read, write, read_write };
+// none: connects to an instance (of any direction) and may only ask state (info, process ids).
+enum class ClientAccess { read, write, read_write, none };
 
 struct ClientOptions {
     ClientAccess access = ClientAccess::read_write;

@@ -63,7 +63,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     constexpr int exchanges = 100;
     const auto name = test::unique_pipe_name("load");
     const auto handles_before = test::open_handle_count();
-    const auto threads_before = test::thread_count();
+    const auto threads_before = test::settled_thread_count();
     const auto names_before = test::thread_names();
     const auto started = std::chrono::steady_clock::now();
     std::error_code ec;
@@ -97,8 +97,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     EXPECT_EQ(matched, clients * exchanges);
     server.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - started, 120s) << "every reply within a bounded time";
-    // At most as many: a thread of an earlier test may still have been on its way out before.
-    EXPECT_LE(test::thread_count(), threads_before) << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
+    EXPECT_EQ(test::thread_count(), threads_before) << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
     EXPECT_EQ(test::open_handle_count(), handles_before) << "no descriptor or handle left behind";
 }
 

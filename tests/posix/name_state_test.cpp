@@ -111,6 +111,31 @@ TEST(NameState, AWaitOnlyClientTakesNoInstance) {
     EXPECT_EQ(s.open(8, request(), 10).instance, (InstanceKey{0, 2})) << "still free";
 }
 
+// Windows finds a free instance first (else ERROR_PIPE_BUSY), then checks the
+// access; a refused client leaves the instance free for the next.
+TEST(NameState, BusyComesBeforeTheAccessCheck) {
+    NameState s;
+    auto inbound = params();
+    inbound.access = PipeAccess::inbound;
+    ASSERT_FALSE(s.add({0, 1}, inbound, 1));
+    auto writer = request(), reader = request(1000);
+    writer.access = ClientAccess::write;
+    reader.access = ClientAccess::read;
+    ASSERT_EQ(s.open(1, writer, 2).kind, Decision::connect);
+    EXPECT_EQ(s.open(2, reader, 3).kind, Decision::wait) << "taken: it waits, as for any open";
+    auto late_writer = writer;
+    late_writer.wait_ms = 1000;
+    EXPECT_EQ(s.open(3, late_writer, 4).kind, Decision::wait);
+    s.listen({0, 1}, 5);
+    const auto served = s.serve_waiting();
+    ASSERT_EQ(served.size(), 2u);
+    EXPECT_EQ(served[0].client, 2u);
+    EXPECT_EQ(served[0].refused, errc::access_denied);
+    EXPECT_FALSE(served[0].instance.has_value());
+    EXPECT_EQ(served[1].client, 3u);
+    EXPECT_EQ(served[1].instance, (InstanceKey{0, 1})) << "the instance stayed free for the next";
+}
+
 TEST(NameState, TheServersDefaultWaitIsTheFirstInstances) {
     NameState s;
     auto p = params();

@@ -4,7 +4,9 @@
 #include <pipeslot/testing/fake.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <thread>
 #include <fstream>
 
 #ifdef _WIN32
@@ -213,6 +215,23 @@ std::size_t thread_count() {
     for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
     return n;
 #endif
+}
+
+std::size_t settled_thread_count() {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    std::size_t last = thread_count();
+    auto stable_since = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        const auto now = thread_count();
+        if (now != last) {
+            last = now;
+            stable_since = std::chrono::steady_clock::now();
+        } else if (std::chrono::steady_clock::now() - stable_since >= std::chrono::milliseconds(50)) {
+            break;
+        }
+    }
+    return last;
 }
 
 std::string thread_names() {

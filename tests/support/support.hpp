@@ -68,6 +68,9 @@ Command peer(std::string mode, std::vector<std::string> args = {});
 // What this process holds now: open descriptors/handles, and threads.
 std::size_t open_handle_count();
 std::size_t thread_count();
+// The count once threads of earlier tests that are on their way out have gone:
+// the same for 50 ms in a row (at most 2 s), to compare against afterwards.
+std::size_t settled_thread_count();
 std::string thread_names();  // for a failure's message (POSIX: each thread's name)
 
 // A helper process whose stdout is read line by line (it prints "ready" first).
