@@ -38,6 +38,14 @@ Connected connect_pair(const std::string& purpose, ServerOptions server_options 
     return c;
 }
 
+// The only instance taken by a client; the server's default wait is 150 ms.
+Connected busy_with_a_150ms_default_wait(const std::string& purpose) {
+    ServerOptions options;
+    options.max_instances = 1;
+    options.default_wait = std::chrono::milliseconds(150);
+    return connect_pair(purpose, options);
+}
+
 void send_text(MessageChannel& channel, const std::string& text) {
     std::error_code ec;
     EXPECT_EQ(channel.send(test::as_bytes(text), generous, ec), text.size());
@@ -320,10 +328,7 @@ TEST(MessageChannelConformance, WaitingFailsWhenNoInstanceFreesUp) {
 }
 
 TEST(MessageChannelConformance, WaitingCanUseTheServersDefault) {
-    ServerOptions options;
-    options.max_instances = 1;
-    options.default_wait = 150ms;
-    auto c = connect_pair("wait-default", options);
+    auto c = busy_with_a_150ms_default_wait("wait-default");
     ClientOptions waiting;
     waiting.use_server_default_wait = true;
     const auto start = std::chrono::steady_clock::now();
@@ -378,10 +383,7 @@ TEST(MessageChannelConformance, WaitingForAFreeInstanceTakesNone) {
 }
 
 TEST(MessageChannelConformance, CallCanWaitTheServersDefault) {
-    ServerOptions options;
-    options.max_instances = 1;
-    options.default_wait = 150ms;
-    auto c = connect_pair("call-default", options);
+    auto c = busy_with_a_150ms_default_wait("call-default");
     ClientOptions server_default;
     server_default.use_server_default_wait = true;
     std::vector<std::byte> reply(16);
@@ -408,10 +410,7 @@ TEST(MessageChannelConformance, CallCanWaitTheServersDefault) {
 }
 
 TEST(MessageChannelConformance, WaitingForAFreeInstanceCanUseTheServersDefault) {
-    ServerOptions options;
-    options.max_instances = 1;
-    options.default_wait = 150ms;
-    auto c = connect_pair("wait-only-default", options);
+    auto c = busy_with_a_150ms_default_wait("wait-only-default");
     ClientOptions waiting;
     waiting.use_server_default_wait = true;
     std::error_code ec;
