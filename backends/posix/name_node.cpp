@@ -233,6 +233,13 @@ private:
                 pollfd p{listen_fd, POLLIN, 0};
                 if (::poll(&p, 1, -1) < 0 || acceptor_stopping_.load()) continue;
                 std::lock_guard state(state_mutex_);
+                // The node's thread has had its turn (closing connections that have
+                // gone frees descriptors): try once more before refusing.
+                const int again = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);  // one waits: no block
+                if (again >= 0) {
+                    if (broker_->adopt(again, false)) wake();
+                    continue;
+                }
                 if (broker_->refuse_for_lack_of_descriptors(listen_fd)) continue;
             }
             // Out of memory or descriptors with none in reserve: rest rather than spin.
