@@ -38,9 +38,11 @@ void set_timeout(int fd, int option, std::int64_t ms) noexcept {
 
 enum class Step { done, retry };
 
-// One attempt: connect, ask, read the answer.
+// What a client asks the broker: an instance, to hear once one is free
+// (WaitNamedPipe), or how many there are.
 enum class Ask { open, wait_only, query };
 
+// One attempt: connect, ask, read the answer.
 Step attempt(const BrokerAddress& address, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
              OpenedChannel& out, std::error_code& ec) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -125,7 +127,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     return Step::done;
 }
 
-// An open, or a wait only: the broker's answer, retried while a broker takes over.
+// The broker's answer to `ask`, retried while a broker takes over.
 std::error_code ask_broker(const Name& name, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
                            OpenedChannel& out) {
     BrokerAddress address;

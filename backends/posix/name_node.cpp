@@ -224,7 +224,7 @@ private:
             }
             if (fd >= 0) {
                 std::lock_guard state(state_mutex_);
-                if (broker_->adopt(fd, false)) wake();  // a new deadline for the node's thread
+                adopt(fd);
                 continue;
             }
             if (error == EINTR || error == ECONNABORTED) continue;
@@ -237,7 +237,7 @@ private:
                 // gone frees descriptors): try once more before refusing.
                 const int again = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);  // one waits: no block
                 if (again >= 0) {
-                    if (broker_->adopt(again, false)) wake();
+                    adopt(again);
                     continue;
                 }
                 if (broker_->refuse_for_lack_of_descriptors(listen_fd)) continue;
@@ -245,6 +245,12 @@ private:
             // Out of memory or descriptors with none in reserve: rest rather than spin.
             std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
+    }
+
+    // With the state's lock held: a client for the broker; the node's thread
+    // may then have a new deadline to keep, or adds to run.
+    void adopt(int fd) {
+        if (broker_->adopt(fd, false)) wake();
     }
 
     // Under the state's lock, which it lets go while the acceptor finishes.
