@@ -234,6 +234,16 @@ std::size_t settled_thread_count() {
     return last;
 }
 
+std::size_t thread_count_back_to(std::size_t expected) {
+    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+    auto now = thread_count();
+    while (now > expected && std::chrono::steady_clock::now() < give_up) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+        now = thread_count();
+    }
+    return now;
+}
+
 std::string thread_names() {
 #ifdef _WIN32
     return {};

@@ -71,6 +71,9 @@ std::size_t thread_count();
 // The count once threads of earlier tests that are on their way out have gone:
 // the same for 50 ms in a row (at most 2 s), to compare against afterwards.
 std::size_t settled_thread_count();
+// The count once it has come down to `expected` (at most 2 s): a joined thread
+// is still listed by the kernel for a moment after pthread_join returns.
+std::size_t thread_count_back_to(std::size_t expected);
 std::string thread_names();  // for a failure's message (POSIX: each thread's name)
 
 // A helper process whose stdout is read line by line (it prints "ready" first).
