@@ -21,6 +21,7 @@ public:
 
     bool is_forever() const noexcept { return forever_; }
     bool expired() const noexcept { return !forever_ && clock::now() >= at_; }
+    clock::time_point time_point() const noexcept { return at_; }
 
     // Milliseconds left, rounded up, capped at `cap`; -1 when forever.
     std::int64_t remaining_ms(std::int64_t cap = INT32_MAX) const noexcept {

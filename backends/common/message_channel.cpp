@@ -193,6 +193,17 @@ void PipeInstance::accept(Timeout timeout, std::error_code& ec) {
     instance()->accept(timeout, ec);
 }
 
+void MessageChannel::flush(std::error_code& ec) {
+    ec.clear();
+    if (check_open(ec)) impl_->flush(ec);
+}
+
+void MessageChannel::flush() {
+    std::error_code ec;
+    flush(ec);
+    detail::throw_if(ec, "flush");
+}
+
 void PipeInstance::disconnect(std::error_code& ec) {
     ec.clear();
     if (check_open(ec)) instance()->disconnect(ec);

@@ -21,6 +21,7 @@ public:
         return platform::send_messages(*c_, m, detail::Deadline(t), ec);
     }
     PeekResult peek(std::span<std::byte> b, std::error_code& ec) override { return platform::peek(*c_, b, ec); }
+    void flush(std::error_code& ec) override { ec = platform::flush(*c_); }
     std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout t,
                          std::error_code& ec) override {
         return platform::transact(*c_, request, reply, detail::Deadline(t), ec);

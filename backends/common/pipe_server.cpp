@@ -27,6 +27,9 @@ struct PipeServer::State {
             // that connected and closed again (no_data: what it sent can still be read), is served.
             if (ec && ec != errc::already_connected && ec != errc::no_data) continue;  // cancelled: stopping
             if (!stopping) handler(instance);
+            // Windows' server pattern: what was sent is read before the
+            // disconnect discards it (a stop's cancel ends the wait).
+            instance.flush(ec);
             instance.disconnect(ec);
         }
         std::lock_guard lock(mutex);

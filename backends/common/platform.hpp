@@ -85,6 +85,8 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
                              ChannelPtr& out);
 std::error_code accept(Channel& c, const Deadline& deadline);
 std::error_code disconnect(Channel& c);
+// FlushFileBuffers: waits until the other end has taken all this end sent.
+std::error_code flush(Channel& c);
 std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec);
 std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec);
 // Returns how many messages were sent whole.

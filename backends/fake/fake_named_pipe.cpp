@@ -22,8 +22,6 @@
 namespace pipeslot::testing {
 namespace {
 
-constexpr std::size_t minimum_buffer = 65536;
-
 class FakeEnd final : public InstanceBackend {
 public:
     // A client's end.
@@ -97,27 +95,46 @@ public:
         return got;
     }
 
+    // As Windows: the message is in the pipe at once (the reader can take
+    // it); the write completes once what is unread of it and of the messages
+    // ahead of it fits in the reading end's buffer quota.
     std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override {
         std::unique_lock lock(net().mutex);
         if (!can_write_) return fail(ec, errc::access_denied);
         if (data.empty() && type_ == PipeType::byte) return 0;
         const auto ticket = cancels_;
-        Connection* c = nullptr;
-        const auto writable = [&] {
-            c = connection();
-            return !c || c->disconnected || peer_closed(*c) || unread_outgoing(*c) < capacity();
-        };
-        if (!net().wait(lock, timeout, cancels_, ticket, writable, ec)) return 0;
-        if (auto e = cut_off(c); e) return fail(ec, *e);
+        const auto c = connection_ptr();
+        if (auto e = cut_off(c.get()); e) return fail(ec, *e);
         if (peer_closed(*c)) return fail(ec, errc::pipe_closing);  // ERROR_NO_DATA on a write
         outgoing(*c).push_back({{data.begin(), data.end()}, 0});
         unread_outgoing(*c) += data.size();
+        const auto end = sent_outgoing(*c) += data.size();
         if (!server_) {
             c->client_sent += data.size();
             if (c->client_sent >= c->close_after) c->server_closed = c->client_closed = true;  // the fault: it "dies"
         }
         net().changed.notify_all();
-        return data.size();
+        if (data.empty()) return 0;  // an empty write never waits
+        const auto unread_to_here = [&] { return end - (sent_outgoing(*c) - unread_outgoing(*c)); };
+        const auto fits = [&] { return c->disconnected || peer_closed(*c) || unread_to_here() <= quota(); };
+        // Cut short (timeout, cancel), the message stays delivered, as on POSIX.
+        if (!net().wait(lock, timeout, cancels_, ticket, fits, ec)) return data.size();
+        if (unread_to_here() <= quota()) return data.size();
+        if (c->disconnected) return fail(ec, errc::not_connected);
+        return fail(ec, errc::broken_pipe);  // the reader went while this waited
+    }
+
+    // FlushFileBuffers: waits until the other end has taken everything.
+    void flush(std::error_code& ec) override {
+        std::unique_lock lock(net().mutex);
+        const auto c = connection_ptr();
+        if (!c) return;  // a server end without a client: nothing to flush
+        if (!server_ && c->disconnected) return (void)fail(ec, errc::not_connected);
+        const auto ticket = cancels_;
+        const auto done = [&] { return c->disconnected || peer_closed(*c) || unread_outgoing(*c) == 0; };
+        if (!net().wait(lock, Timeout::forever(), cancels_, ticket, done, ec)) return;
+        if (unread_outgoing(*c) == 0) return;
+        ec = c->disconnected ? errc::not_connected : errc::broken_pipe;
     }
 
     PeekResult peek(std::span<std::byte> buffer, std::error_code& ec) override {
@@ -243,9 +260,10 @@ private:
         ec = e;
         return 0;
     }
-    Connection* connection() {
-        if (!server_) return client_connection_.get();
-        return instance_->state == FakeInstance::State::connected ? instance_->connection.get() : nullptr;
+    Connection* connection() { return connection_ptr().get(); }
+    std::shared_ptr<Connection> connection_ptr() {
+        if (!server_) return client_connection_;
+        return instance_->state == FakeInstance::State::connected ? instance_->connection : nullptr;
     }
     // Why this end cannot use the connection, if it cannot.
     std::optional<errc> cut_off(Connection* c) const {
@@ -266,7 +284,9 @@ private:
     std::size_t& unread_incoming(Connection& c) const { return server_ ? c.unread_to_server : c.unread_to_client; }
     std::size_t& unread_outgoing(Connection& c) const { return server_ ? c.unread_to_client : c.unread_to_server; }
     bool peer_closed(const Connection& c) const { return server_ ? c.client_closed : c.server_closed; }
-    std::size_t capacity() const { return std::max(server_ ? out_ : in_, minimum_buffer); }
+    std::uint64_t& sent_outgoing(Connection& c) const { return server_ ? c.sent_to_client : c.sent_to_server; }
+    // The reading end's buffer: the client reads with the out size, the server with the in size.
+    std::size_t quota() const { return server_ ? out_ : in_; }
     std::size_t take(Connection& c, Message& m, std::span<std::byte> into) {
         const auto n = std::min(m.left(), into.size());
         if (n > 0) std::memcpy(into.data(), m.data.data() + m.read, n);

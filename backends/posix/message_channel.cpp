@@ -2,6 +2,7 @@
 // decided by the name's broker (name_node.hpp, broker.hpp), the framing is in
 // backends/common; this file is the channel.
 #include "../common/access.hpp"
+#include "../common/flow_control.hpp"
 #include "../common/frame_reader.hpp"
 #include "../common/framing.hpp"
 #include "../common/platform.hpp"
@@ -43,6 +44,7 @@ struct Channel {
     std::mutex write_mutex;  // one message on the wire at a time
     posix::SocketTimeout write_timeout{SO_SNDTIMEO};
     bool write_shut = false;
+    detail::FlowControl flow;  // the buffer quotas (flow_control.hpp)
 
     // The server's end: listening (for its first client, or again after
     // accept()), connected, or disconnected (and not listening).
@@ -61,7 +63,15 @@ struct Channel {
 
 void ChannelDeleter::operator()(Channel* c) const noexcept {
     if (!c) return;
-    if (c->fd >= 0) ::close(c->fd);
+    if (c->fd >= 0) {
+        // What this end took, so that a flush waiting at the other end sees
+        // it all taken rather than a closed pipe (best effort).
+        if (const auto taken = c->flow.final_credit()) {
+            const auto frame = detail::encode_credit(detail::FrameKind::credit, *taken);
+            (void)::send(c->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+        ::close(c->fd);
+    }
     delete c;  // a server's registration leaves the name
 }
 
@@ -91,6 +101,7 @@ bool take_client_locked(Channel& c) {
     c.read_timeout.forget();
     c.write_timeout.forget();
     c.reader.reset();
+    c.flow.reset(c.out_buffer, c.in_buffer);  // the client reads with the out size, this end with the in size
     c.write_shut = false;
     c.fd = fd;
     c.ever_connected = true;
@@ -154,6 +165,7 @@ std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) 
     c->is_server = server;
     c->type = type;
     c->read_mode = mode;
+    c->reader.set_flow_listener(&c->flow);
     return c;
 }
 
@@ -200,6 +212,7 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
     c->max_instances = reply.max_instances;
     c->in_buffer = reply.in_buffer;
     c->out_buffer = reply.out_buffer;
+    c->flow.reset(reply.in_buffer, reply.out_buffer);
     c->server_pid = reply.server_pid;
     c->server_uid = std::to_string(reply.server_uid);
     c->name = name;
@@ -232,6 +245,8 @@ std::error_code disconnect(Channel& c) {
     if (c.state == Channel::State::listening && !take_client_locked(c)) return errc::pipe_listening;
     if (c.state != Channel::State::connected) return errc::not_connected;
     const int fd = c.fd;
+    c.state = Channel::State::disconnected;  // a flush waiting on this client is told not_connected
+    c.flow.woken();
     // Tell the client before going: it discards what it has not read and
     // reports not_connected (best effort: a full buffer, or a send of ours
     // under way, which the marker must not cut in two, leaves it broken_pipe).
@@ -244,9 +259,23 @@ std::error_code disconnect(Channel& c) {
     ::close(fd);
     c.fd = -1;
     c.reader.reset();
-    c.state = Channel::State::disconnected;
+    c.flow.reset(0, 0);
     return {};
 }
+
+void send_due_credits(Channel& c);
+
+namespace {
+// What the reading side does when it lets go of the reader: writers waiting
+// for credit may read for themselves now, and a credit may be due.
+struct ReadingDone {
+    Channel& c;
+    ~ReadingDone() {
+        c.flow.woken();
+        send_due_credits(c);
+    }
+};
+}  // namespace
 
 std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
     const auto ticket = c.canceller.ticket();
@@ -255,13 +284,16 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
         return 0;
     }
     if (!ensure_connected(c, ec)) return 0;
+    ReadingDone done{c};
     std::lock_guard lock(c.read_mutex);
     if (c.fd < 0) {
         ec = errc::not_connected;
         return 0;
     }
     SocketSource source(c, ticket);
-    return c.reader.receive(buffer, c.read_mode, source, deadline, ec);
+    const auto n = c.reader.receive(buffer, c.read_mode, source, deadline, ec);
+    c.flow.took(n);
+    return n;
 }
 
 namespace {
@@ -331,15 +363,124 @@ bool may_write(Channel& c, std::error_code& ec) {
 
 }  // namespace
 
+namespace {
+
+// With write_mutex held: sends a credit the reading side owes the peer, if
+// the socket takes it now. A full socket leaves it owed: the next call on this
+// end sends it (the peer is then busy with what it has not read).
+void send_credit_locked(Channel& c) {
+    const auto taken = c.flow.credit_due();
+    if (!taken || c.fd < 0 || c.write_shut) return;
+    const auto frame = detail::encode_credit(detail::FrameKind::credit, *taken);
+    const auto n = ::send(c.fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    // A UNIX stream socket takes a frame this small whole or not at all.
+    if (n == static_cast<ssize_t>(frame.size())) c.flow.credit_sent(*taken);
+}
+
+}  // namespace
+
+// A credit owed by this end's reading side goes now, unless a write holds the
+// socket: that write sends it when it is done (and calls this again).
+void send_due_credits(Channel& c) {
+    while (c.flow.credit_is_due()) {
+        std::unique_lock writing(c.write_mutex, std::try_to_lock);
+        if (!writing.owns_lock()) return;
+        send_credit_locked(c);
+        if (c.flow.credit_is_due()) return;  // the socket is full: left owed
+    }
+}
+
+namespace {
+
+// Waits until the peer has taken `target` bytes of what this end sent (the
+// write fits in the quota, or a flush is done). Credits come on this end's
+// own socket: read them here, or, while a receive holds the reader, let it
+// read them and wake this.
+std::error_code wait_for_credit(Channel& c, std::uint64_t target, std::uint64_t ticket, const Deadline& deadline) {
+    for (;;) {
+        if (c.flow.taken_by_peer(target)) return {};
+        if (c.is_server && c.state != Channel::State::connected) return errc::not_connected;
+        if (c.canceller.cancelled_since(ticket)) return errc::cancelled;
+        if (deadline.expired()) return errc::timed_out;
+        std::unique_lock reading(c.read_mutex, std::try_to_lock);
+        if (reading.owns_lock()) {
+            if (c.fd < 0) return errc::not_connected;
+            if (c.flow.taken_by_peer(target)) return {};
+            SocketSource source(c, ticket);
+            std::error_code ec;
+            const bool more = c.reader.pump(source, deadline, ec);
+            reading.unlock();
+            send_due_credits(c);  // the peer may have asked for one of ours meanwhile
+            if (!more && !c.flow.taken_by_peer(target)) {
+                if (c.is_server && c.state != Channel::State::connected) return errc::not_connected;
+                return ec;
+            }
+        } else {
+            // A short wait: the receive tells (woken) when it stops, and a
+            // cancel() between two of these is seen by the next round.
+            c.flow.wait(target, std::min(deadline.time_point(), std::chrono::steady_clock::now() + std::chrono::milliseconds(20)));
+        }
+    }
+}
+
+// With write_mutex held: sends messages laid out in `parts` from index 2 on
+// (`ends`: where each frame ends, from there; `payload_ends`: the message
+// bytes up to the end of each), with what flow control adds in parts[0..1].
+// Returns how many went whole; `wait_for` is the credit to wait for after.
+std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<iovec> parts,
+                                  std::span<std::size_t> ends, std::span<const std::size_t> payload_ends,
+                                  const Deadline& deadline, std::optional<std::uint64_t>& wait_for,
+                                  std::error_code& ec) {
+    const std::size_t payload = payload_ends.empty() ? 0 : payload_ends.back();
+    wait_for = c.flow.will_send(payload);
+    detail::CreditFrame owed{}, wanted{};
+    std::size_t prefix = 0;
+    const auto owed_value = c.flow.credit_due();  // rides along with the messages
+    if (owed_value) {
+        owed = detail::encode_credit(detail::FrameKind::credit, *owed_value);
+        parts[0] = {owed.data(), owed.size()};
+        prefix += owed.size();
+    } else {
+        parts[0] = {nullptr, 0};
+    }
+    if (wait_for) {
+        wanted = detail::encode_credit(detail::FrameKind::credit_wanted, *wait_for);
+        parts[1] = {wanted.data(), wanted.size()};
+        prefix += wanted.size();
+    } else {
+        parts[1] = {nullptr, 0};
+    }
+    for (auto& end : ends) end += prefix;
+    auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
+    if (owed_value && (whole > 0 || !ec)) c.flow.credit_sent(*owed_value);
+    if (whole < payload_ends.size()) {
+        c.flow.unsent(payload - (whole == 0 ? 0 : payload_ends[whole - 1]));
+        wait_for.reset();  // the write failed: nothing to wait for
+    }
+    return whole;
+}
+
+}  // namespace
+
 std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
     const auto ticket = c.canceller.ticket();
     if (!may_write(c, ec)) return 0;
     if (data.empty() && c.type == PipeType::byte) return 0;  // a byte stream has nothing to send
     auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
-    iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
-    const std::size_t end = header.size() + data.size();
-    std::lock_guard lock(c.write_mutex);
-    return write_frames(c, ticket, parts, std::span(&end, 1), deadline, ec) == 1 ? data.size() : 0;
+    iovec parts[4] = {{}, {}, {header.data(), header.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
+    std::size_t end = header.size() + data.size();
+    const std::size_t payload_end = data.size();
+    std::optional<std::uint64_t> wait_for;
+    std::size_t whole;
+    {
+        std::lock_guard lock(c.write_mutex);
+        whole = write_messages_locked(c, ticket, parts, std::span(&end, 1), std::span(&payload_end, 1), deadline,
+                                      wait_for, ec);
+    }
+    send_due_credits(c);
+    if (whole == 1 && wait_for) ec = wait_for_credit(c, *wait_for, ticket, deadline);
+    // Cut short while waiting for the quota, the message has still gone whole.
+    return whole == 1 ? data.size() : 0;
 }
 
 std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
@@ -347,11 +488,12 @@ std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>
     const auto ticket = c.canceller.ticket();
     if (!may_write(c, ec)) return 0;
     std::vector<std::array<std::byte, detail::frame_header_size>> headers(messages.size());
-    std::vector<iovec> parts;
-    parts.reserve(2 * messages.size());
-    std::vector<std::size_t> ends;
+    std::vector<iovec> parts(2);  // what flow control adds goes first
+    parts.reserve(2 + 2 * messages.size());
+    std::vector<std::size_t> ends, payload_ends;
     ends.reserve(messages.size());
-    std::size_t end = 0;
+    payload_ends.reserve(messages.size());
+    std::size_t end = 0, payload = 0;
     for (std::size_t i = 0; i < messages.size(); ++i) {
         const auto m = messages[i];
         if (!m.empty() || c.type == PipeType::message) {  // a byte stream has nothing to send for an empty one
@@ -359,12 +501,49 @@ std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>
             parts.push_back({headers[i].data(), headers[i].size()});
             parts.push_back({const_cast<std::byte*>(m.data()), m.size()});
             end += headers[i].size() + m.size();
+            payload += m.size();
         }
         ends.push_back(end);
+        payload_ends.push_back(payload);
     }
-    if (parts.empty()) return messages.size();  // only empty ones on a byte pipe: nothing to send, as send() says
-    std::lock_guard lock(c.write_mutex);
-    return write_frames(c, ticket, parts, ends, deadline, ec);
+    if (parts.size() == 2) return messages.size();  // only empty ones on a byte pipe: nothing to send, as send() says
+    std::optional<std::uint64_t> wait_for;
+    std::size_t whole;
+    {
+        std::lock_guard lock(c.write_mutex);
+        whole = write_messages_locked(c, ticket, parts, ends, payload_ends, deadline, wait_for, ec);
+    }
+    send_due_credits(c);
+    if (wait_for) ec = wait_for_credit(c, *wait_for, ticket, deadline);
+    return whole;
+}
+
+std::error_code flush(Channel& c) {
+    const auto ticket = c.canceller.ticket();
+    // Windows: a server end without a client has nothing to flush; a client
+    // whose server has disconnected it is told so.
+    if (c.is_server && c.state != Channel::State::connected) {
+        std::error_code ec;
+        if (!ensure_connected(c, ec)) return {};
+    }
+    if (!c.is_server && disconnected_client(c, ticket)) return errc::not_connected;
+    if (c.fd < 0) return c.is_server ? std::error_code{} : make_error_code(errc::not_connected);
+    std::optional<std::uint64_t> target;
+    {
+        std::lock_guard lock(c.write_mutex);
+        target = c.flow.flush_target();
+        if (target) {
+            const auto wanted = detail::encode_credit(detail::FrameKind::credit_wanted, *target);
+            iovec part{const_cast<std::byte*>(wanted.data()), wanted.size()};
+            const std::size_t end = wanted.size();
+            std::error_code ec;
+            write_frames(c, ticket, std::span(&part, 1), std::span(&end, 1), Deadline(Timeout::forever()), ec);
+            if (ec) return ec == errc::pipe_closing ? make_error_code(errc::broken_pipe) : ec;
+        }
+    }
+    if (!target) return {};
+    const auto ec = wait_for_credit(c, *target, ticket, Deadline(Timeout::forever()));
+    return ec == errc::end_of_stream ? make_error_code(errc::broken_pipe) : ec;
 }
 
 PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
@@ -374,6 +553,7 @@ PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
     }
     if (!ensure_connected_for_state(c, ec)) return {};
     // A receive blocked in another thread holds the reader: nothing is there to peek at.
+    ReadingDone done{c};
     std::unique_lock lock(c.read_mutex, std::try_to_lock);
     if (!lock.owns_lock() || c.fd < 0) return {};
     SocketSource source(c, c.canceller.ticket());

@@ -7,7 +7,10 @@
 
 #include <pipeslot/error.hpp>
 
+#include <algorithm>
 #include <atomic>
+#include <mutex>
+#include <vector>
 #include <memory>
 #include <optional>
 #include <sddl.h>
@@ -20,6 +23,11 @@ struct Channel {
     PipeType type = PipeType::byte;
     std::atomic<ReadMode> read_mode{ReadMode::byte};
     bool can_read = true, can_write = true;
+    // FlushFileBuffers blocks even on an overlapped handle: cancel() ends it
+    // on the threads waiting in it (CancelSynchronousIo).
+    std::mutex flush_mutex;
+    std::vector<HANDLE> flushing;
+    std::atomic<std::uint64_t> cancels{0};
 };
 
 void ChannelDeleter::operator()(Channel* c) const noexcept {
@@ -203,6 +211,29 @@ std::error_code disconnect(Channel& c) {
     return {};
 }
 
+std::error_code flush(Channel& c) {
+    const auto ticket = c.cancels.load();
+    const HANDLE self = OpenThread(THREAD_TERMINATE, FALSE, GetCurrentThreadId());
+    if (!self) return win32::last_error();
+    {
+        std::lock_guard lock(c.flush_mutex);
+        if (c.cancels != ticket) {
+            CloseHandle(self);
+            return errc::cancelled;
+        }
+        c.flushing.push_back(self);
+    }
+    const BOOL flushed = FlushFileBuffers(c.handle);
+    const DWORD error = flushed ? 0 : GetLastError();
+    {
+        std::lock_guard lock(c.flush_mutex);
+        c.flushing.erase(std::find(c.flushing.begin(), c.flushing.end(), self));
+        CloseHandle(self);
+    }
+    if (flushed) return {};
+    return error == ERROR_OPERATION_ABORTED ? make_error_code(errc::cancelled) : pipe_error(error);
+}
+
 std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
     if (!c.can_read) {
         ec = errc::access_denied;
@@ -305,7 +336,12 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
             current};
 }
 
-void cancel(Channel& c) noexcept { CancelIoEx(c.handle, nullptr); }
+void cancel(Channel& c) noexcept {
+    CancelIoEx(c.handle, nullptr);
+    std::lock_guard lock(c.flush_mutex);
+    ++c.cancels;
+    for (const HANDLE thread : c.flushing) CancelSynchronousIo(thread);
+}
 
 std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
     ULONG id = 0;

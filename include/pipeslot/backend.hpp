@@ -26,6 +26,7 @@ public:
     virtual std::size_t send_messages(std::span<const std::span<const std::byte>> messages, Timeout timeout,
                                       std::error_code& ec);
     virtual PeekResult peek(std::span<std::byte> buffer, std::error_code& ec) = 0;
+    virtual void flush(std::error_code& ec) = 0;
     virtual std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
                                  std::error_code& ec) = 0;
     virtual void set_read_mode(ReadMode mode, std::error_code& ec) = 0;

@@ -119,8 +119,16 @@ public:
                               std::error_code& ec);
     std::size_t send_messages(std::span<const std::span<const std::byte>> messages,
                               Timeout timeout = Timeout::forever());  // throws
-    // Never blocks; buffer may be empty to ask for the counts only.
+    // Never blocks; buffer may be empty to ask for the counts only. The
+    // counts include messages whose writes still wait for the quota.
     PeekResult peek(std::span<std::byte> buffer, std::error_code& ec);
+    // Waits until the other end has taken everything this end sent
+    // (FlushFileBuffers). The other end closing first: errc::broken_pipe;
+    // already closed with nothing left: success. A server end without a
+    // client: success; a client its server has disconnected: not_connected.
+    // cancel() ends it (errc::cancelled).
+    void flush(std::error_code& ec);
+    void flush();  // throws
     // Sends one message and receives one reply (TransactNamedPipe). This end
     // must be in message read mode (else bad_pipe), hold no unread data (else
     // pipe_busy) and, on a server end, have a client (else bad_pipe).

@@ -40,6 +40,7 @@ public:
     MOCK_METHOD(std::size_t, send_messages, (std::span<const std::span<const std::byte>>, Timeout, std::error_code&),  \
                 (override));                                                                                           \
     MOCK_METHOD(PeekResult, peek, (std::span<std::byte>, std::error_code&), (override));                               \
+    MOCK_METHOD(void, flush, (std::error_code&), (override));                                                          \
     MOCK_METHOD(std::size_t, transact, (std::span<const std::byte>, std::span<std::byte>, Timeout, std::error_code&), \
                 (override));                                                                                           \
     MOCK_METHOD(void, set_read_mode, (ReadMode, std::error_code&), (override));                                        \
