@@ -75,7 +75,7 @@ std::optional<std::uint64_t> FlowControl::credit_due() {
     return taken_;
 }
 
-std::optional<std::uint64_t> FlowControl::final_credit() {
+std::optional<std::uint64_t> FlowControl::unreported_credit() {
     std::lock_guard lock(mutex_);
     if (taken_ == reported_) return std::nullopt;
     return taken_;

@@ -5,8 +5,9 @@
 // knows neither, so each end counts: the writer what it has sent, the reader
 // what it has taken. The reader tells the writer in a credit frame every half
 // quota it takes (so a writer that stays within its quota never waits and
-// never asks), and whenever a writer that asked is satisfied. No frame is
-// sent per message.
+// never asks), whenever a writer that asked is satisfied, before it waits
+// for more, and along with its own writes. No frame of its own is sent per
+// message in a request/reply exchange.
 #pragma once
 
 #include "frame_reader.hpp"
@@ -58,8 +59,9 @@ public:
     std::optional<std::uint64_t> credit_due();
     void credit_sent(std::uint64_t taken);
     bool credit_is_due();
-    // At close: what the peer has not been told yet, due or not.
-    std::optional<std::uint64_t> final_credit();
+    // What the peer has not been told yet, due or not: it rides along with
+    // this end's writes, goes before a receive that may block, and at close.
+    std::optional<std::uint64_t> unreported_credit();
 
     // FlowListener: frames from the peer.
     void credit(std::uint64_t taken) noexcept override;

@@ -48,6 +48,8 @@ public:
     std::size_t receive(std::span<std::byte> out, ReadMode mode, ByteSource& source, const Deadline& deadline,
                         std::error_code& ec);
     PeekResult peek(std::span<std::byte> out, ReadMode mode, PipeType type, ByteSource& source, std::error_code& ec);
+    // Nothing buffered: the next receive reads the source (and may wait).
+    bool drained() const noexcept { return begin_ == end_; }
     // True if anything is readable now or a message is half read.
     bool holds_unread(ByteSource& source);
     // Drops everything buffered (the server's disconnect, a new client).

@@ -45,6 +45,14 @@ struct Channel {
     posix::SocketTimeout write_timeout{SO_SNDTIMEO};
     bool write_shut = false;
     detail::FlowControl flow;  // the buffer quotas (flow_control.hpp)
+    // Answers a peer's credit_wanted at once, even from inside a receive
+    // still waiting for data.
+    struct FlowFrames final : detail::FlowListener {
+        Channel& c;
+        explicit FlowFrames(Channel& channel) : c(channel) {}
+        void credit(std::uint64_t taken) noexcept override { c.flow.credit(taken); }
+        void credit_wanted(std::uint64_t taken) noexcept override;
+    } flow_frames{*this};
 
     // The server's end: listening (for its first client, or again after
     // accept()), connected, or disconnected (and not listening).
@@ -66,7 +74,7 @@ void ChannelDeleter::operator()(Channel* c) const noexcept {
     if (c->fd >= 0) {
         // What this end took, so that a flush waiting at the other end sees
         // it all taken rather than a closed pipe (best effort).
-        if (const auto taken = c->flow.final_credit()) {
+        if (const auto taken = c->flow.unreported_credit()) {
             const auto frame = detail::encode_credit(detail::FrameKind::credit, *taken);
             (void)::send(c->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
         }
@@ -165,7 +173,7 @@ std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) 
     c->is_server = server;
     c->type = type;
     c->read_mode = mode;
-    c->reader.set_flow_listener(&c->flow);
+    c->reader.set_flow_listener(&c->flow_frames);
     return c;
 }
 
@@ -265,13 +273,26 @@ std::error_code disconnect(Channel& c) {
 
 void send_due_credits(Channel& c);
 
+void Channel::FlowFrames::credit_wanted(std::uint64_t taken) noexcept {
+    c.flow.credit_wanted(taken);
+    send_due_credits(c);
+}
+
 namespace {
+void send_credit_locked(Channel& c, bool all);
 // What the reading side does when it lets go of the reader: writers waiting
-// for credit may read for themselves now, and a credit may be due.
+// for credit may read for themselves now, and a credit may be due. Having
+// taken all that came, it tells the peer what it took, so that a flush or a
+// write there completes when Windows' would, whatever this end does next.
 struct ReadingDone {
     Channel& c;
+    bool caught_up = false;
     ~ReadingDone() {
         c.flow.woken();
+        if (caught_up) {
+            std::unique_lock writing(c.write_mutex, std::try_to_lock);
+            if (writing.owns_lock()) send_credit_locked(c, true);
+        }
         send_due_credits(c);
     }
 };
@@ -293,6 +314,7 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
     SocketSource source(c, ticket);
     const auto n = c.reader.receive(buffer, c.read_mode, source, deadline, ec);
     c.flow.took(n);
+    done.caught_up = n > 0 && c.reader.drained();
     return n;
 }
 
@@ -365,11 +387,12 @@ bool may_write(Channel& c, std::error_code& ec) {
 
 namespace {
 
-// With write_mutex held: sends a credit the reading side owes the peer, if
-// the socket takes it now. A full socket leaves it owed: the next call on this
-// end sends it (the peer is then busy with what it has not read).
-void send_credit_locked(Channel& c) {
-    const auto taken = c.flow.credit_due();
+// With write_mutex held: sends a credit the reading side owes the peer (or
+// any it has not told, `all`), if the socket takes it now. A full socket
+// leaves it owed: the next call on this end sends it (the peer is then busy
+// with what it has not read).
+void send_credit_locked(Channel& c, bool all) {
+    const auto taken = all ? c.flow.unreported_credit() : c.flow.credit_due();
     if (!taken || c.fd < 0 || c.write_shut) return;
     const auto frame = detail::encode_credit(detail::FrameKind::credit, *taken);
     const auto n = ::send(c.fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
@@ -385,7 +408,7 @@ void send_due_credits(Channel& c) {
     while (c.flow.credit_is_due()) {
         std::unique_lock writing(c.write_mutex, std::try_to_lock);
         if (!writing.owns_lock()) return;
-        send_credit_locked(c);
+        send_credit_locked(c, false);
         if (c.flow.credit_is_due()) return;  // the socket is full: left owed
     }
 }
@@ -435,7 +458,7 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
     wait_for = c.flow.will_send(payload);
     detail::CreditFrame owed{}, wanted{};
     std::size_t prefix = 0;
-    const auto owed_value = c.flow.credit_due();  // rides along with the messages
+    const auto owed_value = c.flow.unreported_credit();  // rides along with the messages
     if (owed_value) {
         owed = detail::encode_credit(detail::FrameKind::credit, *owed_value);
         parts[0] = {owed.data(), owed.size()};
@@ -529,6 +552,7 @@ std::error_code flush(Channel& c) {
     if (!c.is_server && disconnected_client(c, ticket)) return errc::not_connected;
     if (c.fd < 0) return c.is_server ? std::error_code{} : make_error_code(errc::not_connected);
     std::optional<std::uint64_t> target;
+    std::error_code ask_error;
     {
         std::lock_guard lock(c.write_mutex);
         target = c.flow.flush_target();
@@ -536,10 +560,19 @@ std::error_code flush(Channel& c) {
             const auto wanted = detail::encode_credit(detail::FrameKind::credit_wanted, *target);
             iovec part{const_cast<std::byte*>(wanted.data()), wanted.size()};
             const std::size_t end = wanted.size();
-            std::error_code ec;
-            write_frames(c, ticket, std::span(&part, 1), std::span(&end, 1), Deadline(Timeout::forever()), ec);
-            if (ec) return ec == errc::pipe_closing ? make_error_code(errc::broken_pipe) : ec;
+            write_frames(c, ticket, std::span(&part, 1), std::span(&end, 1), Deadline(Timeout::forever()), ask_error);
         }
+    }
+    if (target && ask_error) {
+        // The peer has closed: it may have taken everything first, and said so.
+        if (std::unique_lock reading(c.read_mutex, std::try_to_lock); reading.owns_lock() && c.fd >= 0) {
+            SocketSource source(c, ticket);
+            std::error_code ignored;
+            while (!c.flow.taken_by_peer(*target) && c.reader.pump(source, Deadline(Timeout::none()), ignored)) {
+            }
+        }
+        if (c.flow.taken_by_peer(*target)) return {};
+        return ask_error == errc::pipe_closing ? make_error_code(errc::broken_pipe) : ask_error;
     }
     if (!target) return {};
     const auto ec = wait_for_credit(c, *target, ticket, Deadline(Timeout::forever()));

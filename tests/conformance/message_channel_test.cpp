@@ -19,24 +19,8 @@ using test::bytes_of;
 using test::generous;
 using test::text_of;
 
-// A connected pair on a fresh name: the server's instance and a client.
-struct Connected {
-    std::string name;
-    PipeInstance server;
-    MessageChannel client;
-};
-
-Connected connect_pair(const std::string& purpose, ServerOptions server_options = {},
-                       ClientOptions client_options = {}) {
-    Connected c;
-    c.name = test::unique_pipe_name(purpose);
-    c.server = test::create_instance(c.name, server_options);
-    c.client = test::open_channel(c.name, client_options);
-    std::error_code ec;
-    c.server.accept(generous, ec);
-    EXPECT_EQ(ec, errc::already_connected) << ec.message();  // ConnectNamedPipe: ERROR_PIPE_CONNECTED
-    return c;
-}
+using test::Connected;
+using test::connect_pair;
 
 // The only instance taken by a client; the server's default wait is 150 ms.
 Connected busy_with_a_150ms_default_wait(const std::string& purpose) {

@@ -188,6 +188,17 @@ Finished run_capturing(Command command, Capture which) {
     return f;
 }
 
+Connected connect_pair(const std::string& purpose, ServerOptions server_options, ClientOptions client_options) {
+    Connected c;
+    c.name = test::unique_pipe_name(purpose);
+    c.server = test::create_instance(c.name, server_options);
+    c.client = test::open_channel(c.name, client_options);
+    std::error_code ec;
+    c.server.accept(generous, ec);
+    EXPECT_EQ(ec, errc::already_connected) << ec.message();  // ConnectNamedPipe: ERROR_PIPE_CONNECTED
+    return c;
+}
+
 std::size_t open_handle_count() {
 #ifdef _WIN32
     DWORD count = 0;

@@ -20,6 +20,15 @@ void use_fake();
 // ipc()'s factories, throwing on error (an exception fails the test).
 PipeInstance create_instance(std::string_view name, const ServerOptions& options = {});
 MessageChannel open_channel(std::string_view name, const ClientOptions& options = {});
+
+// A connected pair on a fresh name: the server's instance and a client.
+struct Connected {
+    std::string name;
+    PipeInstance server;
+    MessageChannel client;
+};
+Connected connect_pair(const std::string& purpose, ServerOptions server_options = {},
+                       ClientOptions client_options = {});
 Mailslot create_mailslot(std::string_view name, const MailslotOptions& options = {});
 Broadcaster open_broadcaster(std::string_view name);
 PipeStreams create_pipe(const PipeOptions& options = {});
