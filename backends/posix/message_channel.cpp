@@ -458,21 +458,18 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
     wait_for = c.flow.will_send(payload);
     detail::CreditFrame owed{}, wanted{};
     std::size_t prefix = 0;
+    // An empty part where there is nothing to add.
+    const auto lay_out = [&](iovec& part, detail::CreditFrame& frame, detail::FrameKind kind,
+                             std::optional<std::uint64_t> value) {
+        part = {nullptr, 0};
+        if (!value) return;
+        frame = detail::encode_credit(kind, *value);
+        part = {frame.data(), frame.size()};
+        prefix += frame.size();
+    };
     const auto owed_value = c.flow.unreported_credit();  // rides along with the messages
-    if (owed_value) {
-        owed = detail::encode_credit(detail::FrameKind::credit, *owed_value);
-        parts[0] = {owed.data(), owed.size()};
-        prefix += owed.size();
-    } else {
-        parts[0] = {nullptr, 0};
-    }
-    if (wait_for) {
-        wanted = detail::encode_credit(detail::FrameKind::credit_wanted, *wait_for);
-        parts[1] = {wanted.data(), wanted.size()};
-        prefix += wanted.size();
-    } else {
-        parts[1] = {nullptr, 0};
-    }
+    lay_out(parts[0], owed, detail::FrameKind::credit, owed_value);
+    lay_out(parts[1], wanted, detail::FrameKind::credit_wanted, wait_for);
     for (auto& end : ends) end += prefix;
     auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
     if (owed_value && (whole > 0 || !ec)) c.flow.credit_sent(*owed_value);
