@@ -425,6 +425,9 @@ int serve(Kind k, const std::string& address, int instances) {
     case Kind::channel_pipeslot: {
         std::error_code ec;
         pipeslot::ServerOptions o;
+        // The pipe's quotas as large as the raw socket's kernel buffer (Linux's
+        // default 208 KiB), so both let a writer run as far ahead of its reader.
+        o.in_buffer_size = o.out_buffer_size = 256 * 1024;
         auto server = pipeslot::PipeServer::start(address, o, static_cast<std::size_t>(instances),
                                                   pipeslot::PipeServer::ConnectionHandler([](pipeslot::PipeInstance& i) {
                                                       PipeslotChannel link(i);
