@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include <utility>
 
@@ -138,8 +139,49 @@ std::optional<ControlLink::Frame> ControlLink::next_frame() {
     return frame;
 }
 
-bool send_all_now(int fd, std::span<const std::byte> bytes) noexcept {
-    return ::send(fd, bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(bytes.size());
+bool send_all_now(int fd, std::span<const std::byte> bytes, int fd_to_pass) noexcept {
+    iovec part{const_cast<std::byte*>(bytes.data()), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &part;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd_to_pass >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
+    }
+    return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(bytes.size());
+}
+
+ssize_t receive_with_fd(int fd, std::span<std::byte> into, Fd& passed) noexcept {
+    iovec part{into.data(), into.size()};
+    msghdr msg{};
+    msg.msg_iov = &part;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(4 * sizeof(int))];
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (n < 0) return n;
+    if (msg.msg_flags & MSG_CTRUNC) {  // no room for a descriptor that came: it is lost
+        errno = EMFILE;
+        return -1;
+    }
+    for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+        const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (std::size_t i = 0; i < count; ++i) {
+            int received;
+            std::memcpy(&received, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+            if (passed.get() < 0) passed.reset(received);
+            else ::close(received);
+        }
+    }
+    return n;
 }
 
 bool peer_credentials(int fd, uid_t& uid, pid_t& pid) noexcept {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "../common/connect_protocol.hpp"
+#include "fd.hpp"
 
 #include <cstddef>
 #include <deque>
@@ -66,8 +67,13 @@ private:
     bool broken_ = false;
 };
 
-// Sends a short frame on a socket whose buffer is empty, or fails: all or nothing, never blocking.
-bool send_all_now(int fd, std::span<const std::byte> bytes) noexcept;
+// Sends a short frame on a socket whose buffer is empty, or fails: all or
+// nothing, never blocking; `fd_to_pass` (if not -1) rides with its first byte.
+bool send_all_now(int fd, std::span<const std::byte> bytes, int fd_to_pass = -1) noexcept;
+
+// recv(2) that also takes a descriptor passed with the bytes (close-on-exec)
+// into `passed`, if it holds none yet; any other is closed.
+ssize_t receive_with_fd(int fd, std::span<std::byte> into, Fd& passed) noexcept;
 
 // The uid and pid of the process at the other end of a UNIX socket.
 bool peer_credentials(int fd, uid_t& uid, pid_t& pid) noexcept;

@@ -9,10 +9,29 @@
 #include <span>
 #include <system_error>
 #include <unistd.h>
+#include <utility>
 
 namespace pipeslot::posix {
 
 std::error_code last_error() noexcept;  // errno as a portable code
+
+// A descriptor closed when it goes out of scope, unless released.
+class Fd {
+public:
+    explicit Fd(int fd = -1) noexcept : fd_(fd) {}
+    Fd(const Fd&) = delete;
+    Fd& operator=(const Fd&) = delete;
+    ~Fd() { reset(); }
+    int get() const noexcept { return fd_; }
+    int release() noexcept { return std::exchange(fd_, -1); }
+    void reset(int fd = -1) noexcept {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = fd;
+    }
+
+private:
+    int fd_;
+};
 
 // Waits until `fd` is ready for `events` (poll flags). False with ec set when
 // the deadline passes (errc::timed_out) or poll fails.

@@ -2,12 +2,12 @@
 // decided by the name's broker (name_node.hpp, broker.hpp), the framing is in
 // backends/common; this file is the channel.
 #include "../common/access.hpp"
-#include "../common/flow_control.hpp"
 #include "../common/frame_reader.hpp"
 #include "../common/framing.hpp"
 #include "../common/platform.hpp"
 #include "canceller.hpp"
 #include "fd.hpp"
+#include "flow_page.hpp"
 #include "name_client.hpp"
 #include "name_node.hpp"
 #include "socket_io.hpp"
@@ -44,15 +44,11 @@ struct Channel {
     std::mutex write_mutex;  // one message on the wire at a time
     posix::SocketTimeout write_timeout{SO_SNDTIMEO};
     bool write_shut = false;
-    detail::FlowControl flow;  // the buffer quotas (flow_control.hpp)
-    // Answers a peer's credit_wanted at once, even from inside a receive
-    // still waiting for data.
-    struct FlowFrames final : detail::FlowListener {
-        Channel& c;
-        explicit FlowFrames(Channel& channel) : c(channel) {}
-        void credit(std::uint64_t taken) noexcept override { c.flow.credit(taken); }
-        void credit_wanted(std::uint64_t taken) noexcept override;
-    } flow_frames{*this};
+    // The buffer quotas' counters, shared with the peer (flow_page.hpp); set
+    // with the socket. Replaced only with both I/O locks and flow_mutex held,
+    // which a waiting writer and cancel() take for a reference of their own.
+    std::shared_ptr<posix::FlowPage> flow;
+    std::mutex flow_mutex;
 
     // The server's end: listening (for its first client, or again after
     // accept()), connected, or disconnected (and not listening).
@@ -71,15 +67,8 @@ struct Channel {
 
 void ChannelDeleter::operator()(Channel* c) const noexcept {
     if (!c) return;
-    if (c->fd >= 0) {
-        // What this end took, so that a flush waiting at the other end sees
-        // it all taken rather than a closed pipe (best effort).
-        if (const auto taken = c->flow.unreported_credit()) {
-            const auto frame = detail::encode_credit(detail::FrameKind::credit, *taken);
-            (void)::send(c->fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        }
-        ::close(c->fd);
-    }
+    if (c->flow) c->flow->stop_reading();  // a flush at the other end has its answer at once
+    if (c->fd >= 0) ::close(c->fd);
     delete c;  // a server's registration leaves the name
 }
 
@@ -101,15 +90,18 @@ private:
 // instance, if one came. It was connected from the moment the broker chose
 // this instance (Windows: at the client's CreateFile).
 bool take_client_locked(Channel& c) {
-    const int fd = c.registration.take_client();  // blocking (socket_io.hpp)
+    std::shared_ptr<posix::FlowPage> flow;
+    const int fd = c.registration.take_client(flow);  // blocking (socket_io.hpp)
     if (fd < 0) return false;
+    flow->set_quota(c.out_buffer);  // the client reads with the out size
+    std::scoped_lock io(c.read_mutex, c.write_mutex, c.flow_mutex);
     // Forgotten before the socket is published, so no call on it trusts what
     // was set on the last one (its timeout would be the kernel's default,
     // which a signal cannot end).
     c.read_timeout.forget();
     c.write_timeout.forget();
     c.reader.reset();
-    c.flow.reset(c.out_buffer, c.in_buffer);  // the client reads with the out size, this end with the in size
+    c.flow = std::move(flow);
     c.write_shut = false;
     c.fd = fd;
     c.ever_connected = true;
@@ -173,7 +165,6 @@ std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) 
     c->is_server = server;
     c->type = type;
     c->read_mode = mode;
-    c->reader.set_flow_listener(&c->flow_frames);
     return c;
 }
 
@@ -220,7 +211,8 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
     c->max_instances = reply.max_instances;
     c->in_buffer = reply.in_buffer;
     c->out_buffer = reply.out_buffer;
-    c->flow.reset(reply.in_buffer, reply.out_buffer);
+    c->flow = std::move(opened.flow);
+    c->flow->set_quota(reply.in_buffer);  // the server reads with the in size
     c->server_pid = reply.server_pid;
     c->server_uid = std::to_string(reply.server_uid);
     c->name = name;
@@ -254,7 +246,8 @@ std::error_code disconnect(Channel& c) {
     if (c.state != Channel::State::connected) return errc::not_connected;
     const int fd = c.fd;
     c.state = Channel::State::disconnected;  // a flush waiting on this client is told not_connected
-    c.flow.woken();
+    c.flow->stop_reading();  // the client's waiting writers are told at once
+    c.flow->wake();          // and this end's
     // Tell the client before going: it discards what it has not read and
     // reports not_connected (best effort: a full buffer, or a send of ours
     // under way, which the marker must not cut in two, leaves it broken_pipe).
@@ -263,40 +256,14 @@ std::error_code disconnect(Channel& c) {
         (void)::send(fd, marker.data(), marker.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
     ::shutdown(fd, SHUT_RDWR);  // wakes this channel's own blocked calls
-    std::scoped_lock io(c.read_mutex, c.write_mutex);
+    std::scoped_lock io(c.read_mutex, c.write_mutex, c.flow_mutex);
     ::close(fd);
     c.fd = -1;
     c.reader.reset();
-    c.flow.reset(0, 0);
+    c.flow.reset();
     return {};
 }
 
-void send_due_credits(Channel& c);
-
-void Channel::FlowFrames::credit_wanted(std::uint64_t taken) noexcept {
-    c.flow.credit_wanted(taken);
-    send_due_credits(c);
-}
-
-namespace {
-void send_credit_locked(Channel& c, bool all);
-// What the reading side does when it lets go of the reader: writers waiting
-// for credit may read for themselves now, and a credit may be due. Having
-// taken all that came, it tells the peer what it took, so that a flush or a
-// write there completes when Windows' would, whatever this end does next.
-struct ReadingDone {
-    Channel& c;
-    bool caught_up = false;
-    ~ReadingDone() {
-        c.flow.woken();
-        if (caught_up) {
-            std::unique_lock writing(c.write_mutex, std::try_to_lock);
-            if (writing.owns_lock()) send_credit_locked(c, true);
-        }
-        send_due_credits(c);
-    }
-};
-}  // namespace
 
 std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
     const auto ticket = c.canceller.ticket();
@@ -305,7 +272,6 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
         return 0;
     }
     if (!ensure_connected(c, ec)) return 0;
-    ReadingDone done{c};
     std::lock_guard lock(c.read_mutex);
     if (c.fd < 0) {
         ec = errc::not_connected;
@@ -313,8 +279,7 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
     }
     SocketSource source(c, ticket);
     const auto n = c.reader.receive(buffer, c.read_mode, source, deadline, ec);
-    c.flow.took(n);
-    done.caught_up = n > 0 && c.reader.drained();
+    c.flow->took(n);
     return n;
 }
 
@@ -387,95 +352,44 @@ bool may_write(Channel& c, std::error_code& ec) {
 
 namespace {
 
-// With write_mutex held: sends a credit the reading side owes the peer (or
-// any it has not told, `all`), if the socket takes it now. A full socket
-// leaves it owed: the next call on this end sends it (the peer is then busy
-// with what it has not read).
-void send_credit_locked(Channel& c, bool all) {
-    const auto taken = all ? c.flow.unreported_credit() : c.flow.credit_due();
-    if (!taken || c.fd < 0 || c.write_shut) return;
-    const auto frame = detail::encode_credit(detail::FrameKind::credit, *taken);
-    const auto n = ::send(c.fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-    // A UNIX stream socket takes a frame this small whole or not at all.
-    if (n == static_cast<ssize_t>(frame.size())) c.flow.credit_sent(*taken);
+// The peer's socket is closed (a process that died has said nothing on the page).
+bool peer_hung_up(int fd) {
+    pollfd p{fd, 0, 0};
+    return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
-
-}  // namespace
-
-// A credit owed by this end's reading side goes now, unless a write holds the
-// socket: that write sends it when it is done (and calls this again).
-void send_due_credits(Channel& c) {
-    while (c.flow.credit_is_due()) {
-        std::unique_lock writing(c.write_mutex, std::try_to_lock);
-        if (!writing.owns_lock()) return;
-        send_credit_locked(c, false);
-        if (c.flow.credit_is_due()) return;  // the socket is full: left owed
-    }
-}
-
-namespace {
 
 // Waits until the peer has taken `target` bytes of what this end sent (the
-// write fits in the quota, or a flush is done). Credits come on this end's
-// own socket: read them here, or, while a receive holds the reader, let it
-// read them and wake this.
-std::error_code wait_for_credit(Channel& c, std::uint64_t target, std::uint64_t ticket, const Deadline& deadline) {
-    for (;;) {
-        if (c.flow.taken_by_peer(target)) return {};
+// write fits in the quota, or a flush is done), on the shared page.
+std::error_code wait_for_credit(Channel& c, const posix::FlowPage& flow, std::uint64_t target, std::uint64_t ticket,
+                                const Deadline& deadline) {
+    // Slices, so that a peer that died is noticed (its socket hangs up, the page stays silent).
+    constexpr auto slice = std::chrono::milliseconds(20);
+    for (bool first = true;; first = false) {
+        if (flow.taken_by_peer(target)) return {};
         if (c.is_server && c.state != Channel::State::connected) return errc::not_connected;
+        if (flow.peer_stopped_reading() || (!first && peer_hung_up(c.fd)))
+            return disconnected_client(c, ticket) ? errc::not_connected : errc::broken_pipe;
         if (c.canceller.cancelled_since(ticket)) return errc::cancelled;
         if (deadline.expired()) return errc::timed_out;
-        std::unique_lock reading(c.read_mutex, std::try_to_lock);
-        if (reading.owns_lock()) {
-            if (c.fd < 0) return errc::not_connected;
-            if (c.flow.taken_by_peer(target)) return {};
-            SocketSource source(c, ticket);
-            std::error_code ec;
-            const bool more = c.reader.pump(source, deadline, ec);
-            reading.unlock();
-            send_due_credits(c);  // the peer may have asked for one of ours meanwhile
-            if (!more && !c.flow.taken_by_peer(target)) {
-                if (c.is_server && c.state != Channel::State::connected) return errc::not_connected;
-                return ec;
-            }
-        } else {
-            // A short wait: the receive tells (woken) when it stops, and a
-            // cancel() between two of these is seen by the next round.
-            c.flow.wait(target, std::min(deadline.time_point(), std::chrono::steady_clock::now() + std::chrono::milliseconds(20)));
-        }
+        flow.wait(target, std::min(deadline.time_point(), std::chrono::steady_clock::now() + slice));
     }
 }
 
-// With write_mutex held: sends messages laid out in `parts` from index 2 on
-// (`ends`: where each frame ends, from there; `payload_ends`: the message
-// bytes up to the end of each), with what flow control adds in parts[0..1].
-// Returns how many went whole; `wait_for` is the credit to wait for after.
+// With write_mutex held: sends messages laid out in `parts` (`ends`: where
+// each frame ends; `payload_ends`: the message bytes up to the end of each),
+// counting them against the quota. Returns how many went whole; `wait_for`
+// is what the peer must have taken before the write completes (0: nothing).
 std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<iovec> parts,
-                                  std::span<std::size_t> ends, std::span<const std::size_t> payload_ends,
-                                  const Deadline& deadline, std::optional<std::uint64_t>& wait_for,
-                                  std::error_code& ec) {
+                                  std::span<const std::size_t> ends, std::span<const std::size_t> payload_ends,
+                                  const Deadline& deadline, std::uint64_t& wait_for, std::error_code& ec) {
+    wait_for = 0;
+    if (!c.flow) return write_frames(c, ticket, parts, ends, deadline, ec);  // no client: it says so
     const std::size_t payload = payload_ends.empty() ? 0 : payload_ends.back();
-    wait_for = c.flow.will_send(payload);
-    detail::CreditFrame owed{}, wanted{};
-    std::size_t prefix = 0;
-    // An empty part where there is nothing to add.
-    const auto lay_out = [&](iovec& part, detail::CreditFrame& frame, detail::FrameKind kind,
-                             std::optional<std::uint64_t> value) {
-        part = {nullptr, 0};
-        if (!value) return;
-        frame = detail::encode_credit(kind, *value);
-        part = {frame.data(), frame.size()};
-        prefix += frame.size();
-    };
-    const auto owed_value = c.flow.unreported_credit();  // rides along with the messages
-    lay_out(parts[0], owed, detail::FrameKind::credit, owed_value);
-    lay_out(parts[1], wanted, detail::FrameKind::credit_wanted, wait_for);
-    for (auto& end : ends) end += prefix;
-    auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
-    if (owed_value && (whole > 0 || !ec)) c.flow.credit_sent(*owed_value);
+    wait_for = c.flow->will_send(payload);
+    const auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
     if (whole < payload_ends.size()) {
-        c.flow.unsent(payload - (whole == 0 ? 0 : payload_ends[whole - 1]));
-        wait_for.reset();  // the write failed: nothing to wait for
+        c.flow->unsent(payload - (whole == 0 ? 0 : payload_ends[whole - 1]));
+        wait_for = 0;  // the write failed: nothing to wait for
     }
     return whole;
 }
@@ -487,18 +401,19 @@ std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& de
     if (!may_write(c, ec)) return 0;
     if (data.empty() && c.type == PipeType::byte) return 0;  // a byte stream has nothing to send
     auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
-    iovec parts[4] = {{}, {}, {header.data(), header.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
-    std::size_t end = header.size() + data.size();
+    iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
+    const std::size_t end = header.size() + data.size();
     const std::size_t payload_end = data.size();
-    std::optional<std::uint64_t> wait_for;
+    std::uint64_t wait_for;
     std::size_t whole;
+    std::shared_ptr<posix::FlowPage> flow;
     {
         std::lock_guard lock(c.write_mutex);
         whole = write_messages_locked(c, ticket, parts, std::span(&end, 1), std::span(&payload_end, 1), deadline,
                                       wait_for, ec);
+        if (wait_for) flow = c.flow;
     }
-    send_due_credits(c);
-    if (whole == 1 && wait_for) ec = wait_for_credit(c, *wait_for, ticket, deadline);
+    if (whole == 1 && wait_for) ec = wait_for_credit(c, *flow, wait_for, ticket, deadline);
     // Cut short while waiting for the quota, the message has still gone whole.
     return whole == 1 ? data.size() : 0;
 }
@@ -508,8 +423,8 @@ std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>
     const auto ticket = c.canceller.ticket();
     if (!may_write(c, ec)) return 0;
     std::vector<std::array<std::byte, detail::frame_header_size>> headers(messages.size());
-    std::vector<iovec> parts(2);  // what flow control adds goes first
-    parts.reserve(2 + 2 * messages.size());
+    std::vector<iovec> parts;
+    parts.reserve(2 * messages.size());
     std::vector<std::size_t> ends, payload_ends;
     ends.reserve(messages.size());
     payload_ends.reserve(messages.size());
@@ -526,15 +441,16 @@ std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>
         ends.push_back(end);
         payload_ends.push_back(payload);
     }
-    if (parts.size() == 2) return messages.size();  // only empty ones on a byte pipe: nothing to send, as send() says
-    std::optional<std::uint64_t> wait_for;
+    if (parts.empty()) return messages.size();  // only empty ones on a byte pipe: nothing to send, as send() says
+    std::uint64_t wait_for;
     std::size_t whole;
+    std::shared_ptr<posix::FlowPage> flow;
     {
         std::lock_guard lock(c.write_mutex);
         whole = write_messages_locked(c, ticket, parts, ends, payload_ends, deadline, wait_for, ec);
+        if (wait_for) flow = c.flow;
     }
-    send_due_credits(c);
-    if (wait_for) ec = wait_for_credit(c, *wait_for, ticket, deadline);
+    if (wait_for) ec = wait_for_credit(c, *flow, wait_for, ticket, deadline);
     return whole;
 }
 
@@ -547,33 +463,15 @@ std::error_code flush(Channel& c) {
         if (!ensure_connected(c, ec)) return {};
     }
     if (!c.is_server && disconnected_client(c, ticket)) return errc::not_connected;
-    if (c.fd < 0) return c.is_server ? std::error_code{} : make_error_code(errc::not_connected);
-    std::optional<std::uint64_t> target;
-    std::error_code ask_error;
+    std::shared_ptr<posix::FlowPage> flow;
+    std::uint64_t target = 0;
     {
         std::lock_guard lock(c.write_mutex);
-        target = c.flow.flush_target();
-        if (target) {
-            const auto wanted = detail::encode_credit(detail::FrameKind::credit_wanted, *target);
-            iovec part{const_cast<std::byte*>(wanted.data()), wanted.size()};
-            const std::size_t end = wanted.size();
-            write_frames(c, ticket, std::span(&part, 1), std::span(&end, 1), Deadline(Timeout::forever()), ask_error);
-        }
+        if (c.fd < 0) return c.is_server ? std::error_code{} : make_error_code(errc::not_connected);
+        flow = c.flow;
+        target = flow->flush_target();
     }
-    if (target && ask_error) {
-        // The peer has closed: it may have taken everything first, and said so.
-        if (std::unique_lock reading(c.read_mutex, std::try_to_lock); reading.owns_lock() && c.fd >= 0) {
-            SocketSource source(c, ticket);
-            std::error_code ignored;
-            while (!c.flow.taken_by_peer(*target) && c.reader.pump(source, Deadline(Timeout::none()), ignored)) {
-            }
-        }
-        if (c.flow.taken_by_peer(*target)) return {};
-        return ask_error == errc::pipe_closing ? make_error_code(errc::broken_pipe) : ask_error;
-    }
-    if (!target) return {};
-    const auto ec = wait_for_credit(c, *target, ticket, Deadline(Timeout::forever()));
-    return ec == errc::end_of_stream ? make_error_code(errc::broken_pipe) : ec;
+    return target ? wait_for_credit(c, *flow, target, ticket, Deadline(Timeout::forever())) : std::error_code{};
 }
 
 PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
@@ -583,7 +481,6 @@ PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
     }
     if (!ensure_connected_for_state(c, ec)) return {};
     // A receive blocked in another thread holds the reader: nothing is there to peek at.
-    ReadingDone done{c};
     std::unique_lock lock(c.read_mutex, std::try_to_lock);
     if (!lock.owns_lock() || c.fd < 0) return {};
     SocketSource source(c, c.canceller.ticket());
@@ -624,7 +521,15 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
     return ec ? ChannelInfo{} : i;  // as GetNamedPipeHandleState failing
 }
 
-void cancel(Channel& c) noexcept { c.canceller.cancel(); }
+void cancel(Channel& c) noexcept {
+    c.canceller.cancel();
+    std::shared_ptr<posix::FlowPage> flow;
+    {
+        std::lock_guard lock(c.flow_mutex);
+        flow = c.flow;
+    }
+    if (flow) flow->wake();  // a writer waiting for the quota or a flush
+}
 
 namespace {
 std::error_code peer_credentials(Channel& c, ucred& cred) {

@@ -96,8 +96,9 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     std::byte reply[detail::frame_header_size + detail::max_connect_payload];
     std::size_t have = 0, want = detail::frame_header_size + detail::open_reply_size;
     std::optional<detail::FrameHeader> header;
+    Fd page;  // the flow page comes with the reply's first byte
     while (have < want) {
-        const ssize_t n = ::recv(fd, reply + have, want - have, 0);
+        const ssize_t n = receive_with_fd(fd, std::span(reply + have, want - have), page);
         if (n > 0) have += static_cast<std::size_t>(n);
         else if (n == 0 || errno == ECONNRESET) return fail(errc::not_found, Step::retry);  // the broker went away
         else if (errno == EAGAIN || errno == EWOULDBLOCK) return fail(errc::pipe_busy, Step::done);  // no answer
@@ -118,6 +119,8 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
         out.reply = *decoded;
         return fail({}, Step::done);
     }
+    if (page.get() < 0) out.flow = FlowPage::unshared(false);  // the server could make none (flow_page.hpp)
+    else if (auto why = FlowPage::adopt(page.release(), out.flow)) return fail(why, Step::done);
     test_stop_point("client-answered");
     set_timeout(fd, SO_SNDTIMEO, 0);  // the channel sets its own
     if (bounded) set_timeout(fd, SO_RCVTIMEO, 0);

@@ -3,6 +3,7 @@
 // connection is the channel, its other end now in the instance's process.
 #pragma once
 
+#include "flow_page.hpp"
 #include "../common/connect_protocol.hpp"
 #include "../common/deadline.hpp"
 
@@ -15,6 +16,7 @@ namespace pipeslot::posix {
 struct OpenedChannel {
     int fd = -1;  // blocking, close-on-exec
     detail::OpenReply reply;
+    std::shared_ptr<FlowPage> flow;  // the quotas' counters, sent with the reply (flow_page.hpp)
 };
 
 // not_found (no such pipe, or not this user's / not the asked user's),

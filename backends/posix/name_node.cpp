@@ -44,6 +44,8 @@ struct InstanceSlot {
     const int doorbell;
     std::mutex mutex;
     int client_fd = -1;  // handed over, not yet taken by the channel
+    std::shared_ptr<FlowPage> client_flow;  // and the counters sent with its open reply
+    const std::shared_ptr<FlowPage::Spare> spare_flow = FlowPage::new_spare();  // the last connection's
     bool gone = false;   // removed: a client handed over late is turned away
     // The node thread's own.
     detail::InstanceParams params;
@@ -530,21 +532,32 @@ private:
         reply.out_buffer = slot.params.out_buffer;
         reply.server_pid = static_cast<std::uint32_t>(::getpid());
         reply.server_uid = ::geteuid();
-        {
+        std::shared_ptr<FlowPage> flow;
+        int page = -1;  // the flow page's, sent with the reply
+        uid_t uid = 0;
+        pid_t pid = 0;
+        if (!peer_credentials(fd, uid, pid) || FlowPage::for_client(slot.spare_flow, pid, uid, flow, page)) {
+            // Out of descriptors or memory: the client is told so; the instance listens on.
+            (void)send_all_now(fd, detail::encode_open_reply({errc::resource_exhausted}));
+            ::close(fd);
+            fd = -1;
+        }
+        if (fd >= 0) {
             std::lock_guard lock(slot.mutex);
             if (slot.gone) {
                 ::close(fd);
                 return;
             }
-            if (slot.client_fd < 0 && send_all_now(fd, detail::encode_open_reply(reply))) {
+            if (slot.client_fd < 0 && send_all_now(fd, detail::encode_open_reply(reply), page)) {
                 slot.client_fd = fd;
+                slot.client_flow = std::move(flow);
                 slot.listening_since = -1;
                 const std::uint64_t one = 1;
                 (void)!::write(slot.doorbell, &one, sizeof one);
                 return;
             }
         }
-        ::close(fd);  // the client left before its answer: the instance listens on, in its place
+        if (fd >= 0) ::close(fd);  // the client left before its answer: the instance listens on, in its place
         if (role_ == Role::broker) {
             broker_->listen_local(instance, slot.listening_since);
         } else if (role_ == Role::member) {
@@ -701,11 +714,12 @@ std::error_code InstanceRegistration::create(const Name& name, const detail::Ins
 
 int InstanceRegistration::doorbell() const noexcept { return slot_ ? slot_->doorbell : -1; }
 
-int InstanceRegistration::take_client() noexcept {
+int InstanceRegistration::take_client(std::shared_ptr<FlowPage>& flow) noexcept {
     if (!slot_) return -1;
     std::lock_guard lock(slot_->mutex);
     std::uint64_t count;
     (void)!::read(slot_->doorbell, &count, sizeof count);
+    flow = std::move(slot_->client_flow);
     return std::exchange(slot_->client_fd, -1);
 }
 

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "../common/connect_protocol.hpp"
+#include "flow_page.hpp"
 
 #include <pipeslot/message_channel.hpp>
 #include <pipeslot/name.hpp>
@@ -36,8 +37,9 @@ public:
 
     // Readable (POLLIN) once a client has been handed to this instance.
     int doorbell() const noexcept;
-    // That client's connection (blocking, close-on-exec), or -1 if none came.
-    int take_client() noexcept;
+    // That client's connection (blocking, close-on-exec), or -1 if none came,
+    // and the flow page sent to it.
+    int take_client(std::shared_ptr<FlowPage>& flow) noexcept;
     // accept() after a disconnect: the instance listens again, from now.
     void listen_again() noexcept;
     // What the name's first instance fixed for all (max instances, type, ...).
