@@ -32,28 +32,9 @@ void FrameReader::consume(std::size_t n) noexcept {
     }
 }
 
-namespace {
-
-std::uint64_t credit_value(const std::byte* payload) noexcept {
-    std::uint64_t v = 0;
-    for (int i = 0; i < 8; ++i) v |= static_cast<std::uint64_t>(payload[i]) << (8 * i);
-    return v;
-}
-
-}  // namespace
-
-// A flow frame whose payload is buffered at `at`, told to the listener once.
-void FrameReader::take_flow_frame(FrameKind kind, std::size_t at) noexcept {
-    if (!flow_) return;
-    const auto value = credit_value(&buffer_[at + frame_header_size]);
-    if (kind == FrameKind::credit) flow_->credit(value);
-    else flow_->credit_wanted(value);
-}
-
-// Looks at the headers buffered ahead of the reader. Windows discards what
-// the client has not read when the server disconnects, and the marker can
-// only be seen once it is buffered; flow frames count the moment they come.
-void FrameReader::scan_ahead() noexcept {
+// Windows discards what the client has not read when the server disconnects.
+// The marker can only be seen once it is buffered, so look ahead for it.
+void FrameReader::note_disconnect_ahead() noexcept {
     while (scan_ + frame_header_size <= end_) {
         const auto header = decode_header(std::span<const std::byte, frame_header_size>(&buffer_[scan_], frame_header_size));
         if (!header || !is_channel_frame(header->kind)) return;  // reported when reached
@@ -64,21 +45,7 @@ void FrameReader::scan_ahead() noexcept {
             terminal_ = errc::not_connected;
             return;
         }
-        if (is_flow_frame(header->kind)) {
-            if (scan_ + frame_header_size + credit_payload_size > end_) return;  // its value is still on the way
-            take_flow_frame(header->kind, scan_);
-        }
         scan_ += frame_header_size + header->length;
-    }
-}
-
-// Flow frames between the reader and the next message are spent: drop them,
-// so that nothing counts them as unread.
-void FrameReader::skip_flow_frames() noexcept {
-    std::error_code ignored;
-    while (!in_message_ && buffered() >= frame_header_size && !terminal_) {
-        const auto kind = static_cast<FrameKind>(buffer_[begin_]);
-        if (!is_flow_frame(kind) || start_next_frame(ignored) != Step::skipped) return;
     }
 }
 
@@ -110,18 +77,12 @@ bool FrameReader::fill(ByteSource& source, const Deadline& deadline, std::error_
         return false;
     }
     end_ += n;
-    scan_ahead();
+    note_disconnect_ahead();
     if (terminal_ == errc::not_connected) {
         ec = terminal_;
         return false;
     }
-    skip_flow_frames();
     return true;
-}
-
-bool FrameReader::pump(ByteSource& source, const Deadline& deadline, std::error_code& ec) {
-    ec.clear();
-    return fill(source, deadline, ec);
 }
 
 std::size_t FrameReader::pull_direct(std::span<std::byte> out, ByteSource& source, const Deadline& deadline,
@@ -141,38 +102,27 @@ std::size_t FrameReader::pull_direct(std::span<std::byte> out, ByteSource& sourc
     return 0;
 }
 
-// With a whole header buffered: enters the next message, or takes a flow
-// frame (skipped; short_of_bytes while its value is still on the way).
-// failed with ec set for a disconnect or malformed bytes.
-FrameReader::Step FrameReader::start_next_frame(std::error_code& ec) {
+// With a whole header buffered, enters the next message. False with ec set
+// for a disconnect or malformed bytes.
+bool FrameReader::start_next_frame(std::error_code& ec) {
     const auto header = decode_header(std::span<const std::byte, frame_header_size>(&buffer_[begin_], frame_header_size));
     if (!header || !is_channel_frame(header->kind)) {
         begin_ = end_ = scan_ = 0;
         terminal_ = errc::protocol_error;  // nothing after malformed bytes can be trusted
         ec = terminal_;
-        return Step::failed;
+        return false;
     }
     if (header->kind == FrameKind::disconnect) {
         begin_ = end_ = scan_ = 0;
         terminal_ = errc::not_connected;
         ec = terminal_;
-        return Step::failed;
+        return false;
     }
-    const std::size_t frame_size = frame_header_size + header->length;
-    if (is_flow_frame(header->kind)) {
-        if (buffered() < frame_size) return Step::short_of_bytes;
-        if (scan_ == begin_) {  // not yet seen by scan_ahead
-            take_flow_frame(header->kind, begin_);
-            scan_ += frame_size;
-        }
-        consume(frame_size);
-        return Step::skipped;
-    }
-    if (scan_ == begin_) scan_ += frame_size;
+    if (scan_ == begin_) scan_ += frame_header_size + header->length;
     consume(frame_header_size);
     in_message_ = true;
     left_ = header->length;
-    return Step::entered;
+    return true;
 }
 
 std::size_t FrameReader::receive(std::span<std::byte> out, ReadMode mode, ByteSource& source,
@@ -190,9 +140,11 @@ std::size_t FrameReader::receive(std::span<std::byte> out, ReadMode mode, ByteSo
 std::size_t FrameReader::receive_message(std::span<std::byte> out, ByteSource& source, const Deadline& deadline,
                                          std::error_code& ec) {
     while (!in_message_) {
-        const auto step = buffered() >= frame_header_size ? start_next_frame(ec) : Step::short_of_bytes;
-        if (step == Step::failed) return 0;
-        if (step == Step::short_of_bytes && !fill(source, deadline, ec)) return 0;
+        if (buffered() >= frame_header_size) {
+            if (!start_next_frame(ec)) return 0;
+        } else if (!fill(source, deadline, ec)) {
+            return 0;
+        }
     }
     const std::size_t want = std::min(left_, out.size());
     std::size_t got = 0;
@@ -222,10 +174,11 @@ std::size_t FrameReader::receive_bytes(std::span<std::byte> out, ByteSource& sou
         for (;;) {
             if (in_message_ && left_ == 0) in_message_ = false;  // empty messages: nothing to a byte reader
             if (in_message_ && buffered() > 0) return 0;
-            const auto step = !in_message_ && buffered() >= frame_header_size ? start_next_frame(ec)
-                                                                              : Step::short_of_bytes;
-            if (step == Step::failed) return 0;
-            if (step == Step::short_of_bytes && !fill(source, deadline, ec)) return 0;
+            if (!in_message_ && buffered() >= frame_header_size) {
+                if (!start_next_frame(ec)) return 0;
+            } else if (!fill(source, deadline, ec)) {
+                return 0;
+            }
         }
     }
     std::size_t got = 0;
@@ -241,12 +194,11 @@ std::size_t FrameReader::receive_bytes(std::span<std::byte> out, ByteSource& sou
         }
         if (!in_message_ && buffered() >= frame_header_size) {
             std::error_code frame_error;  // reported now, or by the next call if bytes were read
-            const auto step = start_next_frame(frame_error);
-            if (step == Step::failed) {
+            if (!start_next_frame(frame_error)) {
                 if (got == 0) ec = frame_error;
                 break;
             }
-            if (step != Step::short_of_bytes) continue;
+            continue;
         }
         if (got > 0) break;  // byte mode returns what was there
         if (in_message_ && left_ >= direct_threshold && out.size() >= direct_threshold) {
@@ -269,7 +221,6 @@ void FrameReader::pull_available(ByteSource& source) {
 
 bool FrameReader::holds_unread(ByteSource& source) {
     pull_available(source);
-    skip_flow_frames();
     return in_message_ || buffered() > 0;
 }
 
@@ -277,7 +228,6 @@ PeekResult FrameReader::peek(std::span<std::byte> out, ReadMode mode, PipeType t
                              std::error_code& ec) {
     ec.clear();
     pull_available(source);
-    skip_flow_frames();
     peeked_ = buffered() > 0;
     PeekResult r;
     bool first_message = true;
@@ -300,10 +250,6 @@ PeekResult FrameReader::peek(std::span<std::byte> out, ReadMode mode, PipeType t
     }
     while (at + frame_header_size <= end_) {
         const auto header = decode_header(std::span<const std::byte, frame_header_size>(&buffer_[at], frame_header_size));
-        if (header && is_flow_frame(header->kind)) {  // not data: told to the listener already
-            at += frame_header_size + header->length;
-            continue;
-        }
         if (!header || header->kind != FrameKind::message) break;
         at += frame_header_size;
         take(at, std::min<std::size_t>(header->length, end_ - at), header->length);

@@ -10,7 +10,6 @@
 #include <pipeslot/message_channel.hpp>
 
 #include <cstddef>
-#include <cstdint>
 #include <span>
 #include <system_error>
 #include <vector>
@@ -27,29 +26,11 @@ protected:
     ~ByteSource() = default;
 };
 
-// Told of the flow-control frames (flow_control.hpp) as soon as they are
-// buffered, ahead of unread messages: a writer waiting for credit learns of it
-// without the messages before it being read.
-class FlowListener {
-public:
-    virtual void credit(std::uint64_t taken) noexcept = 0;
-    virtual void credit_wanted(std::uint64_t taken) noexcept = 0;
-
-protected:
-    ~FlowListener() = default;
-};
-
 class FrameReader {
 public:
-    void set_flow_listener(FlowListener* listener) noexcept { flow_ = listener; }
-    // Waits (up to the deadline) for more bytes and buffers them, so that flow
-    // frames behind unread messages are seen; false with ec set if none came.
-    bool pump(ByteSource& source, const Deadline& deadline, std::error_code& ec);
     std::size_t receive(std::span<std::byte> out, ReadMode mode, ByteSource& source, const Deadline& deadline,
                         std::error_code& ec);
     PeekResult peek(std::span<std::byte> out, ReadMode mode, PipeType type, ByteSource& source, std::error_code& ec);
-    // Nothing buffered: the next receive reads the source (and may wait).
-    bool drained() const noexcept { return begin_ == end_; }
     // True if anything is readable now or a message is half read.
     bool holds_unread(ByteSource& source);
     // Drops everything buffered (the server's disconnect, a new client).
@@ -59,12 +40,9 @@ private:
     std::size_t buffered() const noexcept { return end_ - begin_; }
     bool fill(ByteSource& source, const Deadline& deadline, std::error_code& ec);
     void pull_available(ByteSource& source);
-    enum class Step { entered, skipped, short_of_bytes, failed };
-    Step start_next_frame(std::error_code& ec);
-    void scan_ahead() noexcept;
-    void take_flow_frame(FrameKind kind, std::size_t at) noexcept;
-    void skip_flow_frames() noexcept;
+    bool start_next_frame(std::error_code& ec);
     void consume(std::size_t n) noexcept;
+    void note_disconnect_ahead() noexcept;
     void fail(std::error_code why) noexcept;
     std::size_t receive_message(std::span<std::byte> out, ByteSource& source, const Deadline& deadline,
                                 std::error_code& ec);
@@ -80,7 +58,6 @@ private:
     std::size_t left_ = 0;             // bytes of the current message not yet delivered
     std::error_code terminal_;         // why no more bytes will come, once they stop
     bool peeked_ = false;              // buffered bytes were shown by peek: look ahead before delivering
-    FlowListener* flow_ = nullptr;
 };
 
 }  // namespace pipeslot::detail

@@ -23,10 +23,6 @@ std::optional<FrameHeader> decode_header(std::span<const std::byte, frame_header
     case FrameKind::disconnect:
         if (length != 0) return std::nullopt;
         break;
-    case FrameKind::credit:
-    case FrameKind::credit_wanted:
-        if (length != credit_payload_size) return std::nullopt;
-        break;
     case FrameKind::open:
     case FrameKind::open_reply:
     case FrameKind::control:

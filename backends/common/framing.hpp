@@ -2,12 +2,11 @@
 // 8-byte header and a payload. The same bytes run over a UNIX socket and
 // (for \\server\pipe\name) over TCP. See docs/wire-format.md.
 //
-//   byte 0     kind: 1 message, 2 disconnect, 6 credit, 7 credit wanted
-//              (flow control, flow_control.hpp); 3 open, 4 open reply and
+//   byte 0     kind: 1 message, 2 disconnect; 3 open, 4 open reply and
 //              5 control belong to connecting (connect_protocol.hpp)
 //   bytes 1-3  zero
 //   bytes 4-7  payload length, little-endian (message <= max_message_size,
-//              disconnect 0, credits 8, the connecting kinds their own bounds)
+//              disconnect 0, the connecting kinds their own bounds)
 #pragma once
 
 #include <pipeslot/message_channel.hpp>
@@ -24,16 +23,7 @@ namespace pipeslot::detail {
 inline constexpr std::size_t frame_header_size = 8;
 inline constexpr std::uint8_t protocol_version = 2;
 
-enum class FrameKind : std::uint8_t {
-    message = 1,
-    disconnect = 2,
-    open = 3,
-    open_reply = 4,
-    control = 5,
-    credit = 6,         // payload: u64, the message bytes the sender has taken so far
-    credit_wanted = 7,  // payload: u64, send a credit once you have taken this many
-};
-inline constexpr std::uint32_t credit_payload_size = 8;
+enum class FrameKind : std::uint8_t { message = 1, disconnect = 2, open = 3, open_reply = 4, control = 5 };
 
 struct FrameHeader {
     FrameKind kind;
@@ -47,12 +37,9 @@ HeaderBytes encode_header(FrameHeader header) noexcept;
 // length over the kind's limit.
 std::optional<FrameHeader> decode_header(std::span<const std::byte, frame_header_size> bytes) noexcept;
 
-inline bool is_flow_frame(FrameKind kind) noexcept {
-    return kind == FrameKind::credit || kind == FrameKind::credit_wanted;
-}
-// The kinds a channel carries once it is connected; anything else there is a protocol error.
+// The two kinds a channel carries once it is connected; anything else there is a protocol error.
 inline bool is_channel_frame(FrameKind kind) noexcept {
-    return kind == FrameKind::message || kind == FrameKind::disconnect || is_flow_frame(kind);
+    return kind == FrameKind::message || kind == FrameKind::disconnect;
 }
 
 }  // namespace pipeslot::detail

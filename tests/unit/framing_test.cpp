@@ -1,7 +1,6 @@
 // The framing protocol's decoder facing malformed bytes from a peer: every
 // case ends in a clear error, never a crash, a hang or a large allocation.
 #include "../support/memory_source.hpp"
-#include "common/flow_control.hpp"
 #include "common/framing.hpp"
 
 #include <gtest/gtest.h>
@@ -87,66 +86,6 @@ TEST(Framing, ADisconnectMarkerDiscardsWhatIsBufferedAndEndsTheChannel) {
     const auto [messages, ec] = read_all(join({frame(FrameKind::message, "dropped"), frame(FrameKind::disconnect, "")}), 1000);
     EXPECT_TRUE(messages.empty()) << "the marker was in the same read as the data";
     EXPECT_EQ(ec, errc::not_connected);
-}
-
-std::vector<std::byte> credit(FrameKind kind, std::uint64_t value) {
-    const auto f = detail::encode_credit(kind, value);
-    return {f.begin(), f.end()};
-}
-
-struct CountingListener final : detail::FlowListener {
-    std::vector<std::uint64_t> credits, wanted;
-    void credit(std::uint64_t taken) noexcept override { credits.push_back(taken); }
-    void credit_wanted(std::uint64_t taken) noexcept override { wanted.push_back(taken); }
-};
-
-TEST(Framing, FlowFramesAreNoDataAndAreToldOnceWhateverTheChunking) {
-    const auto bytes = join({frame(FrameKind::message, "alpha"), credit(FrameKind::credit, 7),
-                             credit(FrameKind::credit_wanted, 1ull << 40), frame(FrameKind::message, "beta")});
-    for (std::size_t chunk : {1u, 5u, 16u, 1000u}) {
-        for (const auto mode : {ReadMode::message, ReadMode::byte}) {
-            test::MemorySource source(bytes, chunk);
-            detail::FrameReader reader;
-            CountingListener listener;
-            reader.set_flow_listener(&listener);
-            const detail::Deadline deadline(Timeout::none());
-            std::string text;
-            std::error_code ec;
-            for (int guard = 0; guard < 100 && !ec; ++guard) {
-                std::vector<std::byte> buffer(64);
-                const auto n = reader.receive(buffer, mode, source, deadline, ec);
-                text.append(reinterpret_cast<const char*>(buffer.data()), n);
-            }
-            EXPECT_EQ(text, "alphabeta") << chunk;
-            EXPECT_EQ(ec, errc::broken_pipe);
-            EXPECT_EQ(listener.credits, std::vector<std::uint64_t>{7}) << chunk;
-            EXPECT_EQ(listener.wanted, std::vector<std::uint64_t>{1ull << 40}) << chunk;
-        }
-    }
-}
-
-TEST(Framing, FlowFramesOfAnyOtherLengthAreProtocolErrors) {
-    for (const auto kind : {FrameKind::credit, FrameKind::credit_wanted}) {
-        for (const std::string& payload : {std::string(), std::string(7, 'x'), std::string(9, 'x')}) {
-            const auto [messages, ec] = read_all(join({frame(FrameKind::message, "ok"), frame(kind, payload)}));
-            EXPECT_EQ(messages, std::vector<std::string>{"ok"});
-            EXPECT_EQ(ec, errc::protocol_error) << payload.size();
-        }
-    }
-}
-
-TEST(FlowControl, APeerCannotCreditMoreThanWasSent) {
-    detail::FlowControl flow;
-    flow.reset(100, 100);
-    EXPECT_FALSE(flow.will_send(60));
-    const auto target = flow.will_send(60);  // 120 unread: over the quota
-    ASSERT_TRUE(target);
-    EXPECT_EQ(*target, 20u);
-    flow.credit(~0ull);  // a lying peer
-    EXPECT_TRUE(flow.taken_by_peer(120));
-    EXPECT_FALSE(flow.taken_by_peer(121)) << "never more than was sent";
-    EXPECT_FALSE(flow.flush_target());
-    EXPECT_FALSE(flow.will_send(0)) << "an empty write never waits";
 }
 
 TEST(Framing, GarbageIsRejectedWithoutAllocatingWhatItClaims) {
