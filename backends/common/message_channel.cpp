@@ -151,6 +151,11 @@ void MessageChannel::set_read_mode(ReadMode mode, std::error_code& ec) {
     if (check_open(ec)) impl_->set_read_mode(mode, ec);
 }
 
+void MessageChannel::set_wait_mode(WaitMode mode, std::error_code& ec) {
+    ec.clear();
+    if (check_open(ec)) impl_->set_wait_mode(mode, ec);
+}
+
 ChannelInfo MessageChannel::info(std::error_code& ec) const {
     ec.clear();
     if (!check_open(ec)) return {};

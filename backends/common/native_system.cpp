@@ -27,6 +27,7 @@ public:
         return platform::transact(*c_, request, reply, detail::Deadline(t), ec);
     }
     void set_read_mode(ReadMode mode, std::error_code& ec) override { ec = platform::set_read_mode(*c_, mode); }
+    void set_wait_mode(WaitMode mode, std::error_code& ec) override { ec = platform::set_wait_mode(*c_, mode); }
     ChannelInfo info(std::error_code& ec) override { return platform::info(*c_, ec); }
     void cancel() noexcept override { platform::cancel(*c_); }
     void accept(Timeout t, std::error_code& ec) override { ec = platform::accept(*c_, detail::Deadline(t)); }

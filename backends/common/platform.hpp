@@ -96,6 +96,7 @@ PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec);
 std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<std::byte> reply,
                      const Deadline& deadline, std::error_code& ec);
 std::error_code set_read_mode(Channel& c, ReadMode mode);
+std::error_code set_wait_mode(Channel& c, WaitMode mode);
 ChannelInfo info(const Channel& c, std::error_code& ec);
 void cancel(Channel& c) noexcept;
 std::error_code client_process_id(const Channel& c, std::int64_t& pid);

@@ -35,6 +35,7 @@ public:
     // A server's end: a new instance of `pipe`.
     FakeEnd(FakeHost& host, FakePipe& pipe, const ServerOptions& o)
         : host_(host), server_(true), instance_(std::make_unique<FakeInstance>()), type_(o.type), mode_(o.read_mode),
+          wait_mode_(o.wait_mode),
           can_read_(o.access != PipeAccess::outbound), can_write_(o.access != PipeAccess::inbound),
           max_(o.max_instances), in_(o.in_buffer_size), out_(o.out_buffer_size) {
         instance_->pipe = &pipe;
@@ -76,7 +77,11 @@ public:
             }
             return !c || c->disconnected || !incoming(*c).empty() || peer_closed(*c);
         };
-        if (!net().wait(lock, timeout, cancels_, ticket, readable, ec)) return 0;
+        if (wait_mode_ == WaitMode::nowait) {  // PIPE_NOWAIT: nothing there is ERROR_NO_DATA
+            if (!readable()) return fail(ec, errc::no_data);
+        } else if (!net().wait(lock, timeout, cancels_, ticket, readable, ec)) {
+            return 0;
+        }
         if (auto e = cut_off(c); e) return fail(ec, *e);
         auto& queue = incoming(*c);
         if (queue.empty()) return fail(ec, errc::broken_pipe);  // drained, and the peer has gone
@@ -106,6 +111,8 @@ public:
         const auto c = connection_ptr();
         if (auto e = cut_off(c.get()); e) return fail(ec, *e);
         if (peer_closed(*c)) return fail(ec, errc::pipe_closing);  // ERROR_NO_DATA on a write
+        // PIPE_NOWAIT: a write that does not fit the quota now writes nothing (and succeeds).
+        if (wait_mode_ == WaitMode::nowait && !data.empty() && unread_outgoing(*c) + data.size() > quota()) return 0;
         outgoing(*c).push_back({{data.begin(), data.end()}, 0});
         unread_outgoing(*c) += data.size();
         const auto end = sent_outgoing(*c) += data.size();
@@ -181,6 +188,11 @@ public:
         mode_ = mode;
     }
 
+    void set_wait_mode(WaitMode mode, std::error_code&) override {
+        std::lock_guard lock(net().mutex);
+        wait_mode_ = mode;
+    }
+
     ChannelInfo info(std::error_code&) override {
         std::lock_guard lock(net().mutex);
         std::size_t current = 0;
@@ -189,7 +201,7 @@ public:
         } else if (const auto it = host_.pipes.find(folded_name_); it != host_.pipes.end()) {
             current = it->second.instances.size();  // none once the name is gone
         }
-        return {type_, mode_, max_, in_, out_, server_, static_cast<unsigned>(current)};
+        return {type_, mode_, max_, in_, out_, server_, static_cast<unsigned>(current), wait_mode_};
     }
 
     void cancel() noexcept override {
@@ -209,6 +221,7 @@ public:
             instance_->listening_since = ++net().listen_order;
             net().changed.notify_all();
         }
+        if (wait_mode_ == WaitMode::nowait) return (void)fail(ec, errc::pipe_listening);  // ConnectNamedPipe, PIPE_NOWAIT
         const auto ticket = cancels_;
         net().wait(lock, timeout, cancels_, ticket, [&] { return instance_->state == FakeInstance::State::connected; }, ec);
     }
@@ -302,6 +315,7 @@ private:
     std::unique_ptr<FakeInstance> instance_;
     PipeType type_;
     ReadMode mode_;
+    WaitMode wait_mode_ = WaitMode::wait;  // a client opens in wait mode
     bool can_read_, can_write_;
     unsigned max_;
     std::size_t in_, out_;

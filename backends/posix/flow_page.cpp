@@ -311,6 +311,11 @@ std::uint64_t FlowPage::will_send(std::uint64_t bytes) noexcept {
     return sent_ - quota_;
 }
 
+bool FlowPage::fits(std::uint64_t bytes) const noexcept {
+    const auto end = sent_ + bytes;
+    return bytes == 0 || !mapping_->shared || taken_by_peer(end > quota_ ? end - quota_ : 0);
+}
+
 void FlowPage::unsent(std::uint64_t bytes) noexcept { sent_ -= std::min(bytes, sent_); }
 
 std::uint64_t FlowPage::flush_target() const noexcept {

@@ -54,6 +54,8 @@ public:
     // Counts `bytes` of messages as sent: the count the peer must have taken
     // before the write completes, or 0 if it fits now. An empty write never waits.
     std::uint64_t will_send(std::uint64_t bytes) noexcept;
+    // Whether `bytes` more would fit the quota now (a PIPE_NOWAIT write).
+    bool fits(std::uint64_t bytes) const noexcept;
     // Takes back what was counted for messages that did not go.
     void unsent(std::uint64_t bytes) noexcept;
     // For a flush: the count of everything sent, or 0 if the peer has taken it all.

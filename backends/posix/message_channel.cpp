@@ -32,6 +32,7 @@ struct Channel {
     bool is_server = false;
     PipeType type = PipeType::byte;
     std::atomic<ReadMode> read_mode{ReadMode::byte};
+    std::atomic<WaitMode> wait_mode{WaitMode::wait};
     bool can_read = true, can_write = true;
     unsigned max_instances = 0;
     std::size_t in_buffer = 0, out_buffer = 0;
@@ -188,6 +189,7 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
     c->max_instances = c->registration.pipe().max_instances;
     c->in_buffer = options.in_buffer_size;
     c->out_buffer = options.out_buffer_size;
+    c->wait_mode = options.wait_mode;
     c->state = Channel::State::listening;
     c->name = name;
     out.reset(c.release());
@@ -233,6 +235,7 @@ std::error_code accept(Channel& c, const Deadline& deadline) {
     }
     if (c.state == Channel::State::connected)
         return client_has_closed(c.fd) ? make_error_code(errc::no_data) : make_error_code(errc::already_connected);
+    if (c.wait_mode == WaitMode::nowait) return errc::pipe_listening;  // ConnectNamedPipe on a PIPE_NOWAIT end
     for (;;) {
         std::error_code ec;
         if (!c.canceller.wait(c.registration.doorbell(), POLLIN, ticket, deadline, ec)) return ec;
@@ -278,6 +281,15 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
         return 0;
     }
     SocketSource source(c, ticket);
+    if (c.wait_mode == WaitMode::nowait) {
+        // PIPE_NOWAIT: what is there, at once; nothing is ERROR_NO_DATA. A
+        // message still arriving (one larger than the socket's buffer) comes
+        // in parts, each with more_data, where Windows would have it whole.
+        const auto n = c.reader.receive(buffer, c.read_mode, source, Deadline(Timeout::none()), ec);
+        c.flow->took(n);
+        if (ec == errc::timed_out) ec = n == 0 ? errc::no_data : errc::more_data;
+        return n;
+    }
     const auto n = c.reader.receive(buffer, c.read_mode, source, deadline, ec);
     c.flow->took(n);
     return n;
@@ -384,6 +396,18 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
                                   const Deadline& deadline, std::uint64_t& wait_for, std::error_code& ec) {
     wait_for = 0;
     if (!c.flow) return write_frames(c, ticket, parts, ends, deadline, ec);  // no client: it says so
+    if (c.wait_mode == WaitMode::nowait) {
+        // PIPE_NOWAIT: the messages that fit the quota now, in order; the
+        // first that does not is not written (Windows: success, 0 written).
+        std::size_t fit = 0;
+        while (fit < payload_ends.size() && c.flow->fits(payload_ends[fit])) ++fit;
+        if (fit == 0) return 0;
+        std::size_t part_count = 0;
+        for (std::size_t bytes = 0; part_count < parts.size() && bytes < ends[fit - 1];) bytes += parts[part_count++].iov_len;
+        parts = parts.first(part_count);
+        ends = ends.first(fit);
+        payload_ends = payload_ends.first(fit);
+    }
     const std::size_t payload = payload_ends.empty() ? 0 : payload_ends.back();
     wait_for = c.flow->will_send(payload);
     const auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
@@ -514,9 +538,15 @@ std::error_code set_read_mode(Channel& c, ReadMode mode) {
     return {};
 }
 
+std::error_code set_wait_mode(Channel& c, WaitMode mode) {
+    c.wait_mode = mode;
+    return {};
+}
+
 ChannelInfo info(const Channel& c, std::error_code& ec) {
     ec.clear();
     ChannelInfo i{c.type, c.read_mode, c.max_instances, c.in_buffer, c.out_buffer, c.is_server};
+    i.wait_mode = c.wait_mode;
     if (c.name) ec = posix::count_instances(*c.name, c.server_user, i.current_instances);  // the broker counts
     return ec ? ChannelInfo{} : i;  // as GetNamedPipeHandleState failing
 }

@@ -22,6 +22,7 @@ struct Channel {
     bool is_server = false;
     PipeType type = PipeType::byte;
     std::atomic<ReadMode> read_mode{ReadMode::byte};
+    std::atomic<WaitMode> wait_mode{WaitMode::wait};
     bool can_read = true, can_write = true;
     // FlushFileBuffers blocks even on an overlapped handle: cancel() ends it
     // on the threads waiting in it (CancelSynchronousIo).
@@ -125,7 +126,7 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& o, Ch
     const DWORD open_mode = access | FILE_FLAG_OVERLAPPED | (o.first_instance ? FILE_FLAG_FIRST_PIPE_INSTANCE : 0);
     const DWORD pipe_mode = (o.type == PipeType::message ? PIPE_TYPE_MESSAGE : PIPE_TYPE_BYTE) |
                             (o.read_mode == ReadMode::message ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) |
-                            PIPE_WAIT | (o.reject_remote_clients ? PIPE_REJECT_REMOTE_CLIENTS : PIPE_ACCEPT_REMOTE_CLIENTS);
+                            (o.wait_mode == WaitMode::nowait ? PIPE_NOWAIT : PIPE_WAIT) | (o.reject_remote_clients ? PIPE_REJECT_REMOTE_CLIENTS : PIPE_ACCEPT_REMOTE_CLIENTS);
     const DWORD default_wait = o.default_wait.is_forever() ? NMPWAIT_WAIT_FOREVER
                                : o.default_wait.value().count() == 0
                                    ? 1  // 0 would mean Windows' own 50 ms
@@ -144,6 +145,7 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& o, Ch
     c->is_server = true;
     c->type = o.type;
     c->read_mode = o.read_mode;
+    c->wait_mode = o.wait_mode;
     c->can_read = o.access != PipeAccess::outbound;
     c->can_write = o.access != PipeAccess::inbound;
     out.reset(c.release());
@@ -247,6 +249,10 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
             ec = errc::more_data;
             return r.bytes;
         }
+        if (r.error == ERROR_NO_DATA) {  // a PIPE_NOWAIT read with nothing to read
+            ec = errc::no_data;
+            return 0;
+        }
         if (r.timed_out || r.error) {
             ec = io_error(r);
             return r.bytes;
@@ -312,13 +318,24 @@ std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<s
     return r.bytes;
 }
 
-std::error_code set_read_mode(Channel& c, ReadMode mode) {
-    if (mode == ReadMode::message && c.type == PipeType::byte) return errc::invalid_argument;
-    DWORD state = mode == ReadMode::message ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE;
+namespace {
+// SetNamedPipeHandleState sets the read and the wait mode together.
+std::error_code set_modes(Channel& c, ReadMode read, WaitMode wait) {
+    DWORD state = (read == ReadMode::message ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) |
+                  (wait == WaitMode::nowait ? PIPE_NOWAIT : PIPE_WAIT);
     if (!SetNamedPipeHandleState(c.handle, &state, nullptr, nullptr)) return win32::last_error();
-    c.read_mode = mode;
+    c.read_mode = read;
+    c.wait_mode = wait;
     return {};
 }
+}  // namespace
+
+std::error_code set_read_mode(Channel& c, ReadMode mode) {
+    if (mode == ReadMode::message && c.type == PipeType::byte) return errc::invalid_argument;
+    return set_modes(c, mode, c.wait_mode);
+}
+
+std::error_code set_wait_mode(Channel& c, WaitMode mode) { return set_modes(c, c.read_mode, mode); }
 
 ChannelInfo info(const Channel& c, std::error_code& ec) {
     DWORD flags = 0, out_size = 0, in_size = 0, max = 0;
@@ -326,14 +343,14 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
         ec = win32::last_error();
         return {};
     }
-    DWORD current = 0;
-    if (!GetNamedPipeHandleStateW(c.handle, nullptr, &current, nullptr, nullptr, nullptr, 0)) {
+    DWORD state = 0, current = 0;
+    if (!GetNamedPipeHandleStateW(c.handle, &state, &current, nullptr, nullptr, nullptr, 0)) {
         ec = win32::last_error();
         return {};
     }
     return {c.type,   c.read_mode, max == PIPE_UNLIMITED_INSTANCES ? unlimited_instances : static_cast<unsigned>(max),
             in_size,  out_size,    c.is_server,
-            current};
+            current,  (state & PIPE_NOWAIT) ? WaitMode::nowait : WaitMode::wait};
 }
 
 void cancel(Channel& c) noexcept {

@@ -30,6 +30,7 @@ public:
     virtual std::size_t transact(std::span<const std::byte> request, std::span<std::byte> reply, Timeout timeout,
                                  std::error_code& ec) = 0;
     virtual void set_read_mode(ReadMode mode, std::error_code& ec) = 0;
+    virtual void set_wait_mode(WaitMode mode, std::error_code& ec) = 0;
     virtual ChannelInfo info(std::error_code& ec) = 0;
     virtual void cancel() noexcept = 0;
     virtual std::int64_t server_process_id(std::error_code& ec) = 0;

@@ -24,6 +24,12 @@ class InstanceBackend;
 
 enum class PipeType { byte, message };  // what the writer's sends are: a stream, or messages
 enum class ReadMode { byte, message };  // how this end reads: across boundaries, or one message a call
+// Whether this end's calls wait (PIPE_WAIT) or return at once (PIPE_NOWAIT):
+// then a read with nothing to read is no_data, an accept without a client
+// pipe_listening, and a write that does not fit the quota writes nothing (a
+// message) or what fits (bytes). Windows keeps nowait for compatibility with
+// LAN Manager 2.0; it is here so that code written for it behaves the same.
+enum class WaitMode { wait, nowait };
 enum class PipeAccess { inbound, outbound, duplex };  // the direction(s) data flows, seen from the server
 
 inline constexpr unsigned unlimited_instances = 255;  // PIPE_UNLIMITED_INSTANCES
@@ -44,6 +50,7 @@ struct ServerOptions {
     // POSIX: by default only the creating user can connect; true lets any
     // local user connect. (Windows keeps its default security descriptor.)
     bool allow_other_users = false;
+    WaitMode wait_mode = WaitMode::wait;  // the server end's (PIPE_NOWAIT); a client's is set after open
 };
 
 // none: connects to an instance (of any direction) and may only ask state (info, process ids).
@@ -79,6 +86,7 @@ struct ChannelInfo {
     std::size_t out_buffer_size = 0;
     bool is_server = false;
     unsigned current_instances = 0;  // of the name, now (GetNamedPipeHandleState); 0 once none is left
+    WaitMode wait_mode = WaitMode::wait;  // this end's
 };
 
 class PIPESLOT_API MessageChannel : public ByteReader, public ByteWriter {
@@ -136,6 +144,8 @@ public:
                          std::error_code& ec);
 
     void set_read_mode(ReadMode mode, std::error_code& ec);
+    // SetNamedPipeHandleState's PIPE_WAIT / PIPE_NOWAIT, for this end only.
+    void set_wait_mode(WaitMode mode, std::error_code& ec);
     ChannelInfo info(std::error_code& ec) const;
 
     // The process and the user of the server end (GetNamedPipeServerProcessId);

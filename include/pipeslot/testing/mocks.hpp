@@ -44,6 +44,7 @@ public:
     MOCK_METHOD(std::size_t, transact, (std::span<const std::byte>, std::span<std::byte>, Timeout, std::error_code&), \
                 (override));                                                                                           \
     MOCK_METHOD(void, set_read_mode, (ReadMode, std::error_code&), (override));                                        \
+    MOCK_METHOD(void, set_wait_mode, (WaitMode, std::error_code&), (override));                                        \
     MOCK_METHOD(ChannelInfo, info, (std::error_code&), (override));                                                    \
     MOCK_METHOD(void, cancel, (), (noexcept, override));                                                               \
     MOCK_METHOD(std::int64_t, server_process_id, (std::error_code&), (override));                                      \
