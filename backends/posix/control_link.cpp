@@ -13,6 +13,25 @@ constexpr std::size_t frame_size = detail::frame_header_size + detail::control_s
 constexpr std::size_t max_fds_per_read = 32;
 // A broker that stops reading has this much queued before the link is given up.
 constexpr std::size_t max_outbox_frames = 65536;
+
+// One non-blocking sendmsg(2); `fd_to_pass` (if not -1) rides with the first byte.
+ssize_t send_now(int fd, std::span<const std::byte> bytes, int fd_to_pass) noexcept {
+    iovec part{const_cast<std::byte*>(bytes.data()), bytes.size()};
+    msghdr msg{};
+    msg.msg_iov = &part;
+    msg.msg_iovlen = 1;
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    if (fd_to_pass >= 0) {
+        msg.msg_control = control;
+        msg.msg_controllen = sizeof control;
+        cmsghdr* c = CMSG_FIRSTHDR(&msg);
+        c->cmsg_level = SOL_SOCKET;
+        c->cmsg_type = SCM_RIGHTS;
+        c->cmsg_len = CMSG_LEN(sizeof(int));
+        std::memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
+    }
+    return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
 }  // namespace
 
 ControlLink::ControlLink(ControlLink&& o) noexcept { *this = std::move(o); }
@@ -56,21 +75,7 @@ bool ControlLink::send(const detail::Control& control, int fd_to_pass) {
 bool ControlLink::flush() {
     while (!outbox_.empty() && !broken_) {
         auto& o = outbox_.front();
-        iovec part{o.bytes.data() + o.sent, o.bytes.size() - o.sent};
-        msghdr msg{};
-        msg.msg_iov = &part;
-        msg.msg_iovlen = 1;
-        alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-        if (o.fd >= 0) {
-            msg.msg_control = control;
-            msg.msg_controllen = sizeof control;
-            cmsghdr* c = CMSG_FIRSTHDR(&msg);
-            c->cmsg_level = SOL_SOCKET;
-            c->cmsg_type = SCM_RIGHTS;
-            c->cmsg_len = CMSG_LEN(sizeof(int));
-            std::memcpy(CMSG_DATA(c), &o.fd, sizeof(int));
-        }
-        const ssize_t n = ::sendmsg(fd_, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        const ssize_t n = send_now(fd_, std::span(o.bytes).subspan(o.sent), o.fd);
         if (n < 0) {
             if (errno == EINTR) continue;
             if (errno == EAGAIN || errno == EWOULDBLOCK) return true;
@@ -140,21 +145,7 @@ std::optional<ControlLink::Frame> ControlLink::next_frame() {
 }
 
 bool send_all_now(int fd, std::span<const std::byte> bytes, int fd_to_pass) noexcept {
-    iovec part{const_cast<std::byte*>(bytes.data()), bytes.size()};
-    msghdr msg{};
-    msg.msg_iov = &part;
-    msg.msg_iovlen = 1;
-    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
-    if (fd_to_pass >= 0) {
-        msg.msg_control = control;
-        msg.msg_controllen = sizeof control;
-        cmsghdr* c = CMSG_FIRSTHDR(&msg);
-        c->cmsg_level = SOL_SOCKET;
-        c->cmsg_type = SCM_RIGHTS;
-        c->cmsg_len = CMSG_LEN(sizeof(int));
-        std::memcpy(CMSG_DATA(c), &fd_to_pass, sizeof(int));
-    }
-    return ::sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT) == static_cast<ssize_t>(bytes.size());
+    return send_now(fd, bytes, fd_to_pass) == static_cast<ssize_t>(bytes.size());
 }
 
 ssize_t receive_with_fd(int fd, std::span<std::byte> into, Fd& passed) noexcept {
