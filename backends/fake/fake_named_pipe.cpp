@@ -79,8 +79,11 @@ public:
         };
         if (wait_mode_ == WaitMode::nowait) {  // PIPE_NOWAIT: nothing there is ERROR_NO_DATA
             if (!readable()) return fail(ec, errc::no_data);
-        } else if (!net().wait(lock, timeout, cancels_, ticket, readable, ec)) {
-            return 0;
+        } else {
+            if (auto* now = connection()) reading(*now) = buffer.size();  // a nowait writer may fill it at once
+            const bool ready = net().wait(lock, timeout, cancels_, ticket, readable, ec);
+            if (auto* now = connection()) reading(*now) = 0;
+            if (!ready) return 0;
         }
         if (auto e = cut_off(c); e) return fail(ec, *e);
         auto& queue = incoming(*c);
@@ -111,8 +114,15 @@ public:
         const auto c = connection_ptr();
         if (auto e = cut_off(c.get()); e) return fail(ec, *e);
         if (peer_closed(*c)) return fail(ec, errc::pipe_closing);  // ERROR_NO_DATA on a write
-        // PIPE_NOWAIT: a write that does not fit the quota now writes nothing (and succeeds).
-        if (wait_mode_ == WaitMode::nowait && !data.empty() && unread_outgoing(*c) + data.size() > quota()) return 0;
+        // PIPE_NOWAIT: a write that does not fit the quota now (and a read
+        // waiting at the other end) writes nothing and succeeds; on a byte
+        // pipe the waiting read still takes its part.
+        if (wait_mode_ == WaitMode::nowait && !data.empty()) {
+            const std::size_t at_once = unread_outgoing(*c) == 0 ? peer_reading(*c) : 0;
+            if (unread_outgoing(*c) + data.size() > quota() + at_once)
+                data = type_ == PipeType::byte ? data.first(std::min(data.size(), at_once)) : data.first(0);
+            if (data.empty()) return 0;
+        }
         outgoing(*c).push_back({{data.begin(), data.end()}, 0});
         unread_outgoing(*c) += data.size();
         const auto end = sent_outgoing(*c) += data.size();
@@ -122,6 +132,7 @@ public:
         }
         net().changed.notify_all();
         if (data.empty()) return 0;  // an empty write never waits
+        if (wait_mode_ == WaitMode::nowait) return data.size();  // it fit (a waiting read takes the rest)
         const auto unread_to_here = [&] { return end - (sent_outgoing(*c) - unread_outgoing(*c)); };
         const auto fits = [&] { return c->disconnected || peer_closed(*c) || unread_to_here() <= quota(); };
         // Cut short (timeout, cancel), the message stays delivered, as on POSIX.
@@ -297,6 +308,8 @@ private:
     std::size_t& unread_incoming(Connection& c) const { return server_ ? c.unread_to_server : c.unread_to_client; }
     std::size_t& unread_outgoing(Connection& c) const { return server_ ? c.unread_to_client : c.unread_to_server; }
     bool peer_closed(const Connection& c) const { return server_ ? c.client_closed : c.server_closed; }
+    std::size_t& reading(Connection& c) const { return server_ ? c.reading_to_server : c.reading_to_client; }
+    std::size_t peer_reading(const Connection& c) const { return server_ ? c.reading_to_client : c.reading_to_server; }
     std::uint64_t& sent_outgoing(Connection& c) const { return server_ ? c.sent_to_client : c.sent_to_server; }
     // The reading end's buffer: the client reads with the out size, the server with the in size.
     std::size_t quota() const { return server_ ? out_ : in_; }

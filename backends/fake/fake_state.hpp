@@ -48,6 +48,7 @@ struct Connection {
     std::deque<Message> to_server, to_client;
     std::size_t unread_to_server = 0, unread_to_client = 0;
     std::uint64_t sent_to_server = 0, sent_to_client = 0;  // every byte queued so far, for the quotas
+    std::size_t reading_to_server = 0, reading_to_client = 0;  // the room of a receive waiting at that end
     bool client_closed = false, server_closed = false, disconnected = false;
     std::size_t client_sent = 0;
     std::size_t close_after = std::numeric_limits<std::size_t>::max();  // fault injection

@@ -30,6 +30,7 @@ struct FlowPage::Counters {
     std::atomic<std::uint32_t> changes{0};   // the futex word: bumped when a sleeping writer must look again
     std::atomic<std::uint32_t> sleeping{0};  // a writer sleeps on `changes`
     std::atomic<std::uint32_t> stopped{0};   // the reader reads no more
+    std::atomic<std::uint64_t> reading{0};   // the room of a receive under way, that may wait
 };
 
 namespace {
@@ -311,9 +312,14 @@ std::uint64_t FlowPage::will_send(std::uint64_t bytes) noexcept {
     return sent_ - quota_;
 }
 
-bool FlowPage::fits(std::uint64_t bytes) const noexcept {
+std::uint64_t FlowPage::peer_read_waiting() const noexcept {
+    return mapping_->shared && taken_by_peer(sent_) ? writing_->reading.load() : 0;
+}
+
+bool FlowPage::fits(std::uint64_t bytes, std::uint64_t taken_at_once) const noexcept {
     const auto end = sent_ + bytes;
-    return bytes == 0 || !mapping_->shared || taken_by_peer(end > quota_ ? end - quota_ : 0);
+    const auto room = quota_ + taken_at_once;
+    return bytes == 0 || !mapping_->shared || taken_by_peer(end > room ? end - room : 0);
 }
 
 void FlowPage::unsent(std::uint64_t bytes) noexcept { sent_ -= std::min(bytes, sent_); }
@@ -342,6 +348,8 @@ void FlowPage::took(std::uint64_t n) noexcept {
     reading_->taken.fetch_add(n);
     if (reading_->sleeping.exchange(0)) wake_sleepers(*reading_);  // a writer still short sleeps again
 }
+
+void FlowPage::reading(std::uint64_t n) noexcept { reading_->reading.store(n, std::memory_order_relaxed); }
 
 void FlowPage::stop_reading() noexcept {
     reading_->stopped.store(1);

@@ -54,8 +54,11 @@ public:
     // Counts `bytes` of messages as sent: the count the peer must have taken
     // before the write completes, or 0 if it fits now. An empty write never waits.
     std::uint64_t will_send(std::uint64_t bytes) noexcept;
-    // Whether `bytes` more would fit the quota now (a PIPE_NOWAIT write).
-    bool fits(std::uint64_t bytes) const noexcept;
+    // For a PIPE_NOWAIT write: what a read waiting at the other end takes at
+    // once (its buffer's size; 0 if none waits, or something is unread), and
+    // whether `bytes` more fit the quota now, with `taken_at_once` of them so taken.
+    std::uint64_t peer_read_waiting() const noexcept;
+    bool fits(std::uint64_t bytes, std::uint64_t taken_at_once = 0) const noexcept;
     // Takes back what was counted for messages that did not go.
     void unsent(std::uint64_t bytes) noexcept;
     // For a flush: the count of everything sent, or 0 if the peer has taken it all.
@@ -73,6 +76,8 @@ public:
     // --- the reading side ---
     // After the application has taken `n` bytes of messages.
     void took(std::uint64_t n) noexcept;
+    // A receive that may wait, with room for `n` bytes, begins (0: it has ended).
+    void reading(std::uint64_t n) noexcept;
     // This end reads no more (it closes, or a server disconnects its client).
     void stop_reading() noexcept;
 

@@ -290,7 +290,9 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
         if (ec == errc::timed_out) ec = n == 0 ? errc::no_data : errc::more_data;
         return n;
     }
+    c.flow->reading(buffer.size());  // a nowait writer at the other end may fill it at once, as Windows' would
     const auto n = c.reader.receive(buffer, c.read_mode, source, deadline, ec);
+    c.flow->reading(0);
     c.flow->took(n);
     return n;
 }
@@ -397,10 +399,12 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
     wait_for = 0;
     if (!c.flow) return write_frames(c, ticket, parts, ends, deadline, ec);  // no client: it says so
     if (c.wait_mode == WaitMode::nowait) {
-        // PIPE_NOWAIT: the messages that fit the quota now, in order; the
-        // first that does not is not written (Windows: success, 0 written).
+        // PIPE_NOWAIT: the messages that fit the quota now (and a read
+        // waiting at the other end), in order; the first that does not is
+        // not written (Windows: success, 0 written).
+        const auto at_once = c.flow->peer_read_waiting();
         std::size_t fit = 0;
-        while (fit < payload_ends.size() && c.flow->fits(payload_ends[fit])) ++fit;
+        while (fit < payload_ends.size() && c.flow->fits(payload_ends[fit], at_once)) ++fit;
         if (fit == 0) return 0;
         std::size_t part_count = 0;
         for (std::size_t bytes = 0; part_count < parts.size() && bytes < ends[fit - 1];) bytes += parts[part_count++].iov_len;
@@ -410,6 +414,7 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
     }
     const std::size_t payload = payload_ends.empty() ? 0 : payload_ends.back();
     wait_for = c.flow->will_send(payload);
+    if (c.wait_mode == WaitMode::nowait) wait_for = 0;  // it fit (a waiting read takes the rest)
     const auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
     if (whole < payload_ends.size()) {
         c.flow->unsent(payload - (whole == 0 ? 0 : payload_ends[whole - 1]));
@@ -424,6 +429,14 @@ std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& de
     const auto ticket = c.canceller.ticket();
     if (!may_write(c, ec)) return 0;
     if (data.empty() && c.type == PipeType::byte) return 0;  // a byte stream has nothing to send
+    if (c.wait_mode == WaitMode::nowait && c.type == PipeType::byte) {
+        // PIPE_NOWAIT on a byte pipe: what does not fit, a read waiting at the
+        // other end still takes its part of (Windows: that much written).
+        std::lock_guard lock(c.write_mutex);
+        if (c.flow && !c.flow->fits(data.size(), c.flow->peer_read_waiting()))
+            data = data.first(std::min<std::size_t>(data.size(), c.flow->peer_read_waiting()));
+        if (data.empty()) return 0;
+    }
     auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
     iovec parts[2] = {{header.data(), header.size()}, {const_cast<std::byte*>(data.data()), data.size()}};
     const std::size_t end = header.size() + data.size();
