@@ -345,8 +345,10 @@ void FlowPage::wake() const noexcept { wake_sleepers(*writing_); }
 
 void FlowPage::took(std::uint64_t n) noexcept {
     if (n == 0) return;
-    reading_->taken.fetch_add(n);
-    if (reading_->sleeping.exchange(0)) wake_sleepers(*reading_);  // a writer still short sleeps again
+    // Only this end adds: a store, then a plain look at whether anyone sleeps
+    // (one locked instruction a receive; the exchange only when one does).
+    reading_->taken.store(reading_->taken.load(std::memory_order_relaxed) + n);
+    if (reading_->sleeping.load() && reading_->sleeping.exchange(0)) wake_sleepers(*reading_);  // a writer still short sleeps again
 }
 
 void FlowPage::reading(std::uint64_t n) noexcept { reading_->reading.store(n, std::memory_order_relaxed); }
