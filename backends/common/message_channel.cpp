@@ -122,7 +122,7 @@ std::size_t ChannelBackend::send_messages(std::span<const std::span<const std::b
                                           std::error_code& ec) {
     const detail::Deadline deadline(timeout);
     return detail::send_each(
-        messages, [&](std::span<const std::byte> m, std::error_code& e) { send(m, deadline.remaining(), e); }, ec);
+        messages, [&](std::span<const std::byte> m, std::error_code& e) { return send(m, deadline.remaining(), e); }, ec);
 }
 
 PeekResult MessageChannel::peek(std::span<std::byte> buffer, std::error_code& ec) {

@@ -65,6 +65,11 @@ public:
     }
 
     std::size_t receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {
+        return receive_in(buffer, timeout, wait_mode_, ec);
+    }
+
+    // `mode`: this end's wait mode, or wait for a transact (which PIPE_NOWAIT does not change).
+    std::size_t receive_in(std::span<std::byte> buffer, Timeout timeout, WaitMode mode, std::error_code& ec) {
         std::unique_lock lock(net().mutex);
         if (!can_read_) return fail(ec, errc::access_denied);
         const auto ticket = cancels_;
@@ -77,7 +82,7 @@ public:
             }
             return !c || c->disconnected || !incoming(*c).empty() || peer_closed(*c);
         };
-        if (wait_mode_ == WaitMode::nowait) {  // PIPE_NOWAIT: nothing there is ERROR_NO_DATA
+        if (mode == WaitMode::nowait) {  // PIPE_NOWAIT: nothing there is ERROR_NO_DATA
             if (!readable()) return fail(ec, errc::no_data);
         } else {
             if (auto* now = connection()) reading(*now) = buffer.size();  // a nowait writer may fill it at once
@@ -107,6 +112,10 @@ public:
     // it); the write completes once what is unread of it and of the messages
     // ahead of it fits in the reading end's buffer quota.
     std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override {
+        return send_in(data, timeout, wait_mode_, ec);
+    }
+
+    std::size_t send_in(std::span<const std::byte> data, Timeout timeout, WaitMode mode, std::error_code& ec) {
         std::unique_lock lock(net().mutex);
         if (!can_write_) return fail(ec, errc::access_denied);
         if (data.empty() && type_ == PipeType::byte) return 0;
@@ -117,7 +126,7 @@ public:
         // PIPE_NOWAIT: a write that does not fit the quota now (and a read
         // waiting at the other end) writes nothing and succeeds; on a byte
         // pipe the waiting read still takes its part.
-        if (wait_mode_ == WaitMode::nowait && !data.empty()) {
+        if (mode == WaitMode::nowait && !data.empty()) {
             const std::size_t at_once = unread_outgoing(*c) == 0 ? peer_reading(*c) : 0;
             if (unread_outgoing(*c) + data.size() > quota() + at_once)
                 data = type_ == PipeType::byte ? data.first(std::min(data.size(), at_once)) : data.first(0);
@@ -132,7 +141,7 @@ public:
         }
         net().changed.notify_all();
         if (data.empty()) return 0;  // an empty write never waits
-        if (wait_mode_ == WaitMode::nowait) return data.size();  // it fit (a waiting read takes the rest)
+        if (mode == WaitMode::nowait) return data.size();  // it fit (a waiting read takes the rest)
         const auto unread_to_here = [&] { return end - (sent_outgoing(*c) - unread_outgoing(*c)); };
         const auto fits = [&] { return c->disconnected || peer_closed(*c) || unread_to_here() <= quota(); };
         // Cut short (timeout, cancel), the message stays delivered, as on POSIX.
@@ -186,8 +195,8 @@ public:
             if (auto e = cut_off_for_state(c); e) return fail(ec, *e);
             if (!incoming(*c).empty()) return fail(ec, errc::pipe_busy);
         }
-        send(request, timeout, ec);
-        return ec ? 0 : receive(reply, timeout, ec);
+        send_in(request, timeout, WaitMode::wait, ec);  // TransactNamedPipe waits in either mode
+        return ec ? 0 : receive_in(reply, timeout, WaitMode::wait, ec);
     }
 
     void set_read_mode(ReadMode mode, std::error_code& ec) override {

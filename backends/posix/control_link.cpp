@@ -158,10 +158,6 @@ ssize_t receive_with_fd(int fd, std::span<std::byte> into, Fd& passed) noexcept 
     msg.msg_controllen = sizeof control;
     const ssize_t n = ::recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
     if (n < 0) return n;
-    if (msg.msg_flags & MSG_CTRUNC) {  // no room for a descriptor that came: it is lost
-        errno = EMFILE;
-        return -1;
-    }
     for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
         if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
         const std::size_t count = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
@@ -171,6 +167,11 @@ ssize_t receive_with_fd(int fd, std::span<std::byte> into, Fd& passed) noexcept 
             if (passed.get() < 0) passed.reset(received);
             else ::close(received);
         }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {  // a descriptor did not fit (no room for it, or too many sent): lost
+        passed.reset();
+        errno = EMFILE;
+        return -1;
     }
     return n;
 }

@@ -14,6 +14,8 @@
 #include <mutex>
 #include <new>
 #include <fcntl.h>
+#include <limits>
+#include <sys/resource.h>
 #include <linux/futex.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -214,6 +216,13 @@ ClientPages& client_pages() {
 }
 
 // A new page for the server: sized, sealed against shrinking and growing, mapped.
+// A file-size limit below a page: sizing one would fail (and raise SIGXFSZ,
+// which ends a process that does not ignore it).
+bool page_too_large_to_size() noexcept {
+    rlimit limit{};
+    return ::getrlimit(RLIMIT_FSIZE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < page_size;
+}
+
 std::error_code new_server_page(MappingPtr& out) {
     auto page = std::make_unique<FlowPage::Mapping>();
     page->memfd = ::memfd_create("pipeslot-flow", MFD_CLOEXEC | MFD_ALLOW_SEALING);
@@ -235,18 +244,20 @@ std::error_code FlowPage::for_client(const std::shared_ptr<Spare>& spare, pid_t 
     {
         std::lock_guard lock(spare->mutex);
         // Only to the process that had it, once it has let go: no other can write to it then.
-        if (spare->page && spare->pid == pid && spare->uid == uid && spare->page->layout->client_let_go.load()) {
+        // A pid of 0 is a client in another pid namespace: it is not known who it is.
+        if (pid > 0 && spare->page && spare->pid == pid && spare->uid == uid &&
+            spare->page->layout->client_let_go.load()) {
             page = std::move(spare->page);
             new (page->layout) Layout;  // as new for this connection
         }
     }
+    if (!page && page_too_large_to_size()) {
+        out = unshared(true);  // no page can be sized in this process: served without quotas
+        memfd = -1;
+        return {};
+    }
     if (!page) {
-        if (auto ec = new_server_page(page)) {
-            if (errno != EFBIG) return ec;
-            out = unshared(true);  // a file-size limit: no page can be sized in this process
-            memfd = -1;
-            return {};
-        }
+        if (auto ec = new_server_page(page)) return ec;
     }
     memfd = page->memfd;
     out = std::make_shared<FlowPage>(std::move(page), true);
@@ -318,7 +329,7 @@ std::uint64_t FlowPage::peer_read_waiting() const noexcept {
 
 bool FlowPage::fits(std::uint64_t bytes, std::uint64_t taken_at_once) const noexcept {
     const auto end = sent_ + bytes;
-    const auto room = quota_ + taken_at_once;
+    const auto room = quota_ + std::min(taken_at_once, std::numeric_limits<std::uint64_t>::max() - quota_);
     return bytes == 0 || !mapping_->shared || taken_by_peer(end > room ? end - room : 0);
 }
 
@@ -332,16 +343,22 @@ bool FlowPage::taken_by_peer(std::uint64_t target) const noexcept { return writi
 
 bool FlowPage::peer_stopped_reading() const noexcept { return writing_->stopped.load() != 0; }
 
-void FlowPage::wait(std::uint64_t target, std::chrono::steady_clock::time_point until) const noexcept {
+std::uint32_t FlowPage::changes() const noexcept { return writing_->changes.load(); }
+
+void FlowPage::wait(std::uint32_t seen, std::uint64_t target, std::chrono::steady_clock::time_point until) const noexcept {
     // Said before looking, so the reader, which adds before it looks whether
     // anyone sleeps, either sees this or is seen (both sequentially consistent).
     writing_->sleeping.store(1);
-    const auto seen = writing_->changes.load();
-    if (taken_by_peer(target) || peer_stopped_reading()) return;
+    if (taken_by_peer(target) || peer_stopped_reading() || detached()) return;
     futex_wait(writing_->changes, seen, until - std::chrono::steady_clock::now());
 }
 
 void FlowPage::wake() const noexcept { wake_sleepers(*writing_); }
+
+void FlowPage::detach() noexcept {
+    detached_ = true;
+    wake();
+}
 
 void FlowPage::took(std::uint64_t n) noexcept {
     if (n == 0) return;

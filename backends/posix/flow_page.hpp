@@ -68,10 +68,16 @@ public:
     // disconnected by its server).
     bool peer_stopped_reading() const noexcept;
     // Sleeps until the peer has taken `target`, stopped reading, wake() is
-    // called, or `until`; spurious returns are allowed.
-    void wait(std::uint64_t target, std::chrono::steady_clock::time_point until) const noexcept;
-    // Wakes this end's waiting writers (a cancel, a disconnect).
+    // called after `seen = changes()` was taken, or `until`; spurious
+    // returns are allowed. Take `seen` before checking what may end the wait.
+    std::uint32_t changes() const noexcept;
+    void wait(std::uint32_t seen, std::uint64_t target, std::chrono::steady_clock::time_point until) const noexcept;
+    // Wakes this end's waiting writers (a cancel).
     void wake() const noexcept;
+    // This end's connection is over (a server's disconnect): waiting writers
+    // stop, even if the instance has a new client by the time they look.
+    void detach() noexcept;
+    bool detached() const noexcept { return detached_; }
 
     // --- the reading side ---
     // After the application has taken `n` bytes of messages.
@@ -91,6 +97,7 @@ private:
     Counters* writing_;  // the direction this end writes: the peer publishes
     std::uint64_t quota_ = 0;
     std::uint64_t sent_ = 0;
+    std::atomic<bool> detached_{false};
 };
 
 }  // namespace pipeslot::posix

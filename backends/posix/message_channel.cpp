@@ -22,6 +22,8 @@
 #include <mutex>
 #include <optional>
 #include <poll.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -250,7 +252,7 @@ std::error_code disconnect(Channel& c) {
     const int fd = c.fd;
     c.state = Channel::State::disconnected;  // a flush waiting on this client is told not_connected
     c.flow->stop_reading();  // the client's waiting writers are told at once
-    c.flow->wake();          // and this end's
+    c.flow->detach();        // and this end's
     // Tell the client before going: it discards what it has not read and
     // reports not_connected (best effort: a full buffer, or a send of ours
     // under way, which the marker must not cut in two, leaves it broken_pipe).
@@ -268,7 +270,10 @@ std::error_code disconnect(Channel& c) {
 }
 
 
-std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
+namespace {
+// `mode`: the end's wait mode, or wait for a transact (which PIPE_NOWAIT does not change).
+std::size_t receive_in(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, WaitMode mode,
+                       std::error_code& ec) {
     const auto ticket = c.canceller.ticket();
     if (!c.can_read) {
         ec = errc::access_denied;
@@ -281,7 +286,7 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
         return 0;
     }
     SocketSource source(c, ticket);
-    if (c.wait_mode == WaitMode::nowait) {
+    if (mode == WaitMode::nowait) {
         // PIPE_NOWAIT: what is there, at once; nothing is ERROR_NO_DATA. A
         // message still arriving (one larger than the socket's buffer) comes
         // in parts, each with more_data, where Windows would have it whole.
@@ -295,6 +300,11 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
     c.flow->reading(0);
     c.flow->took(n);
     return n;
+}
+}  // namespace
+
+std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec) {
+    return receive_in(c, buffer, deadline, c.wait_mode, ec);
 }
 
 namespace {
@@ -372,6 +382,18 @@ bool peer_hung_up(int fd) {
     return ::poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR));
 }
 
+// Whether the socket takes `bytes` in `messages` frames now without waiting
+// for room (a PIPE_NOWAIT write; a quota larger than the socket's buffer
+// would otherwise let one block): what is queued, plus a generous estimate
+// of what the kernel counts for them, within the send buffer.
+bool socket_takes_now(int fd, std::size_t bytes, std::size_t messages) {
+    int queued = 0, buffer = 0;
+    socklen_t size = sizeof buffer;
+    if (::ioctl(fd, SIOCOUTQ, &queued) < 0 || ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &size) < 0) return false;
+    const std::size_t counted = bytes + 4096 * (messages + bytes / 32768);  // each buffer's own overhead, rounded up
+    return static_cast<std::size_t>(queued) + counted < static_cast<std::size_t>(buffer);
+}
+
 // Waits until the peer has taken `target` bytes of what this end sent (the
 // write fits in the quota, or a flush is done), on the shared page.
 std::error_code wait_for_credit(Channel& c, const posix::FlowPage& flow, std::uint64_t target, std::uint64_t ticket,
@@ -379,13 +401,14 @@ std::error_code wait_for_credit(Channel& c, const posix::FlowPage& flow, std::ui
     // Slices, so that a peer that died is noticed (its socket hangs up, the page stays silent).
     constexpr auto slice = std::chrono::milliseconds(20);
     for (bool first = true;; first = false) {
+        const auto seen = flow.changes();  // before the checks: a wake after them ends the sleep
         if (flow.taken_by_peer(target)) return {};
-        if (c.is_server && c.state != Channel::State::connected) return errc::not_connected;
+        if (flow.detached() || (c.is_server && c.state != Channel::State::connected)) return errc::not_connected;
         if (flow.peer_stopped_reading() || (!first && peer_hung_up(c.fd)))
             return disconnected_client(c, ticket) ? errc::not_connected : errc::broken_pipe;
         if (c.canceller.cancelled_since(ticket)) return errc::cancelled;
         if (deadline.expired()) return errc::timed_out;
-        flow.wait(target, std::min(deadline.time_point(), std::chrono::steady_clock::now() + slice));
+        flow.wait(seen, target, std::min(deadline.time_point(), std::chrono::steady_clock::now() + slice));
     }
 }
 
@@ -395,16 +418,17 @@ std::error_code wait_for_credit(Channel& c, const posix::FlowPage& flow, std::ui
 // is what the peer must have taken before the write completes (0: nothing).
 std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<iovec> parts,
                                   std::span<const std::size_t> ends, std::span<const std::size_t> payload_ends,
-                                  const Deadline& deadline, std::uint64_t& wait_for, std::error_code& ec) {
+                                  const Deadline& deadline, WaitMode mode, std::uint64_t& wait_for, std::error_code& ec) {
     wait_for = 0;
     if (!c.flow) return write_frames(c, ticket, parts, ends, deadline, ec);  // no client: it says so
-    if (c.wait_mode == WaitMode::nowait) {
+    if (mode == WaitMode::nowait) {
         // PIPE_NOWAIT: the messages that fit the quota now (and a read
         // waiting at the other end), in order; the first that does not is
         // not written (Windows: success, 0 written).
         const auto at_once = c.flow->peer_read_waiting();
         std::size_t fit = 0;
         while (fit < payload_ends.size() && c.flow->fits(payload_ends[fit], at_once)) ++fit;
+        while (fit > 0 && c.fd >= 0 && !socket_takes_now(c.fd, ends[fit - 1], fit)) --fit;
         if (fit == 0) return 0;
         std::size_t part_count = 0;
         for (std::size_t bytes = 0; part_count < parts.size() && bytes < ends[fit - 1];) bytes += parts[part_count++].iov_len;
@@ -414,7 +438,7 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
     }
     const std::size_t payload = payload_ends.empty() ? 0 : payload_ends.back();
     wait_for = c.flow->will_send(payload);
-    if (c.wait_mode == WaitMode::nowait) wait_for = 0;  // it fit (a waiting read takes the rest)
+    if (mode == WaitMode::nowait) wait_for = 0;  // it fit (a waiting read takes the rest)
     const auto whole = write_frames(c, ticket, parts, ends, deadline, ec);
     if (whole < payload_ends.size()) {
         c.flow->unsent(payload - (whole == 0 ? 0 : payload_ends[whole - 1]));
@@ -425,11 +449,13 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
 
 }  // namespace
 
-std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+namespace {
+std::size_t send_in(Channel& c, std::span<const std::byte> data, const Deadline& deadline, WaitMode mode,
+                    std::error_code& ec) {
     const auto ticket = c.canceller.ticket();
     if (!may_write(c, ec)) return 0;
     if (data.empty() && c.type == PipeType::byte) return 0;  // a byte stream has nothing to send
-    if (c.wait_mode == WaitMode::nowait && c.type == PipeType::byte) {
+    if (mode == WaitMode::nowait && c.type == PipeType::byte) {
         // PIPE_NOWAIT on a byte pipe: what does not fit, a read waiting at the
         // other end still takes its part of (Windows: that much written).
         std::lock_guard lock(c.write_mutex);
@@ -446,13 +472,18 @@ std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& de
     std::shared_ptr<posix::FlowPage> flow;
     {
         std::lock_guard lock(c.write_mutex);
-        whole = write_messages_locked(c, ticket, parts, std::span(&end, 1), std::span(&payload_end, 1), deadline,
+        whole = write_messages_locked(c, ticket, parts, std::span(&end, 1), std::span(&payload_end, 1), deadline, mode,
                                       wait_for, ec);
         if (wait_for) flow = c.flow;
     }
     if (whole == 1 && wait_for) ec = wait_for_credit(c, *flow, wait_for, ticket, deadline);
     // Cut short while waiting for the quota, the message has still gone whole.
     return whole == 1 ? data.size() : 0;
+}
+}  // namespace
+
+std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+    return send_in(c, data, deadline, c.wait_mode, ec);
 }
 
 std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
@@ -484,7 +515,7 @@ std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>
     std::shared_ptr<posix::FlowPage> flow;
     {
         std::lock_guard lock(c.write_mutex);
-        whole = write_messages_locked(c, ticket, parts, ends, payload_ends, deadline, wait_for, ec);
+        whole = write_messages_locked(c, ticket, parts, ends, payload_ends, deadline, c.wait_mode, wait_for, ec);
         if (wait_for) flow = c.flow;
     }
     if (wait_for) ec = wait_for_credit(c, *flow, wait_for, ticket, deadline);
@@ -539,9 +570,9 @@ std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<s
             return 0;
         }
     }
-    send(c, request, deadline, ec);
+    send_in(c, request, deadline, WaitMode::wait, ec);  // TransactNamedPipe waits in either mode
     if (ec) return 0;
-    return receive(c, reply, deadline, ec);
+    return receive_in(c, reply, deadline, WaitMode::wait, ec);
 }
 
 std::error_code set_read_mode(Channel& c, ReadMode mode) {

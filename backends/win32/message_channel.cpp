@@ -23,6 +23,7 @@ struct Channel {
     PipeType type = PipeType::byte;
     std::atomic<ReadMode> read_mode{ReadMode::byte};
     std::atomic<WaitMode> wait_mode{WaitMode::wait};
+    std::mutex mode_mutex;  // SetNamedPipeHandleState sets both modes at once
     bool can_read = true, can_write = true;
     // FlushFileBuffers blocks even on an overlapped handle: cancel() ends it
     // on the threads waiting in it (CancelSynchronousIo).
@@ -283,7 +284,7 @@ std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& de
 std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
                           std::error_code& ec) {
     return detail::send_each(
-        messages, [&](std::span<const std::byte> m, std::error_code& e) { send(c, m, deadline, e); }, ec);
+        messages, [&](std::span<const std::byte> m, std::error_code& e) { return send(c, m, deadline, e); }, ec);
 }
 
 PeekResult peek(Channel& c, std::span<std::byte> buffer, std::error_code& ec) {
@@ -320,7 +321,7 @@ std::size_t transact(Channel& c, std::span<const std::byte> request, std::span<s
 
 namespace {
 // SetNamedPipeHandleState sets the read and the wait mode together.
-std::error_code set_modes(Channel& c, ReadMode read, WaitMode wait) {
+std::error_code set_modes_locked(Channel& c, ReadMode read, WaitMode wait) {
     DWORD state = (read == ReadMode::message ? PIPE_READMODE_MESSAGE : PIPE_READMODE_BYTE) |
                   (wait == WaitMode::nowait ? PIPE_NOWAIT : PIPE_WAIT);
     if (!SetNamedPipeHandleState(c.handle, &state, nullptr, nullptr)) return win32::last_error();
@@ -332,10 +333,14 @@ std::error_code set_modes(Channel& c, ReadMode read, WaitMode wait) {
 
 std::error_code set_read_mode(Channel& c, ReadMode mode) {
     if (mode == ReadMode::message && c.type == PipeType::byte) return errc::invalid_argument;
-    return set_modes(c, mode, c.wait_mode);
+    std::lock_guard lock(c.mode_mutex);
+    return set_modes_locked(c, mode, c.wait_mode);
 }
 
-std::error_code set_wait_mode(Channel& c, WaitMode mode) { return set_modes(c, c.read_mode, mode); }
+std::error_code set_wait_mode(Channel& c, WaitMode mode) {
+    std::lock_guard lock(c.mode_mutex);
+    return set_modes_locked(c, c.read_mode, mode);
+}
 
 ChannelInfo info(const Channel& c, std::error_code& ec) {
     DWORD flags = 0, out_size = 0, in_size = 0, max = 0;

@@ -26,9 +26,11 @@ enum class PipeType { byte, message };  // what the writer's sends are: a stream
 enum class ReadMode { byte, message };  // how this end reads: across boundaries, or one message a call
 // Whether this end's calls wait (PIPE_WAIT) or return at once (PIPE_NOWAIT):
 // then a read with nothing to read is no_data, an accept without a client
-// pipe_listening, and a write that does not fit the quota writes nothing (a
-// message) or what fits (bytes). Windows keeps nowait for compatibility with
-// LAN Manager 2.0; it is here so that code written for it behaves the same.
+// pipe_listening, and a write that does not fit the quota writes nothing and
+// succeeds (on a byte pipe a read waiting at the other end still takes its
+// part). Transact, flush and peek are not affected. Windows keeps nowait for
+// compatibility with LAN Manager 2.0; it is here so that code written for it
+// behaves the same.
 enum class WaitMode { wait, nowait };
 enum class PipeAccess { inbound, outbound, duplex };  // the direction(s) data flows, seen from the server
 

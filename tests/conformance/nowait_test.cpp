@@ -166,6 +166,48 @@ TEST(NowaitConformance, TheModeIsEachEndsOwnAndCanBeChanged) {
     EXPECT_EQ(info.read_mode, ReadMode::byte);
 }
 
+TEST(NowaitConformance, ATransactOnANowaitEndStillWaitsForItsReply) {
+    auto c = test::connect_pair("nowait-transact");
+    std::error_code ec;
+    c.client.set_wait_mode(WaitMode::nowait, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    auto replier = std::async(std::launch::async, [&] {
+        const auto request = c.server.receive_message(generous);
+        c.server.send(test::as_bytes("reply to " + std::string(reinterpret_cast<const char*>(request.data()), request.size())),
+                      generous);
+    });
+    std::vector<std::byte> reply(64);
+    const auto n = c.client.transact(test::as_bytes("ping"), reply, generous, ec);
+    EXPECT_FALSE(ec) << ec.message();  // TransactNamedPipe is not one of the calls nowait changes
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(reply.data()), n), "reply to ping");
+    replier.get();
+}
+
+TEST(NowaitConformance, AWriterToAReaderThatDoesNotReadNeverWaitsEvenWithALargeQuota) {
+    ServerOptions options;
+    options.in_buffer_size = options.out_buffer_size = 4 << 20;  // more than a socket's buffer
+    options.wait_mode = WaitMode::nowait;
+    auto c = test::connect_pair("nowait-large-quota", options);
+    std::size_t written = 0;
+    for (int i = 0; i < 80; ++i) {  // 5 MiB: past the quota too
+        std::error_code ec;
+        const auto n = send_of(c.server, 65536, ec);
+        ASSERT_FALSE(ec) << ec.message();
+        ASSERT_TRUE(n == 0 || n == 65536) << "all of a message or nothing: " << n;
+        written += n;
+        if (n == 0) break;
+    }
+    EXPECT_GT(written, 0u);
+    EXPECT_LE(written, std::size_t{4} << 20) << "never past the quota";
+    std::vector<std::byte> buffer(65536);
+    for (std::size_t taken = 0; taken < written;) {
+        std::error_code ec;
+        const auto n = c.client.receive(buffer, generous, ec);
+        ASSERT_EQ(n, 65536u) << "whole messages only: " << ec.message();
+        taken += n;
+    }
+}
+
 TEST(NowaitConformance, APeerThatClosedIsStillABrokenPipeOnReadAndPipeClosingOnWrite) {
     auto c = nowait_pair("nowait-closed", PipeType::message);
     c.client.send(test::as_bytes("last"), generous);

@@ -55,8 +55,9 @@ TEST(FlowPage, ASleepingWriterIsWokenByTheTakeThatSatisfiesIt) {
     ASSERT_EQ(e.client->will_send(150), 50u);
     auto woken = std::async(std::launch::async, [&] {
         const auto give_up = std::chrono::steady_clock::now() + 10s;
-        while (!e.client->taken_by_peer(50) && std::chrono::steady_clock::now() < give_up)
-            e.client->wait(50, give_up);
+        for (auto seen = e.client->changes(); !e.client->taken_by_peer(50) && std::chrono::steady_clock::now() < give_up;
+             seen = e.client->changes())
+            e.client->wait(seen, 50, give_up);
         return e.client->taken_by_peer(50);
     });
     e.server->took(50);
@@ -69,14 +70,26 @@ TEST(FlowPage, AReaderThatStopsIsSeenAndWakesTheWriter) {
     ASSERT_EQ(e.server->will_send(200), 100u);
     auto seen = std::async(std::launch::async, [&] {
         const auto give_up = std::chrono::steady_clock::now() + 10s;
-        while (!e.server->peer_stopped_reading() && std::chrono::steady_clock::now() < give_up)
-            e.server->wait(100, give_up);
+        for (auto seen = e.server->changes();
+             !e.server->peer_stopped_reading() && std::chrono::steady_clock::now() < give_up; seen = e.server->changes())
+            e.server->wait(seen, 100, give_up);
         return e.server->peer_stopped_reading();
     });
     e.client->stop_reading();
     ASSERT_EQ(seen.wait_for(10s), std::future_status::ready);
     EXPECT_TRUE(seen.get());
     EXPECT_FALSE(e.client->peer_stopped_reading());
+}
+
+TEST(FlowPage, ADetachedPageEndsItsWritersWaitAtOnce) {
+    auto e = connect_ends();
+    ASSERT_EQ(e.server->will_send(200), 100u);
+    const auto seen = e.server->changes();
+    e.server->detach();  // the server's disconnect, before the writer sleeps
+    const auto start = std::chrono::steady_clock::now();
+    e.server->wait(seen, 100, start + 10s);
+    EXPECT_LT(std::chrono::steady_clock::now() - start, 5s) << "a wake after `seen` was taken is not lost";
+    EXPECT_TRUE(e.server->detached());
 }
 
 TEST(FlowPage, AFileThatIsNotASealedPageIsRefused) {
