@@ -86,7 +86,8 @@ Mailslot IpcSystem::create_mailslot(std::string_view text, const MailslotOptions
         ec = errc::invalid_name;  // a reader exists on its own host only
         return {};
     }
-    if (!options.read_timeout.is_valid() || options.max_message_size > max_mailslot_message_limit) {
+    if (!options.read_timeout.is_valid() || options.max_message_size > max_mailslot_message_limit ||
+        options.max_queued_bytes == 0 || options.max_queued_messages == 0) {
         ec = errc::invalid_argument;
         return {};
     }

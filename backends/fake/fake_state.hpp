@@ -12,6 +12,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -72,10 +73,18 @@ struct FakePipe {
 
 struct FakeMailslot {
     std::deque<std::vector<std::byte>> queue;
+    std::size_t queued_bytes = 0;
     std::size_t max_message_size = 0;
+    std::size_t max_queued_bytes = 0, max_queued_messages = 0;
     Timeout read_timeout = Timeout::forever();
     std::size_t dropped = 0;
     std::uint64_t cancels = 0;
+    // As the POSIX reader: room for one more while under both bounds.
+    bool has_room() const { return queue.size() < max_queued_messages && queued_bytes < max_queued_bytes; }
+    void push(std::span<const std::byte> message) {
+        queue.emplace_back(message.begin(), message.end());
+        queued_bytes += message.size();
+    }
 };
 
 struct FakeHost {

@@ -64,6 +64,8 @@ public:
     FakeMailslotEnd(FakeHost& host, std::string name, const MailslotOptions& o) : host_(host), name_(std::move(name)) {
         slot_.max_message_size = o.max_message_size;
         slot_.read_timeout = o.read_timeout;
+        slot_.max_queued_bytes = o.max_queued_bytes;
+        slot_.max_queued_messages = o.max_queued_messages;
         host_.mailslots[name_] = &slot_;
     }
     ~FakeMailslotEnd() override {
@@ -82,7 +84,9 @@ public:
         }
         const auto n = next.size();
         if (n > 0) std::memcpy(buffer.data(), next.data(), n);
+        slot_.queued_bytes -= n;
         slot_.queue.pop_front();
+        host_.network->changed.notify_all();  // room for a waiting writer
         return n;
     }
     MailslotInfo info(std::error_code&) override {
@@ -118,8 +122,8 @@ public:
         if (!to.is_local() && !to.is_broadcast()) target_ = upper(to.server());
         if (target_ == "LOCALHOST" || target_ == "127.0.0.1") target_ = from.name;  // this host, by another name
     }
-    void send(std::span<const std::byte> message, Timeout, std::error_code& ec) override {
-        std::lock_guard lock(from_.network->mutex);
+    void send(std::span<const std::byte> message, Timeout timeout, std::error_code& ec) override {
+        std::unique_lock lock(from_.network->mutex);
         if (!local_ && message.size() > max_network_mailslot_message) {
             ec = errc::message_too_large;
             return;
@@ -131,6 +135,13 @@ public:
                 ec = errc::message_too_large;
                 return;
             }
+            // A full queue is waited on, as the POSIX writer waits on its socket.
+            const auto room = [&] {
+                const auto reader = from_.mailslots.find(slot_);
+                return reader == from_.mailslots.end() || reader->second->has_room();
+            };
+            const std::uint64_t never_cancelled = 0;
+            if (!from_.network->wait(lock, timeout, never_cancelled, 0, room, ec)) return;
         }
         if (from_.drop_datagrams > 0) {  // fault injection: lost on the way
             --from_.drop_datagrams;
@@ -142,8 +153,8 @@ public:
             const auto it = reached ? host->mailslots.find(slot_) : host->mailslots.end();
             if (it == host->mailslots.end()) continue;  // nobody there: the sender never knows
             FakeMailslot& slot = *it->second;
-            if (slot.max_message_size > 0 && message.size() > slot.max_message_size) ++slot.dropped;
-            else slot.queue.emplace_back(message.begin(), message.end());
+            if ((slot.max_message_size > 0 && message.size() > slot.max_message_size) || !slot.has_room()) ++slot.dropped;
+            else slot.push(message);
         }
         from_.network->changed.notify_all();
     }

@@ -5,6 +5,7 @@
 #include "../common/platform.hpp"
 #include "canceller.hpp"
 #include "fd.hpp"
+#include "mailslot_files.hpp"
 #include "mailslot_network.hpp"
 #include "runtime_dir.hpp"
 
@@ -32,9 +33,12 @@ namespace pipeslot::platform {
 struct MailslotReader {
     std::string folded_name;
     std::string dir;
-    int dir_fd = -1, lock_fd = -1, local_fd = -1, udp_fd = -1;
+    int dir_fd = -1, local_fd = -1, udp_fd = -1;
     std::string key;
+    posix::MailslotFiles files;
+    ino_t socket_inode = 0;
     std::size_t max_message_size = 0;
+    std::size_t max_queued_bytes = 0, max_queued_messages = 0;
     posix::Canceller canceller;
     // The network listener: a thread per reader, so that every datagram that
     // reaches this host is passed on at once, whoever's socket it landed in.
@@ -67,14 +71,11 @@ void MailslotReaderDeleter::operator()(MailslotReader* m) const noexcept {
     }
     if (m->stop_fd >= 0) ::close(m->stop_fd);
     if (m->local_fd >= 0) {
-        ::unlinkat(m->dir_fd, (m->key + ".sock").c_str(), 0);
+        posix::unlink_if_ours(m->dir_fd, m->key + ".sock", m->socket_inode);
         ::close(m->local_fd);
     }
     if (m->udp_fd >= 0) ::close(m->udp_fd);
-    if (m->lock_fd >= 0) {
-        ::unlinkat(m->dir_fd, (m->key + ".lock").c_str(), 0);  // still held: nobody else has it
-        ::close(m->lock_fd);
-    }
+    if (m->dir_fd >= 0) posix::release_mailslot_name(m->dir_fd, m->key, m->files);
     if (m->dir_fd >= 0) ::close(m->dir_fd);
     delete m;
 }
@@ -87,7 +88,6 @@ void MailslotWriterDeleter::operator()(MailslotWriter* w) const noexcept {
 
 namespace {
 
-constexpr std::size_t max_queued_bytes = 16u << 20;  // beyond this, messages wait in the kernel
 constexpr std::size_t max_datagram = detail::datagram_header_size + 255 + detail::max_datagram_slot_name +
                                      max_network_mailslot_message;
 
@@ -99,32 +99,6 @@ sockaddr_un unix_address(int dir_fd, const std::string& dir, const std::string& 
     return addr;
 }
 
-// The name's lock, held by its reader. False if another process holds it.
-bool take_name_lock(MailslotReader& m, std::error_code& ec) {
-    const std::string lock = m.key + ".lock";
-    for (;;) {
-        const int fd = ::openat(m.dir_fd, lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0) {
-            ec = posix::last_error();
-            return false;
-        }
-        if (::flock(fd, LOCK_EX | LOCK_NB) < 0) {
-            ::close(fd);
-            ec = errno == EWOULDBLOCK ? make_error_code(errc::name_in_use) : posix::last_error();
-            return false;
-        }
-        struct stat held, linked;
-        // A closing reader unlinks the file it held: make sure ours is the linked one.
-        if (::fstat(fd, &held) == 0 && ::fstatat(m.dir_fd, lock.c_str(), &linked, AT_SYMLINK_NOFOLLOW) == 0 &&
-            held.st_ino == linked.st_ino) {
-            ::fchmod(fd, 0644);
-            m.lock_fd = fd;
-            return true;
-        }
-        ::close(fd);
-    }
-}
-
 void enqueue(MailslotReader& m, std::span<const std::byte> message) {
     if (m.max_message_size > 0 && message.size() > m.max_message_size) {
         ++m.dropped;  // from the network: a local writer checks first
@@ -134,44 +108,58 @@ void enqueue(MailslotReader& m, std::span<const std::byte> message) {
     m.queued_bytes += message.size();
 }
 
-// Hands a message to the reader of `slot` on this host (this reader included):
-// a datagram reaches one of the sockets sharing the port, not necessarily its
-// reader's, so every listener passes on what it gets.
-void deliver(const MailslotReader& m, std::string_view slot, std::span<const std::byte> payload, int via) {
+// Hands a message to the reader of `slot` on this host (this reader
+// included). A reader whose queue is full loses it: counted if it is ours.
+void deliver(MailslotReader& m, std::string_view slot, std::span<const std::byte> payload, int via) {
     const auto addr = unix_address(m.dir_fd, m.dir, posix::name_key(NameKind::mailslot, slot) + ".sock");
-    (void)::sendto(via, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
-                   reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    const ssize_t sent = ::sendto(via, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
+                                  reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    if (sent < 0 && errno != ECONNREFUSED && errno != ENOENT && slot == m.folded_name) ++m.dropped;
 }
 
+// One datagram from the UDP socket, and the address it was sent to.
+ssize_t next_network_datagram(int fd, std::span<std::byte> buffer, in_addr& destination) {
+    iovec io{buffer.data(), buffer.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(in_pktinfo))];
+    msghdr message{};
+    message.msg_iov = &io;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    const ssize_t n = ::recvmsg(fd, &message, MSG_DONTWAIT | MSG_TRUNC);
+    destination.s_addr = htonl(INADDR_BROADCAST);  // unknown: taken as sent to every listener
+    for (cmsghdr* c = CMSG_FIRSTHDR(&message); n >= 0 && c; c = CMSG_NXTHDR(&message, c))
+        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO)
+            destination = reinterpret_cast<const in_pktinfo*>(CMSG_DATA(c))->ipi_addr;
+    return n;
+}
+
+// Every listener on the port is one of this user's readers. A datagram sent
+// to a broadcast address reaches each of them, so each keeps its own; one
+// sent to an address of this host reaches one of them, which passes it on
+// to the reader it names: each reader gets it once, however it was sent.
 void listen_to_network(MailslotReader* m) {
     const int via = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    std::byte datagram[max_datagram + 1];
+    std::vector<std::byte> datagram(max_datagram + 1);
     for (;;) {
         pollfd fds[2] = {{m->udp_fd, POLLIN, 0}, {m->stop_fd, POLLIN, 0}};
         if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
         if (fds[1].revents) break;
         for (;;) {
-            const ssize_t n = ::recv(m->udp_fd, datagram, sizeof datagram, MSG_DONTWAIT | MSG_TRUNC);
+            in_addr destination;
+            const ssize_t n = next_network_datagram(m->udp_fd, datagram, destination);
             if (n < 0) break;
             const auto d = static_cast<std::size_t>(n) <= max_datagram
-                               ? detail::decode_datagram(std::span(datagram, static_cast<std::size_t>(n)))
+                               ? detail::decode_datagram(std::span(datagram).first(static_cast<std::size_t>(n)))
                                : std::nullopt;
             if (!d) {
                 ++m->dropped;  // malformed, truncated or hostile
                 continue;
             }
             const bool for_us = d->slot == m->folded_name;
-            switch (d->scope) {
-            case detail::DatagramScope::every_host:  // every listener got it: each keeps its own
-                if (for_us) deliver(*m, d->slot, d->payload, via);
-                break;
-            case detail::DatagramScope::domain:
-                if (for_us && d->domain == posix::mailslot_network().domain) deliver(*m, d->slot, d->payload, via);
-                break;
-            case detail::DatagramScope::one_host:  // only this listener got it: pass it on
-                deliver(*m, d->slot, d->payload, via);
-                break;
-            }
+            const bool in_scope = d->scope != detail::DatagramScope::domain || d->domain == posix::mailslot_network().domain;
+            if (!in_scope) continue;
+            if (for_us || posix::sent_to_this_host_alone(destination)) deliver(*m, d->slot, d->payload, via);
         }
     }
     if (via >= 0) ::close(via);
@@ -189,7 +177,7 @@ ssize_t next_datagram(MailslotReader& m) {
 }
 
 void drain_local(MailslotReader& m) {
-    while (m.queued_bytes < max_queued_bytes) {
+    while (m.queued_bytes < m.max_queued_bytes && m.queue.size() < m.max_queued_messages) {
         const ssize_t size = next_datagram(m);
         if (size < 0) return;
         enqueue(m, std::span(m.scratch).first(static_cast<std::size_t>(size)));
@@ -210,17 +198,17 @@ std::error_code create_mailslot(const MailslotName& name, const MailslotOptions&
     m->key = posix::name_key(name);
     m->max_message_size = options.max_message_size;
     m->read_timeout = options.read_timeout;
+    m->max_queued_bytes = options.max_queued_bytes;
+    m->max_queued_messages = options.max_queued_messages;
     std::error_code ec;
-    if (!take_name_lock(*m, ec)) return ec;
-    const std::string info = "max=" + std::to_string(options.max_message_size) + "\n";
-    if (::ftruncate(m->lock_fd, 0) < 0 || ::pwrite(m->lock_fd, info.data(), info.size(), 0) < 0)
-        return posix::last_error();
+    if (auto claimed = posix::claim_mailslot_name(m->dir_fd, m->key, options.max_message_size, m->files)) return claimed;
 
-    // We hold the name: a socket file left there is a dead reader's.
+    // We hold the name: a socket file of ours left there is a dead reader's;
+    // anyone else's is not ours to remove.
     const std::string socket_file = m->key + ".sock";
     struct stat st;
     if (::fstatat(m->dir_fd, socket_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (!S_ISSOCK(st.st_mode)) return errc::access_denied;  // not ours to remove
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) return errc::name_in_use;
         if (::unlinkat(m->dir_fd, socket_file.c_str(), 0) < 0) return posix::last_error();
     }
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -232,6 +220,7 @@ std::error_code create_mailslot(const MailslotName& name, const MailslotOptions&
         return bind_error;
     }
     m->local_fd = fd;
+    if (::fstatat(m->dir_fd, socket_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) m->socket_inode = st.st_ino;
     int receive_buffer = 0;
     socklen_t length = sizeof receive_buffer;
     ::getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &receive_buffer, &length);
@@ -314,22 +303,19 @@ std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& ou
         std::string dir;
         if (auto ec = posix::runtime_directory(posix::Scope::shared, dir)) return ec;
         const std::string key = posix::name_key(name);
-        // A reader holds the lock; the lock file also says its maximum.
-        const int lock = ::open((dir + "/" + key + ".lock").c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-        if (lock < 0) return errc::not_found;
-        char text[64] = {};
-        const bool alive = ::flock(lock, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-        const ssize_t n = ::pread(lock, text, sizeof text - 1, 0);
-        ::close(lock);
-        if (!alive) return errc::not_found;
-        unsigned long long max = 0;
-        if (n > 0) std::sscanf(text, "max=%llu", &max);
-        w->max_message_size = max;
+        // A reader is there if its socket takes a connection; its info file
+        // counts only if the socket's owner wrote it.
         const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        w->fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-        const auto addr = unix_address(dir_fd, dir, key + ".sock");
-        const int connected = w->fd < 0 ? -1 : ::connect(w->fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-        if (dir_fd >= 0) ::close(dir_fd);
+        if (dir_fd < 0) return posix::last_error();
+        struct stat st;
+        int connected = -1;
+        if (::fstatat(dir_fd, (key + ".sock").c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) {
+            w->fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+            const auto addr = unix_address(dir_fd, dir, key + ".sock");
+            if (w->fd >= 0) connected = ::connect(w->fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+            if (connected == 0) w->max_message_size = posix::published_max_message_size(dir_fd, key, st.st_uid);
+        }
+        ::close(dir_fd);
         if (connected < 0) return errc::not_found;
         w->local = true;
         out = std::move(w);

@@ -53,7 +53,11 @@ int open_listening_socket(std::error_code& ec) {
     any.sin_family = AF_INET;
     any.sin_port = htons(mailslot_network().port);
     any.sin_addr.s_addr = htonl(INADDR_ANY);  // broadcasts arrive only on a wildcard bind
-    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+    // SO_REUSEPORT, which Linux grants only to sockets of the same user, and
+    // no SO_REUSEADDR: no other user can bind the port beside us, on any
+    // address, and one who holds it makes this bind fail (network_error).
+    if (::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
+        ::setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0 ||
         ::bind(fd, reinterpret_cast<sockaddr*>(&any), sizeof any) < 0) {
         ::close(fd);
         ec = errc::network_error;
@@ -100,6 +104,20 @@ std::vector<sockaddr_in> broadcast_targets() {
     }
     ::freeifaddrs(list);
     return out;
+}
+
+bool sent_to_this_host_alone(in_addr destination) {
+    const auto address = ntohl(destination.s_addr);
+    if (IN_MULTICAST(address) || address == INADDR_BROADCAST) return false;
+    if ((address >> 24) == 127) return (address & 0x00FFFFFF) != 0x00FFFFFF && (address & 0x00FFFFFF) != 0;
+    ifaddrs* list = nullptr;
+    if (::getifaddrs(&list) < 0) return false;  // then each listener keeps its own: never twice
+    bool local = false;
+    for (ifaddrs* i = list; i && !local; i = i->ifa_next)
+        local = i->ifa_addr && i->ifa_addr->sa_family == AF_INET &&
+                reinterpret_cast<const sockaddr_in*>(i->ifa_addr)->sin_addr.s_addr == destination.s_addr;
+    ::freeifaddrs(list);
+    return local;
 }
 
 std::vector<sockaddr_in> host_targets(const std::string& host) {

@@ -25,8 +25,13 @@ struct MailslotNetwork {
 };
 const MailslotNetwork& mailslot_network();
 
-// A UDP socket bound to the mailslot port, shared with the host's other readers.
+// A UDP socket bound to the mailslot port, shared with this user's other
+// readers on the host (SO_REUSEPORT), reporting each datagram's destination (IP_PKTINFO).
 int open_listening_socket(std::error_code& ec);
+// Whether a datagram whose IP destination was `destination` reached one
+// listener only (an address of this host), not every one (a broadcast or
+// multicast address).
+bool sent_to_this_host_alone(in_addr destination);
 // The broadcast addresses of the configured interfaces (127.255.255.255 for loopback).
 std::vector<sockaddr_in> broadcast_targets();
 // The IPv4 addresses of `host`; empty if it does not resolve.

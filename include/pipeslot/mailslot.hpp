@@ -27,9 +27,17 @@ inline constexpr std::size_t max_network_mailslot_message = 424;
 // The largest maximum a mailslot takes (CreateMailslot's DWORD); larger is invalid_argument.
 inline constexpr std::size_t max_mailslot_message_limit = 0xFFFFFFFF;
 
+// How much a POSIX or fake reader holds for its caller before local writers
+// wait (up to their send timeout) and datagrams from the network are dropped
+// (counted in MailslotInfo::dropped_datagrams). Windows keeps its own limit.
+inline constexpr std::size_t default_mailslot_queue_bytes = 16u << 20;
+inline constexpr std::size_t default_mailslot_queue_messages = 4096;
+
 struct MailslotOptions {
     std::size_t max_message_size = 0;        // 0: any size; else up to max_mailslot_message_limit
     Timeout read_timeout = Timeout::forever();  // none(): a receive returns at once
+    std::size_t max_queued_bytes = default_mailslot_queue_bytes;        // at least 1
+    std::size_t max_queued_messages = default_mailslot_queue_messages;  // at least 1
 };
 
 struct MailslotInfo {
@@ -37,7 +45,7 @@ struct MailslotInfo {
     std::optional<std::size_t> next_message_size;  // none when nothing is waiting
     std::size_t message_count = 0;
     Timeout read_timeout = Timeout::forever();
-    std::size_t dropped_datagrams = 0;  // POSIX: malformed or oversized network datagrams ignored
+    std::size_t dropped_datagrams = 0;  // POSIX, fake: network datagrams ignored (malformed, oversized, queue full)
 };
 
 // The reading end: creates \\.\mailslot\NAME (NAME may hold '\' pseudo-folders).

@@ -191,6 +191,8 @@ TEST(MailslotConformance, AReaderInAnotherProcessHoldsTheNameUntilItDies) {
     EXPECT_EQ(ec, errc::name_in_use);
     holder.process.kill(ec);
     holder.process.wait(generous, ec);
+    test::ipc().open_broadcaster(name, ec);
+    EXPECT_EQ(ec, errc::not_found) << "writers see a crashed reader gone, whatever it left behind";
     auto mine = test::ipc().create_mailslot(name, {}, ec);
     EXPECT_FALSE(ec) << "a crashed reader's name is free: " << ec.message();
 }
