@@ -292,6 +292,47 @@ TEST(MailslotConformance, InvalidArgumentsAreRejected) {
     auto slot = test::create_mailslot(test::unique_mailslot_name("bad-set"), {});
     slot.set_read_timeout(Timeout(-3ms), ec);
     EXPECT_EQ(ec, errc::invalid_argument);
+    MailslotOptions no_queue;
+    no_queue.max_queued_messages = 0;
+    test::ipc().create_mailslot(test::unique_mailslot_name("no-queue"), no_queue, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    no_queue = {};
+    no_queue.max_queued_bytes = 0;
+    test::ipc().create_mailslot(test::unique_mailslot_name("no-queue"), no_queue, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+// Empty messages cost a reader memory too: a flood of them meets the bound
+// on messages (POSIX: the reader's queue, then its socket's), the writer
+// waits there up to its timeout, and nothing sent is lost.
+TEST(MailslotConformance, AFloodOfEmptyMessagesMeetsTheQueuesBound) {
+#ifdef _WIN32
+    if (!test::using_fake()) GTEST_SKIP() << "Windows keeps its own bound, in the kernel's memory";
+#endif
+    const auto name = test::unique_mailslot_name("flood");
+    MailslotOptions options = waiting();
+    options.max_queued_messages = 8;
+    auto slot = test::create_mailslot(name, options);
+    std::error_code ec;
+    auto writer = test::ipc().open_broadcaster(name, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    std::size_t accepted = 0;
+    for (; accepted < 100000; ++accepted) {
+        const std::string text = accepted % 2 ? "" : std::to_string(accepted);  // every other one empty
+        writer.send(test::as_bytes(text), 50ms, ec);
+        if (ec) break;
+        EXPECT_LE(slot.info(ec).message_count, 8u);
+    }
+    EXPECT_EQ(ec, errc::timed_out) << "after " << accepted << " messages";
+    EXPECT_LT(accepted, 100000u);
+    for (std::size_t i = 0; i < accepted; ++i) {
+        const auto [text, error] = receive_text(slot);
+        ASSERT_FALSE(error) << error.message() << " at " << i;
+        EXPECT_EQ(text, i % 2 ? "" : std::to_string(i)) << "in order, none lost";
+    }
+    EXPECT_EQ(slot.info(ec).message_count, 0u);
+    writer.send(test::as_bytes(std::string("room again")), 50ms, ec);
+    EXPECT_FALSE(ec) << ec.message();
 }
 
 }  // namespace

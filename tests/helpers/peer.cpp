@@ -16,6 +16,10 @@
 //   open-hold NAME           open (waiting), print "connected", wait until stdin ends
 //   attack-door DIR FILE     (as another user) try to unlink, rename and replace DIR/FILE and
 //                            to plant files in DIR; exit with a bit set for each that worked
+//   mailslot-create-result NAME  create a mailslot reader; exit 0, or 10 + the error's value
+//   udp-bind-result PORT     (POSIX) try to bind the UDP PORT on 0.0.0.0 and 127.0.0.1, with and
+//                            without SO_REUSEADDR / SO_REUSEPORT; exit 0 if every bind failed
+//   udp-hold PORT            (POSIX) bind UDP PORT (both reuse options), print "ready", wait until stdin ends
 //   as-nobody MODE ARGS...   (POSIX, as root) become user nobody, then run MODE
 //   env KEY=VALUE MODE ...   set an environment variable first (PIPESLOT_TEST_STOP_AT, ...)
 //   rlimit nofile|fsize N MODE ...   (POSIX) lower a resource limit first
@@ -33,6 +37,8 @@
 #include <csignal>
 #include <grp.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
@@ -116,6 +122,45 @@ int create_result(const std::string& name, bool others) {
     auto instance = PipeInstance::create(name, options, ec);
     return exit_code(ec);
 }
+
+int mailslot_create_result(const std::string& name) {
+    std::error_code ec;
+    auto slot = Mailslot::create(name, {}, ec);
+    return exit_code(ec);
+}
+
+#ifndef _WIN32
+int bind_udp(std::uint16_t port, std::uint32_t address, bool reuse_address, bool reuse_port) {
+    const int fd = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    const int one = 1;
+    if (reuse_address) ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (reuse_port) ::setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(port);
+    at.sin_addr.s_addr = htonl(address);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) == 0) return fd;
+    ::close(fd);
+    return -1;
+}
+
+int udp_bind_result(std::uint16_t port) {
+    int bound_somewhere = 0;
+    for (const std::uint32_t address : {INADDR_ANY, INADDR_LOOPBACK})
+        for (int options = 0; options < 4; ++options)
+            if (const int fd = bind_udp(port, address, options & 1, options & 2); fd >= 0) {
+                std::fprintf(stderr, "bound %s with options %d\n", address ? "127.0.0.1" : "0.0.0.0", options);
+                ::close(fd);
+                bound_somewhere = 1;
+            }
+    return bound_somewhere;
+}
+
+int udp_hold(std::uint16_t port) {
+    if (bind_udp(port, INADDR_ANY, true, true) < 0) return 2;
+    return ready_then_wait();
+}
+#endif
 
 int open_hold(const std::string& name) {
     ClientOptions options;
@@ -279,6 +324,11 @@ int run(std::vector<std::string> args) {
     if (mode == "serve-and-hang") return serve_and_hang(name);
     if (mode == "send-huge") return send_huge(name, number());
     if (mode == "mailslot-hold") return mailslot_hold(name);
+    if (mode == "mailslot-create-result") return mailslot_create_result(name);
+#ifndef _WIN32
+    if (mode == "udp-bind-result") return udp_bind_result(static_cast<std::uint16_t>(std::stoul(name)));
+    if (mode == "udp-hold") return udp_hold(static_cast<std::uint16_t>(std::stoul(name)));
+#endif
     if (mode == "mailslot-collect")
         return mailslot_collect(name, static_cast<int>(number()), args.size() > 4 ? std::strtol(args[4].c_str(), nullptr, 10) : 5000);
     if (mode == "mailslot-send") return mailslot_send(name, args.size() > 3 ? args[3] : "");

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
+#include <algorithm>
 #include <cstdlib>
 #include <sys/socket.h>
 #include <thread>
@@ -16,15 +17,19 @@ namespace {
 
 using namespace std::chrono_literals;
 
-void send_raw(std::span<const std::byte> datagram) {
+void send_raw(std::span<const std::byte> datagram, std::uint32_t address = INADDR_LOOPBACK) {
     const int fd = ::socket(AF_INET, SOCK_DGRAM, 0);
+    const int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_BROADCAST, &one, sizeof one);
     sockaddr_in to{};
     to.sin_family = AF_INET;
     to.sin_port = htons(static_cast<std::uint16_t>(std::atoi(std::getenv("PIPESLOT_MAILSLOT_PORT"))));
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    to.sin_addr.s_addr = htonl(address);
     ::sendto(fd, datagram.data(), datagram.size(), 0, reinterpret_cast<sockaddr*>(&to), sizeof to);
     ::close(fd);
 }
+
+constexpr std::uint32_t loopback_broadcast = 0x7FFFFFFF;  // 127.255.255.255
 
 std::size_t wait_for_dropped(Mailslot& slot, std::size_t expected) {
     std::error_code ec;
@@ -82,6 +87,61 @@ TEST(PosixMailslotNetwork, DomainMessagesReachReadersOfThatDomainOnly) {
     EXPECT_FALSE(ec);
     EXPECT_EQ(test::text_of(slot.receive_message(ec)), "workgroup");
     EXPECT_EQ(slot.info(ec).message_count, 0u);
+}
+
+// Three readers listen on the port; a datagram reaches one of them or, sent
+// to a broadcast address, all three. Each reader it names gets it once:
+// whatever its scope says, however it was addressed.
+TEST(PosixMailslotNetwork, EachDatagramReachesItsReaderOnceHoweverAddressed) {
+    std::vector<Mailslot> readers;
+    std::vector<std::string> folded;
+    MailslotOptions options;
+    options.read_timeout = test::generous;
+    for (int i = 0; i < 3; ++i) {
+        const auto name = test::unique_mailslot_name("once");
+        readers.push_back(Mailslot::create(name, options));
+        folded.push_back(MailslotName::parse(name).folded_name());
+    }
+    using detail::DatagramScope;
+    int sent = 0;
+    for (const auto scope : {DatagramScope::one_host, DatagramScope::every_host})
+        for (const auto address : {std::uint32_t{INADDR_LOOPBACK}, loopback_broadcast})
+            for (std::size_t r = 0; r < readers.size(); ++r)
+                send_raw(detail::encode_datagram(scope, "", folded[r], test::bytes_of(std::to_string(sent++))), address);
+    for (std::size_t r = 0; r < readers.size(); ++r) {
+        send_raw(detail::encode_datagram(DatagramScope::one_host, "", folded[r], test::bytes_of("end")));
+        std::vector<std::string> got;
+        std::error_code ec;
+        while (got.empty() || got.back() != "end") {
+            const auto message = readers[r].receive_message(ec);
+            ASSERT_FALSE(ec) << ec.message() << " after " << got.size();
+            got.push_back(test::text_of(message));
+        }
+        readers[r].set_read_timeout(std::chrono::milliseconds(300), ec);
+        const auto late = readers[r].receive_message(ec);  // a second copy, passed on by another listener
+        EXPECT_EQ(ec, errc::timed_out) << "reader " << r << " also got " << test::text_of(late);
+        std::sort(got.begin(), got.end() - 1);
+        std::vector<std::string> expected;
+        for (int i = static_cast<int>(r); i < sent; i += static_cast<int>(readers.size())) expected.push_back(std::to_string(i));
+        std::sort(expected.begin(), expected.end());
+        expected.push_back("end");
+        EXPECT_EQ(got, expected) << "reader " << r;
+    }
+}
+
+// A reader that does not read: what the network sends beyond its queue and
+// its socket's is dropped and counted, and its memory stays bounded.
+TEST(PosixMailslotNetwork, AFullQueueDropsNetworkDatagramsAndCountsThem) {
+    const auto name = test::unique_mailslot_name("flooded");
+    MailslotOptions options;
+    options.max_queued_messages = 4;
+    auto slot = Mailslot::create(name, options);
+    const auto folded = MailslotName::parse(name).folded_name();
+    const auto empty = detail::encode_datagram(detail::DatagramScope::one_host, "", folded, {});
+    std::error_code ec;
+    for (int i = 0; i < 2000 && slot.info(ec).dropped_datagrams == 0; ++i) send_raw(empty);
+    EXPECT_GT(wait_for_dropped(slot, 1), 0u) << "the socket's queue filled and the listener said so";
+    EXPECT_LE(slot.info(ec).message_count, 4u) << "the reader holds no more than it was told to";
 }
 
 }  // namespace

@@ -7,7 +7,10 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fcntl.h>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -214,6 +217,147 @@ TEST(OtherUsers, ASquattedUserDirectoryDoesNotDenyTheOwner) {
     EXPECT_EQ(owner.process.wait(), 0);
     std::error_code ignored;
     fs::remove_all(shared, ignored);
+}
+
+
+// --- mailslots: their files sit in the shared directory, at names anyone can predict.
+
+std::string shared_dir() {
+    std::string dir;
+    EXPECT_FALSE(posix::runtime_directory(posix::Scope::shared, dir));
+    return dir;
+}
+
+std::string mailslot_file(const std::string& name, const std::string& suffix) {
+    return shared_dir() + "/" + posix::name_key(MailslotName::parse(name)) + suffix;
+}
+
+std::string contents_of(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct stat stat_of(const std::string& path) {
+    struct stat st{};
+    EXPECT_EQ(::lstat(path.c_str(), &st), 0) << path;
+    return st;
+}
+
+// A root file, hard-linked where a reader's lock or info file goes (as a user
+// can where fs.protected_hardlinks is 0): root's create must not touch it.
+TEST(OtherUsers, ALinkPlantedAtAMailslotsFilesIsNeverWrittenOrFollowed) {
+    SKIP_UNLESS_ROOT();
+    char temp[] = "/tmp/pipeslot-secret-XXXXXX";
+    const int fd = ::mkstemp(temp);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "secret", 6), 6);
+    ::fchmod(fd, 0600);
+    ::close(fd);
+    const std::string secret = temp;
+    for (const std::string suffix : {".lock", ".info"}) {
+        for (const bool symbolic : {false, true}) {
+            const auto name = test::unique_mailslot_name("planted");
+            const auto planted = mailslot_file(name, suffix);
+            ASSERT_EQ(symbolic ? ::symlink(secret.c_str(), planted.c_str()) : ::link(secret.c_str(), planted.c_str()), 0);
+            std::error_code ec;
+            auto slot = Mailslot::create(name, {}, ec);
+            EXPECT_EQ(ec, errc::name_in_use) << suffix << (symbolic ? " symlink" : " hard link");
+            EXPECT_EQ(contents_of(secret), "secret") << "never truncated or written";
+            EXPECT_EQ(stat_of(secret).st_mode & 07777, 0600u) << "never re-moded";
+            struct stat left;
+            EXPECT_EQ(::lstat(planted.c_str(), &left), 0) << "and left where it was";
+            ::unlink(planted.c_str());
+        }
+    }
+    ::unlink(secret.c_str());
+}
+
+// Another user made the lock file first: the name is theirs, and nothing of
+// theirs is opened for writing, re-moded or removed.
+TEST(OtherUsers, AnotherUsersFileAtAMailslotsNameIsLeftAlone) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_mailslot_name("squatted");
+    const auto lock = mailslot_file(name, ".lock");
+    const int fd = ::open(lock.c_str(), O_CREAT | O_EXCL | O_WRONLY, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::write(fd, "theirs", 6), 6);
+    ASSERT_EQ(::fchown(fd, nobody, nobody), 0);
+    ::close(fd);
+    std::error_code ec;
+    auto slot = Mailslot::create(name, {}, ec);
+    EXPECT_EQ(ec, errc::name_in_use);
+    EXPECT_EQ(contents_of(lock), "theirs");
+    EXPECT_EQ(stat_of(lock).st_uid, nobody);
+    EXPECT_EQ(stat_of(lock).st_mode & 07777, 0644u);
+    ::unlink(lock.c_str());
+    slot = Mailslot::create(name, {}, ec);
+    EXPECT_FALSE(ec) << "once it is gone the name is free: " << ec.message();
+}
+
+// What another user can see of a reader: its socket, to write to; its lock
+// file is private, so nobody can hold it; its info file is read only.
+TEST(OtherUsers, AMailslotsLockIsPrivateAndItsInfoReadOnly) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_mailslot_name("modes");
+    ::umask(0);  // the modes are the library's own, whatever the umask
+    auto slot = Mailslot::create(name, {});
+    ::umask(022);
+    EXPECT_EQ(stat_of(mailslot_file(name, ".lock")).st_mode & 07777, 0600u);
+    EXPECT_EQ(stat_of(mailslot_file(name, ".info")).st_mode & 07777, 0644u);
+    EXPECT_EQ(as_nobody({"mailslot-send", name, "hello"}), 0) << "any user may write to it, as on Windows";
+    EXPECT_EQ(as_nobody({"mailslot-create-result", name}), 10 + static_cast<int>(errc::name_in_use));
+}
+
+// The maximum a writer checks comes from the reader's own info file only.
+TEST(OtherUsers, AMailslotsMaximumComesFromItsReaderAlone) {
+    SKIP_UNLESS_ROOT();
+    const auto name = test::unique_mailslot_name("max");
+    MailslotOptions options;
+    options.max_message_size = 5;
+    auto slot = Mailslot::create(name, options);
+    std::error_code ec;
+    auto writer = Broadcaster::open(name);
+    writer.send(test::bytes_of("7 bytes"), ec);
+    EXPECT_EQ(ec, errc::message_too_large) << "the reader's own maximum";
+
+    const auto info = mailslot_file(name, ".info");  // another user's, put in its place
+    ASSERT_EQ(::unlink(info.c_str()), 0);
+    std::ofstream(info) << "max=1000\n";
+    ASSERT_EQ(::chown(info.c_str(), nobody, nobody), 0);
+    auto misled = Broadcaster::open(name);
+    misled.send(test::bytes_of("7 bytes"), ec);
+    EXPECT_FALSE(ec) << "not refused here: a maximum from anyone else is not known";
+    slot.set_read_timeout(Timeout::none(), ec);
+    std::vector<std::byte> buffer(100);
+    slot.receive(buffer, ec);
+    EXPECT_EQ(ec, errc::timed_out) << "and the reader still keeps its maximum: nothing longer arrives";
+    EXPECT_EQ(slot.info(ec).dropped_datagrams, 1u);
+}
+
+std::uint16_t mailslot_port() { return static_cast<std::uint16_t>(std::atoi(std::getenv("PIPESLOT_MAILSLOT_PORT"))); }
+
+// Readers listen on the mailslot port with SO_REUSEPORT, which Linux grants
+// to one user: no other user binds it beside them, on any address, to read
+// what is sent to them.
+TEST(OtherUsers, NoOtherUserSharesTheMailslotPort) {
+    SKIP_UNLESS_ROOT();
+    auto slot = Mailslot::create(test::unique_mailslot_name("port"), {});
+    EXPECT_EQ(as_nobody({"udp-bind-result", std::to_string(mailslot_port())}), 0);
+}
+
+// One who holds the port first: a reader's create says so (network_error),
+// and without the network the reader works.
+TEST(OtherUsers, AMailslotPortHeldByAnotherUserIsReported) {
+    SKIP_UNLESS_ROOT();
+    const std::string port = std::to_string(mailslot_port() + 1);
+    auto holder = test::start_helper(peer("as-nobody", {"udp-hold", port}));
+    ASSERT_EQ(holder.line(), "ready");
+    const auto name = test::unique_mailslot_name("port-held");
+    const std::string env = "PIPESLOT_MAILSLOT_PORT=" + port;
+    EXPECT_EQ(run(peer("env", {env, "mailslot-create-result", name})), 10 + static_cast<int>(errc::network_error));
+    EXPECT_EQ(run(peer("env", {env, "env", "PIPESLOT_MAILSLOT_NETWORK=off", "mailslot-create-result", name})), 0);
+    holder.in.close();
+    EXPECT_EQ(holder.process.wait(), 0);
 }
 
 }  // namespace
