@@ -12,7 +12,8 @@ namespace {
 bool valid(const ServerOptions& o) {
     return o.max_instances >= 1 && o.max_instances <= unlimited_instances &&
            o.in_buffer_size <= max_pipe_buffer_size && o.out_buffer_size <= max_pipe_buffer_size &&
-           o.default_wait.is_valid() && !(o.type == PipeType::byte && o.read_mode == ReadMode::message);
+           o.default_wait.is_valid() && !(o.type == PipeType::byte && o.read_mode == ReadMode::message) &&
+           o.max_message_size <= max_message_size;
 }
 
 Timeout left(const detail::Deadline& d) {
@@ -39,12 +40,15 @@ MessageChannel IpcSystem::open_channel(std::string_view text, const ClientOption
         ec = errc::not_supported;  // remote pipes: a later backend feature
         return {};
     }
-    if (!options.wait.is_valid()) {
+    if (!options.wait.is_valid() || options.max_message_size > max_message_size) {
         ec = errc::invalid_argument;
         return {};
     }
     auto backend = do_open_channel(name, options, ec);
-    return ec ? MessageChannel() : MessageChannel(std::move(backend));
+    if (ec) return {};
+    MessageChannel channel(std::move(backend));
+    channel.max_incoming_ = options.max_message_size;
+    return channel;
 }
 
 void IpcSystem::wait_for_instance(std::string_view text, const ClientOptions& options, std::error_code& ec) {
@@ -75,7 +79,10 @@ PipeInstance IpcSystem::create_instance(std::string_view text, const ServerOptio
         return {};
     }
     auto backend = do_create_instance(name, options, ec);
-    return ec ? PipeInstance() : PipeInstance(std::move(backend));
+    if (ec) return {};
+    PipeInstance instance(std::move(backend));
+    instance.max_incoming_ = options.max_message_size;
+    return instance;
 }
 
 Mailslot IpcSystem::create_mailslot(std::string_view text, const MailslotOptions& options, std::error_code& ec) {

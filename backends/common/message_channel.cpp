@@ -46,6 +46,21 @@ std::size_t MessageChannel::receive(std::span<std::byte> buffer, Timeout timeout
     return impl_->receive(buffer, timeout, ec);  // an empty buffer: ReadFile's zero-byte read
 }
 
+namespace {
+
+// Reads what is left of a message into a small buffer and forgets it.
+template <class Left>
+void drop_rest_of_message(ChannelBackend& channel, const Left& left) {
+    std::vector<std::byte> scratch(std::size_t{64} << 10);
+    std::error_code ec = make_error_code(errc::more_data);
+    while (ec == errc::more_data) {
+        ec.clear();
+        channel.receive(scratch, left(), ec);
+    }
+}
+
+}  // namespace
+
 std::vector<std::byte> MessageChannel::receive_message(Timeout timeout, std::error_code& ec) {
     ec.clear();
     if (!check_open(ec) || !timeout.is_valid()) {
@@ -57,17 +72,23 @@ std::vector<std::byte> MessageChannel::receive_message(Timeout timeout, std::err
     const auto left = [&] {
         return deadline.is_forever() ? Timeout::forever() : Timeout(std::chrono::milliseconds(deadline.remaining_ms()));
     };
-    std::vector<std::byte> message(4096);
+    const std::size_t limit = max_incoming_;
+    std::vector<std::byte> message(std::min<std::size_t>(4096, limit));
     std::size_t have = 0;
     for (;;) {
         ec.clear();
         have += impl_->receive(std::span(message).subspan(have), left(), ec);
         if (ec != errc::more_data) break;
-        if (message.size() >= max_message_size) {
+        // Its size, where the backend can tell, refuses it before it is kept.
+        std::error_code peek_error;
+        const auto rest = impl_->peek({}, peek_error).left_in_message;
+        const bool known = !peek_error && rest > 0;
+        if (message.size() >= limit || (known && rest > limit - have)) {
+            drop_rest_of_message(*impl_, left);
             ec = errc::message_too_large;
-            break;
+            return {};
         }
-        message.resize(std::min(message.size() * 2, max_message_size));
+        message.resize(std::min(known ? have + rest : message.size() * 2, limit));
     }
     message.resize(have);
     return message;

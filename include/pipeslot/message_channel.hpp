@@ -38,6 +38,9 @@ inline constexpr unsigned unlimited_instances = 255;  // PIPE_UNLIMITED_INSTANCE
 inline constexpr unsigned max_limited_instances = 254;
 // The largest message any backend carries; larger sends are errc::message_too_large.
 inline constexpr std::size_t max_message_size = std::size_t{1} << 30;
+// The longest message receive_message takes by default (ServerOptions and
+// ClientOptions::max_message_size): what one peer can make this end allocate.
+inline constexpr std::size_t default_max_message_size = std::size_t{64} << 20;
 
 struct ServerOptions {
     unsigned max_instances = unlimited_instances;  // 1..254, or unlimited_instances
@@ -53,6 +56,9 @@ struct ServerOptions {
     // local user connect. (Windows keeps its default security descriptor.)
     bool allow_other_users = false;
     WaitMode wait_mode = WaitMode::wait;  // the server end's (PIPE_NOWAIT); a client's is set after open
+    // The longest message receive_message takes (up to max_message_size); a
+    // longer one is refused, read and dropped without being kept: see receive_message.
+    std::size_t max_message_size = default_max_message_size;
 };
 
 // none: connects to an instance (of any direction) and may only ask state (info, process ids).
@@ -72,6 +78,8 @@ struct ClientOptions {
     // uid or a user name. Windows: when set (a SID string or an account
     // name), a pipe whose server runs as another user is not_found.
     std::string server_user;
+    // As ServerOptions::max_message_size, for what this client receives.
+    std::size_t max_message_size = default_max_message_size;
 };
 
 struct PeekResult {
@@ -114,7 +122,12 @@ public:
     // closed and everything was read: errc::broken_pipe; after the server
     // disconnected this client: errc::not_connected.
     std::size_t receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec);
-    // The next message whole, however large (up to max_message_size).
+    // The next message whole, up to the options' max_message_size (a channel
+    // made from a backend: default_max_message_size). A longer one is
+    // errc::message_too_large: its size is learnt from the first part (peek),
+    // the rest read and dropped in small parts, so it is never held whole and
+    // the channel goes on at the next message. Byte read mode: what is there,
+    // up to the limit.
     std::vector<std::byte> receive_message(Timeout timeout, std::error_code& ec);
     std::vector<std::byte> receive_message(Timeout timeout = Timeout::forever());  // throws
     // One message (or bytes, on a byte pipe). Returns the bytes sent. After the
@@ -179,6 +192,10 @@ public:
 protected:
     bool check_open(std::error_code& ec) const;
     std::unique_ptr<ChannelBackend> impl_;
+
+private:
+    friend class IpcSystem;  // sets the limit from the options
+    std::size_t max_incoming_ = default_max_message_size;
 };
 
 // The server's end of one instance of a named pipe.
