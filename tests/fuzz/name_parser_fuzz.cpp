@@ -149,14 +149,17 @@ void check_parsed(const SomeName& n, std::string_view text, NameKind kind) {
     }
 }
 
+// throwing: also try the throwing form on a name that fails (an exception costs ~30 µs under ASan:
+// done for the raw bytes only; the form is a thin wrapper, and every name that parses tries it).
 template <class SomeName>
-std::optional<SomeName> try_parse(std::string_view text, NameKind kind) {
+std::optional<SomeName> try_parse(std::string_view text, NameKind kind, bool throwing) {
     std::error_code ec;
     const auto n = parse_ec<SomeName>(text, ec);
     if (ec) {
         check(ec == errc::invalid_name);
         check(n.empty() && n.server().empty() && n.name().empty() && n.folded_name().empty() &&
               n.folded_server().empty() && n.str().empty());
+        if (!throwing) return std::nullopt;
         try {
             (void)SomeName::parse(text);
             fail();
@@ -171,9 +174,9 @@ std::optional<SomeName> try_parse(std::string_view text, NameKind kind) {
     return n;
 }
 
-void one(std::string_view text) {
-    const auto pipe = try_parse<PipeName>(text, NameKind::pipe);
-    const auto slot = try_parse<MailslotName>(text, NameKind::mailslot);
+void one(std::string_view text, bool throwing) {
+    const auto pipe = try_parse<PipeName>(text, NameKind::pipe, throwing);
+    const auto slot = try_parse<MailslotName>(text, NameKind::mailslot, throwing);
     check(!(pipe && slot));  // the keyword decides
     // A pipe name is a valid mailslot name on the same server, with the same identity; a mailslot
     // name without '*' and without pseudo-folders is a valid pipe name.
@@ -200,11 +203,11 @@ constexpr std::string_view prefixes[] = {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);
     // 1. Anything, as it is.
-    one(bytes);
+    one(bytes, true);
     if (size == 0) return 0;
     // 2. The rest as NAME after the prefix the first byte picks.
     const auto& p = prefixes[data[0] % std::size(prefixes)];
-    one(std::string(p) + std::string(bytes.substr(1)));
+    one(std::string(p) + std::string(bytes.substr(1)), false);
     // 3. The rest as code points (three bytes each, all of Unicode but surrogates), valid UTF-8.
     std::string text(p);
     for (std::size_t i = 1; i + 3 <= size; i += 3) {
@@ -212,6 +215,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         if (c >= 0xD800 && c <= 0xDFFF) c -= 0x800;
         put_utf8(text, c);
     }
-    one(text);
+    one(text, false);
     return 0;
 }
