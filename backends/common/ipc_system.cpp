@@ -13,7 +13,7 @@ bool valid(const ServerOptions& o) {
     return o.max_instances >= 1 && o.max_instances <= unlimited_instances &&
            o.in_buffer_size <= max_pipe_buffer_size && o.out_buffer_size <= max_pipe_buffer_size &&
            o.default_wait.is_valid() && !(o.type == PipeType::byte && o.read_mode == ReadMode::message) &&
-           o.max_message_size <= max_message_size;
+           o.max_message_size >= 1 && o.max_message_size <= max_message_size;
 }
 
 Timeout left(const detail::Deadline& d) {
@@ -40,7 +40,7 @@ MessageChannel IpcSystem::open_channel(std::string_view text, const ClientOption
         ec = errc::not_supported;  // remote pipes: a later backend feature
         return {};
     }
-    if (!options.wait.is_valid() || options.max_message_size > max_message_size) {
+    if (!options.wait.is_valid() || options.max_message_size < 1 || options.max_message_size > max_message_size) {
         ec = errc::invalid_argument;
         return {};
     }

@@ -43,23 +43,22 @@ std::size_t MessageChannel::receive(std::span<std::byte> buffer, Timeout timeout
         ec = errc::invalid_argument;
         return 0;
     }
+    if (dropping_ && !drop_rest_of_message(timeout, ec)) return 0;  // a refused message's rest first
     return impl_->receive(buffer, timeout, ec);  // an empty buffer: ReadFile's zero-byte read
 }
 
-namespace {
-
-// Reads what is left of a message into a small buffer and forgets it.
-template <class Left>
-void drop_rest_of_message(ChannelBackend& channel, const Left& left) {
+bool MessageChannel::drop_rest_of_message(Timeout timeout, std::error_code& ec) {
+    const detail::Deadline deadline(timeout);
     std::vector<std::byte> scratch(std::size_t{64} << 10);
-    std::error_code ec = make_error_code(errc::more_data);
-    while (ec == errc::more_data) {
+    dropping_ = true;
+    do {
         ec.clear();
-        channel.receive(scratch, left(), ec);
-    }
+        impl_->receive(scratch, deadline.is_forever() ? Timeout::forever() : Timeout(std::chrono::milliseconds(deadline.remaining_ms())), ec);
+    } while (ec == errc::more_data);
+    if (ec == errc::timed_out || ec == errc::cancelled || ec == errc::no_data) return false;
+    dropping_ = false;  // its end, or the channel's
+    return !ec;
 }
-
-}  // namespace
 
 std::vector<std::byte> MessageChannel::receive_message(Timeout timeout, std::error_code& ec) {
     ec.clear();
@@ -67,6 +66,7 @@ std::vector<std::byte> MessageChannel::receive_message(Timeout timeout, std::err
         ec = errc::invalid_argument;
         return {};
     }
+    if (dropping_ && !drop_rest_of_message(timeout, ec)) return {};
     // One deadline for every part of the message.
     const detail::Deadline deadline(timeout);
     const auto left = [&] {
@@ -84,8 +84,9 @@ std::vector<std::byte> MessageChannel::receive_message(Timeout timeout, std::err
         const auto rest = impl_->peek({}, peek_error).left_in_message;
         const bool known = !peek_error && rest > 0;
         if (message.size() >= limit || (known && rest > limit - have)) {
-            drop_rest_of_message(*impl_, left);
-            ec = errc::message_too_large;
+            std::error_code dropped;
+            drop_rest_of_message(left(), dropped);
+            ec = errc::message_too_large;  // refused, whether or not its rest came in time
             return {};
         }
         message.resize(std::min(known ? have + rest : message.size() * 2, limit));
@@ -216,6 +217,7 @@ void PipeInstance::accept(Timeout timeout, std::error_code& ec) {
         ec = errc::invalid_argument;
         return;
     }
+    dropping_ = false;  // what was left of a refused message went with the last client
     instance()->accept(timeout, ec);
 }
 
@@ -232,7 +234,9 @@ void MessageChannel::flush() {
 
 void PipeInstance::disconnect(std::error_code& ec) {
     ec.clear();
-    if (check_open(ec)) instance()->disconnect(ec);
+    if (!check_open(ec)) return;
+    dropping_ = false;
+    instance()->disconnect(ec);
 }
 
 std::int64_t MessageChannel::client_process_id(std::error_code& ec) const {

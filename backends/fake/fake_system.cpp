@@ -71,6 +71,7 @@ public:
     ~FakeMailslotEnd() override {
         std::lock_guard lock(host_.network->mutex);
         host_.mailslots.erase(name_);
+        host_.network->changed.notify_all();  // a writer waiting for room: nobody hears it now
     }
     std::size_t receive(std::span<std::byte> buffer, std::error_code& ec) override {
         std::unique_lock lock(host_.network->mutex);

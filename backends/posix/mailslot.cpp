@@ -110,10 +110,16 @@ void enqueue(MailslotReader& m, std::span<const std::byte> message) {
 
 // Hands a message to the reader of `slot` on this host (this reader
 // included). A reader whose queue is full loses it: counted if it is ours.
+// Only to a socket with one link, never through a symbolic link: what the
+// network sends is never passed to some other socket planted at that name.
 void deliver(MailslotReader& m, std::string_view slot, std::span<const std::byte> payload, int via) {
-    const auto addr = unix_address(m.dir_fd, m.dir, posix::name_key(NameKind::mailslot, slot) + ".sock");
+    struct stat st;
+    const int socket_file = posix::open_socket_file(m.dir_fd, posix::name_key(NameKind::mailslot, slot) + ".sock", st);
+    if (socket_file < 0) return;  // no reader of that name
+    const auto addr = posix::socket_file_address(socket_file);
     const ssize_t sent = ::sendto(via, payload.data(), payload.size(), MSG_DONTWAIT | MSG_NOSIGNAL,
                                   reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+    ::close(socket_file);
     if (sent < 0 && errno != ECONNREFUSED && errno != ENOENT && slot == m.folded_name) ++m.dropped;
 }
 
@@ -208,7 +214,7 @@ std::error_code create_mailslot(const MailslotName& name, const MailslotOptions&
     const std::string socket_file = m->key + ".sock";
     struct stat st;
     if (::fstatat(m->dir_fd, socket_file.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) {
-        if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid()) return errc::name_in_use;
+        if (!S_ISSOCK(st.st_mode) || st.st_uid != ::geteuid() || st.st_nlink != 1) return errc::name_in_use;
         if (::unlinkat(m->dir_fd, socket_file.c_str(), 0) < 0) return posix::last_error();
     }
     const int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
@@ -309,11 +315,12 @@ std::error_code open_broadcaster(const MailslotName& name, MailslotWriterPtr& ou
         if (dir_fd < 0) return posix::last_error();
         struct stat st;
         int connected = -1;
-        if (::fstatat(dir_fd, (key + ".sock").c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode)) {
+        if (const int socket_file = posix::open_socket_file(dir_fd, key + ".sock", st); socket_file >= 0) {
             w->fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-            const auto addr = unix_address(dir_fd, dir, key + ".sock");
+            const auto addr = posix::socket_file_address(socket_file);
             if (w->fd >= 0) connected = ::connect(w->fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
             if (connected == 0) w->max_message_size = posix::published_max_message_size(dir_fd, key, st.st_uid);
+            ::close(socket_file);
         }
         ::close(dir_fd);
         if (connected < 0) return errc::not_found;

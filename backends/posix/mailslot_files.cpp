@@ -6,14 +6,19 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 namespace pipeslot::posix {
 
 namespace {
+
+// Tries before giving up on a name whose files keep changing under us.
+constexpr int max_attempts = 64;
 
 // A file at `name` that this user made and nobody linked elsewhere.
 bool is_plain_file_of_ours(const struct stat& st) {
@@ -23,7 +28,7 @@ bool is_plain_file_of_ours(const struct stat& st) {
 // Creates `name` afresh; a stale one of ours (its reader died) is removed
 // first. Anything else at that name is not touched: name_in_use.
 int create_exclusive(int dir_fd, const std::string& name, mode_t mode, int flags, std::error_code& ec) {
-    for (int attempt = 0; attempt < 2; ++attempt) {
+    for (int attempt = 0; attempt < max_attempts; ++attempt) {
         const int fd = ::openat(dir_fd, name.c_str(), flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
         if (fd >= 0) {
             ::fchmod(fd, mode);  // the umask may have narrowed it; never wider than asked
@@ -38,24 +43,26 @@ int create_exclusive(int dir_fd, const std::string& name, mode_t mode, int flags
         }
         if (::unlinkat(dir_fd, name.c_str(), 0) < 0 && errno != ENOENT) break;
     }
-    ec = errno == EEXIST ? make_error_code(errc::name_in_use) : last_error();
+    ec = errno == EEXIST || errno == ENOENT ? make_error_code(errc::name_in_use) : last_error();
     return -1;
 }
 
 // The lock of a reader that may be alive: an existing lock file of ours is
 // taken over only if nobody holds it (never waited for).
 int take_lock(int dir_fd, const std::string& lock, std::error_code& ec) {
-    for (;;) {
+    for (int attempt = 0; attempt < max_attempts; ++attempt) {
         int fd = ::openat(dir_fd, lock.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0 && errno == EEXIST) {
             struct stat linked;
             if (::fstatat(dir_fd, lock.c_str(), &linked, AT_SYMLINK_NOFOLLOW) < 0) continue;  // released meanwhile
-            if (!is_plain_file_of_ours(linked) || (linked.st_mode & 077) != 0) {
+            if (!is_plain_file_of_ours(linked)) {
                 ec = make_error_code(errc::name_in_use);  // another user's, or planted: not ours to use
                 return -1;
             }
+            // Ours (only we can replace it in a sticky directory): a dead reader's.
             fd = ::openat(dir_fd, lock.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
             if (fd < 0 && errno == ENOENT) continue;
+            if (fd >= 0) ::fchmod(fd, 0600);  // one an older version made 0644
         }
         if (fd < 0) {
             ec = last_error();
@@ -73,6 +80,8 @@ int take_lock(int dir_fd, const std::string& lock, std::error_code& ec) {
             return fd;
         ::close(fd);
     }
+    ec = make_error_code(errc::name_in_use);
+    return -1;
 }
 
 }  // namespace
@@ -114,15 +123,38 @@ void release_mailslot_name(int dir_fd, const std::string& key, MailslotFiles& fi
     }
 }
 
+int open_socket_file(int dir_fd, const std::string& file, struct stat& st) {
+    const int fd = ::openat(dir_fd, file.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return -1;
+    if (::fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) && st.st_nlink == 1) return fd;
+    ::close(fd);
+    return -1;
+}
+
+sockaddr_un socket_file_address(int fd) {
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string path = "/proc/self/fd/" + std::to_string(fd);  // the inode opened, not a name
+    std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+    return addr;
+}
+
 std::size_t published_max_message_size(int dir_fd, const std::string& key, uid_t reader_uid) {
-    const int fd = ::openat(dir_fd, (key + ".info").c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return 0;
+    // Looked at before it is opened for reading: nothing planted there (a
+    // device linked in) is ever opened.
+    const int path = ::openat(dir_fd, (key + ".info").c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (path < 0) return 0;
     struct stat st;
     char text[64] = {};
     ssize_t n = -1;
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == reader_uid && st.st_nlink == 1)
-        n = ::pread(fd, text, sizeof text - 1, 0);
-    ::close(fd);
+    if (::fstat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == reader_uid && st.st_nlink == 1) {
+        const int fd = ::open(("/proc/self/fd/" + std::to_string(path)).c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0) {
+            n = ::pread(fd, text, sizeof text - 1, 0);
+            ::close(fd);
+        }
+    }
+    ::close(path);
     unsigned long long max = 0;
     if (n > 0) std::sscanf(text, "max=%llu", &max);
     return static_cast<std::size_t>(max);

@@ -8,7 +8,9 @@
 
 #include <cstddef>
 #include <string>
+#include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/un.h>
 #include <system_error>
 
 namespace pipeslot::posix {
@@ -32,6 +34,13 @@ void release_mailslot_name(int dir_fd, const std::string& key, MailslotFiles& fi
 
 // Removes `file` only if it is still the inode this process made.
 void unlink_if_ours(int dir_fd, const std::string& file, ino_t inode) noexcept;
+
+// A reader's socket, opened without following anything (O_PATH): -1 unless
+// `file` is a socket with one link. `st` says whose it is. Connect or send
+// to it through socket_file_address(fd), never by its name again, so that
+// nothing swapped in between (a link to some daemon's socket) is reached.
+int open_socket_file(int dir_fd, const std::string& file, struct stat& st);
+sockaddr_un socket_file_address(int fd);
 
 // The maximum message size the reader whose socket file is owned by
 // `reader_uid` published; 0 (none known) when the info file is missing or

@@ -193,6 +193,11 @@ protected:
     bool check_open(std::error_code& ec) const;
     std::unique_ptr<ChannelBackend> impl_;
 
+    // Reads what is left of a refused message and forgets it; false (ec set)
+    // if the timeout or a cancel came first: the next receive goes on with it.
+    bool drop_rest_of_message(Timeout timeout, std::error_code& ec);
+    bool dropping_ = false;  // a refused message's rest is still to be read
+
 private:
     friend class IpcSystem;  // sets the limit from the options
     std::size_t max_incoming_ = default_max_message_size;

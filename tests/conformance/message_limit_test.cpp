@@ -7,6 +7,7 @@
 
 #include <future>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace pipeslot {
@@ -38,6 +39,26 @@ TEST(MessageLimitConformance, ALongerMessageIsRefusedWithoutBeingKeptAndTheChann
     sent.get();
 }
 
+// The refused message's rest comes later than the receive's timeout (the
+// writer waits for the reader to take each part): the next receive drops it
+// first, and never takes a part of it for a message.
+TEST(MessageLimitConformance, ARestThatComesAfterTheTimeoutIsStillDropped) {
+    ServerOptions options;
+    options.max_message_size = 1000;
+    auto c = test::connect_pair("late-rest", options);
+    auto sent = std::async(std::launch::async, [&] {
+        c.client.send(bytes(std::size_t{4} << 20, 'x'), generous);
+        c.client.send(test::as_bytes("next"), generous);
+    });
+    std::error_code ec;
+    for (int i = 0; i < 10000 && c.server.peek({}, ec).total_available == 0; ++i) std::this_thread::yield();
+    c.server.receive_message(Timeout::none(), ec);
+    EXPECT_EQ(ec, errc::message_too_large);
+    EXPECT_EQ(test::text_of(c.server.receive_message(generous, ec)), "next") << "no part of the refused one";
+    EXPECT_FALSE(ec) << ec.message();
+    sent.get();
+}
+
 TEST(MessageLimitConformance, AClientsLimitCoversWhatItReceives) {
     ClientOptions options;
     options.max_message_size = 100;
@@ -62,17 +83,23 @@ TEST(MessageLimitConformance, AReceiveIntoTheCallersBufferIsNotLimited) {
     EXPECT_FALSE(ec) << ec.message();
 }
 
-TEST(MessageLimitConformance, ALimitAboveTheLargestMessageIsInvalid) {
+TEST(MessageLimitConformance, ALimitOfZeroOrAboveTheLargestMessageIsInvalid) {
     ServerOptions server;
     server.max_message_size = max_message_size + 1;
     std::error_code ec;
     test::ipc().create_instance(test::unique_pipe_name("limit-invalid"), server, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    server.max_message_size = 0;
+    test::ipc().create_instance(test::unique_pipe_name("limit-zero"), server, ec);
     EXPECT_EQ(ec, errc::invalid_argument);
     const auto name = test::unique_pipe_name("limit-invalid-client");
     auto instance = test::ipc().create_instance(name, {}, ec);
     ASSERT_FALSE(ec) << ec.message();
     ClientOptions client;
     client.max_message_size = max_message_size + 1;
+    test::ipc().open_channel(name, client, ec);
+    EXPECT_EQ(ec, errc::invalid_argument);
+    client.max_message_size = 0;
     test::ipc().open_channel(name, client, ec);
     EXPECT_EQ(ec, errc::invalid_argument);
 }
