@@ -2,12 +2,16 @@
 // (Loopback only; the namespace test covers other hosts.)
 #include "../support/support.hpp"
 #include "common/mailslot_datagram.hpp"
+#include "posix/runtime_dir.hpp"
 
 #include <gtest/gtest.h>
 
 #include <arpa/inet.h>
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
+#include <poll.h>
+#include <sys/un.h>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -141,6 +145,38 @@ TEST(PosixMailslotNetwork, AFullQueueDropsNetworkDatagramsAndCountsThem) {
     for (int i = 0; i < 2000 && slot.info(ec).dropped_datagrams == 0; ++i) send_raw(empty);
     EXPECT_GT(wait_for_dropped(slot, 1), 0u) << "the socket's queue filled and the listener said so";
     EXPECT_LE(slot.info(ec).message_count, 4u) << "the reader holds no more than it was told to";
+}
+
+// Another user links some daemon's socket where a reader's socket would be:
+// neither a listener passing on a datagram from the network nor a writer
+// reaches it (a reader running as root would lend it its identity).
+TEST(PosixMailslotNetwork, ALinkPlantedAtASocketsNameIsNeverReached) {
+    char temp[] = "/tmp/pipeslot-daemon-XXXXXX";
+    ASSERT_TRUE(::mkdtemp(temp));
+    const std::string daemon_path = std::string(temp) + "/daemon.sock";
+    const int daemon = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    sockaddr_un at{};
+    at.sun_family = AF_UNIX;
+    std::memcpy(at.sun_path, daemon_path.c_str(), daemon_path.size() + 1);
+    ASSERT_EQ(::bind(daemon, reinterpret_cast<sockaddr*>(&at), sizeof at), 0);
+
+    std::string shared;
+    ASSERT_FALSE(posix::runtime_directory(posix::Scope::shared, shared));
+    const auto name = test::unique_mailslot_name("linked");
+    const auto planted = shared + "/" + posix::name_key(MailslotName::parse(name)) + ".sock";
+    ASSERT_EQ(::symlink(daemon_path.c_str(), planted.c_str()), 0);
+    auto listener = Mailslot::create(test::unique_mailslot_name("listener"), {});  // some reader listens
+    const auto folded = MailslotName::parse(name).folded_name();
+    send_raw(detail::encode_datagram(detail::DatagramScope::one_host, "", folded, test::bytes_of("from afar")));
+    std::error_code ec;
+    Broadcaster::open(name, ec);
+    EXPECT_EQ(ec, errc::not_found) << "a writer does not connect through it";
+    pollfd ready{daemon, POLLIN, 0};
+    EXPECT_EQ(::poll(&ready, 1, 300), 0) << "the daemon got nothing";
+    ::unlink(planted.c_str());
+    ::close(daemon);
+    ::unlink(daemon_path.c_str());
+    ::rmdir(temp);
 }
 
 }  // namespace
