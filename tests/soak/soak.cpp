@@ -1447,8 +1447,22 @@ int Driver::run() {
         if (!opt.keep) fs::remove_all(run_dir);
         return 0;
     }
-    std::printf("soak: FAIL (%zu): run directory kept: %s\n", failures.size(), run_dir.c_str());
-    for (std::size_t i = 0; i < std::min<std::size_t>(failures.size(), 20); ++i) std::printf("  - %s\n", failures[i].c_str());
+    // The same failure in many processes once, with its count and its first instance.
+    std::vector<std::pair<std::string, std::size_t>> kinds;  // first text, count
+    std::map<std::string, std::size_t> index;
+    for (const auto& f : failures) {
+        std::string key;
+        for (char ch : f)
+            if (!(ch >= '0' && ch <= '9')) key.push_back(ch);
+            else if (key.empty() || key.back() != '#') key.push_back('#');
+        auto [it, fresh] = index.emplace(key, kinds.size());
+        if (fresh) kinds.push_back({f, 0});
+        kinds[it->second].second++;
+    }
+    std::printf("soak: FAIL (%zu failures, %zu kinds): run directory kept: %s\n", failures.size(), kinds.size(),
+                run_dir.c_str());
+    for (std::size_t i = 0; i < std::min<std::size_t>(kinds.size(), 20); ++i)
+        std::printf("  - %zux %s\n", kinds[i].second, kinds[i].first.c_str());
     return 1;
 }
 
