@@ -97,6 +97,13 @@ std::size_t thread_count_back_to(std::size_t expected) {
     return n;
 }
 
+std::string dgram_qlen() {
+    std::ifstream in("/proc/sys/net/unix/max_dgram_qlen");
+    std::string v;
+    std::getline(in, v);
+    return v.empty() ? "?" : v;
+}
+
 // --- the shared counters --------------------------------------------------------
 
 enum Counter : int {
@@ -1055,7 +1062,8 @@ struct Driver {
             if (ec) {
                 note(own, "driver: mailslot send " + std::to_string(i + 1) + " of " + std::to_string(n) + " with " +
                               std::to_string(i) + " messages unread (the reader holds up to " +
-                              std::to_string(default_mailslot_queue_messages) + "): " + ec.message());
+                              std::to_string(default_mailslot_queue_messages) + ", net.unix.max_dgram_qlen is " +
+                              dgram_qlen() + "): " + ec.message());
                 sent.pop_back();
                 break;
             }
