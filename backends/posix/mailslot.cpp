@@ -368,7 +368,9 @@ std::error_code send(MailslotWriter& w, std::span<const std::byte> message, cons
             if (::send(w.fd, message.data(), message.size(), MSG_NOSIGNAL) >= 0) return {};
             if (errno == EINTR) continue;
             if (errno == EMSGSIZE) return errc::message_too_large;
-            if (errno == ECONNREFUSED || errno == ENOENT) return {};  // the reader has gone: nobody hears it
+            // The reader has gone (the first send after it says ECONNREFUSED,
+            // the later ones ENOTCONN): nobody hears it, and the writer never knows.
+            if (errno == ECONNREFUSED || errno == ENOENT || errno == ENOTCONN) return {};
             if (errno == EAGAIN || errno == EWOULDBLOCK) return errc::timed_out;  // the queue stayed full
             return posix::last_error();
         }

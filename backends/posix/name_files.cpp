@@ -266,6 +266,13 @@ std::size_t NameFiles::member_count() const {
 
 bool NameFiles::only_member() { return members_fd_ >= 0 && ofd_lock(members_fd_, F_WRLCK); }
 
+bool NameFiles::last_to_leave() {
+    if (members_fd_ < 0) return false;
+    if (ofd_lock(members_fd_, F_WRLCK)) return true;
+    ofd_lock(members_fd_, F_UNLCK);
+    return ofd_lock(members_fd_, F_WRLCK);
+}
+
 void NameFiles::remove() noexcept {
     const std::string sock = key_ + ".sock";
     if (door_bound_) ::unlinkat(door_dir_fd_, sock.c_str(), 0);

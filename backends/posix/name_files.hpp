@@ -54,6 +54,10 @@ public:
     std::size_t member_count() const;
     // True when this is the only server process of the name: the caller may then remove().
     bool only_member();
+    // For a server process leaving the name: drops its own share of the
+    // members lock, then asks for all of it. Of processes leaving at once,
+    // the last to drop its share gets it, so one of them removes the files.
+    bool last_to_leave();
     // Removes every file of the name (broker and only member, at its end).
     void remove() noexcept;
     // Lets go of the broker lock (another server process then takes over).

@@ -572,10 +572,14 @@ private:
             // The last server process removes the name; otherwise another takes over.
             const bool last = !broker_->serves_other_processes() && files_.only_member();
             broker_.reset();
-            if (last) files_.remove();
-            else files_.release_broker();
-        } else if (files_.only_member()) {
-            files_.remove();  // no broker to be had, and no other server: a dead one's leftovers
+            if (last) {
+                files_.remove();
+            } else {
+                files_.release_broker();
+                if (files_.last_to_leave()) files_.remove();  // the others left meanwhile
+            }
+        } else if (files_.last_to_leave()) {
+            files_.remove();  // the last to leave, or no broker to be had: a dead one's leftovers
         }
         link_ = ControlLink();
         role_ = Role::none;
