@@ -16,6 +16,8 @@
 #include <cstring>
 #include <sys/time.h>
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <deque>
 #include <fcntl.h>
 #include <mutex>
@@ -40,11 +42,19 @@ struct MailslotReader {
     std::size_t max_message_size = 0;
     std::size_t max_queued_bytes = 0, max_queued_messages = 0;
     posix::Canceller canceller;
-    // The network listener: a thread per reader, so that every datagram that
-    // reaches this host is passed on at once, whoever's socket it landed in.
+    // A thread per reader: it passes on every datagram that reaches this host
+    // at once, whoever's socket it landed in, and keeps the local socket's
+    // queue short while the caller is not receiving.
     std::thread network;
     int stop_fd = -1;
     std::atomic<std::size_t> dropped{0};
+    // Whether the caller reads the socket itself: a receive is under way, or
+    // ended a moment ago (steady-clock ns). The reader's thread then leaves the
+    // socket alone; otherwise it takes what comes into the queue, so that
+    // writers do not wait on the kernel's short queue (net.unix.max_dgram_qlen).
+    std::atomic<int> receivers{0};
+    std::atomic<std::int64_t> last_receive_ns{0};
+    std::atomic<bool> queue_full{false};
     std::mutex mutex;  // all below
     Timeout read_timeout = Timeout::forever();
     std::deque<std::vector<std::byte>> queue;
@@ -144,28 +154,45 @@ ssize_t next_network_datagram(int fd, std::span<std::byte> buffer, in_addr& dest
 // to a broadcast address reaches each of them, so each keeps its own; one
 // sent to an address of this host reaches one of them, which passes it on
 // to the reader it names: each reader gets it once, however it was sent.
-void listen_to_network(MailslotReader* m) {
-    const int via = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    std::vector<std::byte> datagram(max_datagram + 1);
+void pass_on_network_datagrams(MailslotReader* m, std::vector<std::byte>& datagram, int via) {
     for (;;) {
-        pollfd fds[2] = {{m->udp_fd, POLLIN, 0}, {m->stop_fd, POLLIN, 0}};
-        if (::poll(fds, 2, -1) < 0 && errno != EINTR) break;
-        if (fds[1].revents) break;
-        for (;;) {
-            in_addr destination;
-            const ssize_t n = next_network_datagram(m->udp_fd, datagram, destination);
-            if (n < 0) break;
-            const auto d = static_cast<std::size_t>(n) <= max_datagram
-                               ? detail::decode_datagram(std::span(datagram).first(static_cast<std::size_t>(n)))
-                               : std::nullopt;
-            if (!d) {
-                ++m->dropped;  // malformed, truncated or hostile
-                continue;
-            }
-            const bool for_us = d->slot == m->folded_name;
-            const bool in_scope = d->scope != detail::DatagramScope::domain || d->domain == posix::mailslot_network().domain;
-            if (!in_scope) continue;
-            if (for_us || posix::sent_to_this_host_alone(destination)) deliver(*m, d->slot, d->payload, via);
+        in_addr destination;
+        const ssize_t n = next_network_datagram(m->udp_fd, datagram, destination);
+        if (n < 0) return;
+        const auto d = static_cast<std::size_t>(n) <= max_datagram
+                           ? detail::decode_datagram(std::span(datagram).first(static_cast<std::size_t>(n)))
+                           : std::nullopt;
+        if (!d) {
+            ++m->dropped;  // malformed, truncated or hostile
+            continue;
+        }
+        const bool for_us = d->slot == m->folded_name;
+        const bool in_scope = d->scope != detail::DatagramScope::domain || d->domain == posix::mailslot_network().domain;
+        if (!in_scope) continue;
+        if (for_us || posix::sent_to_this_host_alone(destination)) deliver(*m, d->slot, d->payload, via);
+    }
+}
+
+std::int64_t steady_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+void drain_local(MailslotReader& m);
+
+// The reader's thread: the network, and the local socket while nobody reads it.
+void serve_reader(MailslotReader* m) {
+    constexpr std::int64_t aside_ns = 100'000'000;  // how long after a receive the socket stays the caller's
+    const int via = m->udp_fd >= 0 ? ::socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0) : -1;
+    std::vector<std::byte> datagram(m->udp_fd >= 0 ? max_datagram + 1 : 0);
+    for (;;) {
+        const bool aside = m->receivers > 0 || steady_ns() - m->last_receive_ns < aside_ns || m->queue_full;
+        pollfd fds[3] = {{m->stop_fd, POLLIN, 0}, {m->udp_fd, POLLIN, 0}, {aside ? -1 : m->local_fd, POLLIN, 0}};
+        if (::poll(fds, 3, aside ? static_cast<int>(aside_ns / 1'000'000) : -1) < 0 && errno != EINTR) break;
+        if (fds[0].revents) break;
+        if (fds[1].revents) pass_on_network_datagrams(m, datagram, via);
+        if (fds[2].revents) {
+            std::lock_guard lock(m->mutex);
+            if (m->receivers == 0) drain_local(*m);
         }
     }
     if (via >= 0) ::close(via);
@@ -188,6 +215,7 @@ void drain_local(MailslotReader& m) {
         if (size < 0) return;
         enqueue(m, std::span(m.scratch).first(static_cast<std::size_t>(size)));
     }
+    m.queue_full = true;  // the rest waits in the kernel until a receive makes room
 }
 
 // With the mutex held: moves what has arrived into the queue, in order.
@@ -235,16 +263,24 @@ std::error_code create_mailslot(const MailslotName& name, const MailslotOptions&
     if (posix::mailslot_network().listen) {
         m->udp_fd = posix::open_listening_socket(ec);
         if (ec) return ec;
-        m->stop_fd = ::eventfd(0, EFD_CLOEXEC);
-        if (m->stop_fd < 0) return posix::last_error();
-        m->network = std::thread(listen_to_network, m.get());
     }
+    m->stop_fd = ::eventfd(0, EFD_CLOEXEC);
+    if (m->stop_fd < 0) return posix::last_error();
+    m->network = std::thread(serve_reader, m.get());
     out = std::move(m);
     return {};
 }
 
 std::size_t receive(MailslotReader& m, std::span<std::byte> buffer, std::error_code& ec) {
     const auto ticket = m.canceller.ticket();
+    ++m.receivers;  // before the lock: the reader's thread takes nothing from the socket now
+    struct Leave {
+        MailslotReader& m;
+        ~Leave() {
+            m.last_receive_ns = steady_ns();
+            --m.receivers;
+        }
+    } leave{m};
     std::unique_lock lock(m.mutex);
     const Deadline deadline(m.read_timeout);
     for (;;) {
@@ -258,6 +294,7 @@ std::size_t receive(MailslotReader& m, std::span<std::byte> buffer, std::error_c
             if (n > 0) std::memcpy(buffer.data(), next.data(), n);
             m.queued_bytes -= n;
             m.queue.pop_front();
+            m.queue_full = false;
             return n;
         }
         // The usual case, nothing queued: one recv, no allocation.

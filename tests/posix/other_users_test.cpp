@@ -299,9 +299,9 @@ TEST(OtherUsers, AnotherUsersFileAtAMailslotsNameIsLeftAlone) {
 TEST(OtherUsers, AMailslotsLockIsPrivateAndItsInfoReadOnly) {
     SKIP_UNLESS_ROOT();
     const auto name = test::unique_mailslot_name("modes");
-    ::umask(0);  // the modes are the library's own, whatever the umask
+    const mode_t saved = ::umask(0);  // the modes are the library's own, whatever the umask
     auto slot = Mailslot::create(name, {});
-    ::umask(022);
+    ::umask(saved);
     EXPECT_EQ(stat_of(mailslot_file(name, ".lock")).st_mode & 07777, 0600u);
     EXPECT_EQ(stat_of(mailslot_file(name, ".info")).st_mode & 07777, 0644u);
     EXPECT_EQ(as_nobody({"mailslot-send", name, "hello"}), 0) << "any user may write to it, as on Windows";
