@@ -63,8 +63,19 @@ bool Driver::spawn(Role role, int slot) {
     std::vector<char*> argv;
     for (auto& s : args) argv.push_back(s.data());
     argv.push_back(nullptr);
+    // The child starts with SIGTERM and SIGINT blocked (it waits for them
+    // with sigwait): a stop sent before it has set itself up is not its death.
+    posix_spawnattr_t attributes;
+    ::posix_spawnattr_init(&attributes);
+    sigset_t stop_signals;
+    sigemptyset(&stop_signals);
+    sigaddset(&stop_signals, SIGTERM);
+    sigaddset(&stop_signals, SIGINT);
+    ::posix_spawnattr_setsigmask(&attributes, &stop_signals);
+    ::posix_spawnattr_setflags(&attributes, POSIX_SPAWN_SETSIGMASK);
     pid_t pid = 0;
-    const int rc = ::posix_spawn(&pid, self.c_str(), nullptr, nullptr, argv.data(), environ);
+    const int rc = ::posix_spawn(&pid, self.c_str(), nullptr, &attributes, argv.data(), environ);
+    ::posix_spawnattr_destroy(&attributes);
     if (rc != 0) {
         fail(std::string("posix_spawn: ") + std::strerror(rc));
         return false;
