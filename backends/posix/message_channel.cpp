@@ -458,9 +458,11 @@ std::size_t send_in(Channel& c, std::span<const std::byte> data, const Deadline&
     if (mode == WaitMode::nowait && c.type == PipeType::byte) {
         // PIPE_NOWAIT on a byte pipe: what does not fit, a read waiting at the
         // other end still takes its part of (Windows: that much written).
+        // The waiting read's room, read once: a read that begins to wait
+        // between two looks must not turn "does not fit" into a cut write.
         std::lock_guard lock(c.write_mutex);
-        if (c.flow && !c.flow->fits(data.size(), c.flow->peer_read_waiting()))
-            data = data.first(std::min<std::size_t>(data.size(), c.flow->peer_read_waiting()));
+        const std::uint64_t at_once = c.flow ? c.flow->peer_read_waiting() : 0;
+        if (c.flow && !c.flow->fits(data.size(), at_once)) data = data.first(std::min<std::size_t>(data.size(), at_once));
         if (data.empty()) return 0;
     }
     auto header = detail::encode_header({detail::FrameKind::message, static_cast<std::uint32_t>(data.size())});
