@@ -210,6 +210,8 @@ TEST(MailslotConformance, AWriterInAnotherProcess) {
 // bound: writers do not wait (found by the soak: on POSIX the 12th send waited
 // for the kernel's short socket queue, net.unix.max_dgram_qlen).
 TEST(MailslotConformance, AReaderThatIsNotReceivingHoldsWhatComes) {
+    if (test::native_under_wine())
+        GTEST_SKIP() << "Wine's WriteFile to a mailslot blocks once unread messages fill its buffer; Windows' never waits";
     const auto name = test::unique_mailslot_name("idle-reader");
     auto slot = test::create_mailslot(name, waiting());
     std::error_code ec;
