@@ -1,4 +1,4 @@
-// pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N]
+// pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N] [--remote]
 // A named-pipe server in the classic shape: N instances, one thread each. A
 // request whose first word is an allowed PROGRAM runs it (no shell) and
 // replies with its output; any other request is echoed back upper-cased.
@@ -22,11 +22,12 @@ namespace {
 int usage(const char* problem) {
     std::fprintf(stderr,
                  "pipeslot-server: %s\n"
-                 "usage: pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N]\n"
+                 "usage: pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N] [--remote]\n"
                  "Serves the named pipe NAME (e.g. \\\\.\\pipe\\demo) with N instances (default 4).\n"
                  "A request 'PROGRAM ARGS...' runs PROGRAM if it was allowed and replies with its\n"
                  "output; any other request is echoed upper-cased. Stops once N clients have\n"
-                 "come and gone (--clients), or when standard input ends.\n",
+                 "come and gone (--clients), or when standard input ends. --remote accepts\n"
+                 "clients on other hosts (through a gateway; refused by default).\n",
                  problem);
     return 2;
 }
@@ -63,11 +64,13 @@ int main(int argc, char** argv) {
     std::size_t instances = 4;
     long clients = -1;
     std::set<std::string> allowed;
+    ServerOptions options;
     for (std::size_t i = 2; i < args.size(); ++i) {
         const bool has_value = i + 1 < args.size();
         if (args[i] == "--instances" && has_value) instances = std::strtoul(args[++i].c_str(), nullptr, 10);
         else if (args[i] == "--clients" && has_value) clients = std::strtol(args[++i].c_str(), nullptr, 10);
         else if (args[i] == "--allow" && has_value) allowed.insert(args[++i]);
+        else if (args[i] == "--remote") options.reject_remote_clients = false;
         else return usage(("unknown or incomplete option " + args[i]).c_str());
     }
     if (instances == 0 || instances > max_limited_instances) return usage("--instances takes 1..254");
@@ -86,7 +89,7 @@ int main(int argc, char** argv) {
     long served = 0;
     std::error_code ec;
     auto server = PipeServer::start(
-        name, {}, instances,
+        name, options, instances,
         PipeServer::ConnectionHandler([&](PipeInstance& client) {
             for (std::error_code io;;) {
                 const auto request = client.receive_message(Timeout::forever(), io);

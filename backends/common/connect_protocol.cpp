@@ -1,23 +1,11 @@
 #include "connect_protocol.hpp"
 
+#include "little_endian.hpp"
+
 #include <cstring>
 
 namespace pipeslot::detail {
 namespace {
-
-// Little-endian fields at fixed offsets.
-template <class T>
-void put(std::span<std::byte> out, std::size_t at, T value) noexcept {
-    auto v = static_cast<std::uint64_t>(value);
-    for (std::size_t i = 0; i < sizeof(T); ++i) out[at + i] = static_cast<std::byte>((v >> (8 * i)) & 0xFF);
-}
-
-template <class T>
-T get(std::span<const std::byte> in, std::size_t at) noexcept {
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < sizeof(T); ++i) v |= static_cast<std::uint64_t>(in[at + i]) << (8 * i);
-    return static_cast<T>(v);
-}
 
 template <std::size_t N>
 std::array<std::byte, frame_header_size + N> framed(FrameKind kind) noexcept {
@@ -68,60 +56,60 @@ bool long_enough(std::span<const std::byte> payload, std::size_t size) noexcept 
 std::array<std::byte, frame_header_size + open_request_size> encode_open(const OpenRequest& r) noexcept {
     auto out = framed<open_request_size>(FrameKind::open);
     auto p = std::span(out).subspan(frame_header_size);
-    put<std::uint8_t>(p, 0, r.version);
-    put<std::uint8_t>(p, 1, access_code(r.access));
-    put<std::uint8_t>(p, 2, (r.remote ? 1 : 0) | (r.message_read_mode ? 2 : 0) | (r.use_server_default_wait ? 4 : 0) |
+    put_le<std::uint8_t>(p, 0, r.version);
+    put_le<std::uint8_t>(p, 1, access_code(r.access));
+    put_le<std::uint8_t>(p, 2, (r.remote ? 1 : 0) | (r.message_read_mode ? 2 : 0) | (r.use_server_default_wait ? 4 : 0) |
                                 (r.wait_only ? 8 : 0) | (r.query ? 16 : 0));
-    put<std::uint32_t>(p, 4, r.wait_ms);
+    put_le<std::uint32_t>(p, 4, r.wait_ms);
     return out;
 }
 
 std::optional<OpenRequest> decode_open(std::span<const std::byte> p) noexcept {
     if (!long_enough(p, open_request_size)) return std::nullopt;
     OpenRequest r;
-    r.version = get<std::uint8_t>(p, 0);
-    const auto access = client_access(get<std::uint8_t>(p, 1));
-    const auto flags = get<std::uint8_t>(p, 2);
-    if (r.version < protocol_version || !access || flags > 31 || get<std::uint8_t>(p, 3) != 0) return std::nullopt;
+    r.version = get_le<std::uint8_t>(p, 0);
+    const auto access = client_access(get_le<std::uint8_t>(p, 1));
+    const auto flags = get_le<std::uint8_t>(p, 2);
+    if (r.version < protocol_version || !access || flags > 31 || get_le<std::uint8_t>(p, 3) != 0) return std::nullopt;
     r.access = *access;
     r.remote = flags & 1;
     r.message_read_mode = flags & 2;
     r.use_server_default_wait = flags & 4;
     r.wait_only = flags & 8;
     r.query = flags & 16;
-    r.wait_ms = get<std::uint32_t>(p, 4);
+    r.wait_ms = get_le<std::uint32_t>(p, 4);
     return r;
 }
 
 std::array<std::byte, frame_header_size + open_reply_size> encode_open_reply(const OpenReply& r) noexcept {
     auto out = framed<open_reply_size>(FrameKind::open_reply);
     auto p = std::span(out).subspan(frame_header_size);
-    put<std::uint8_t>(p, 0, static_cast<std::uint8_t>(r.result));
-    put<std::uint8_t>(p, 1, r.type == PipeType::message ? 1 : 0);
-    put<std::uint16_t>(p, 2, r.current_instances);
-    put<std::uint32_t>(p, 4, r.max_instances);
-    put<std::uint64_t>(p, 8, r.in_buffer);
-    put<std::uint64_t>(p, 16, r.out_buffer);
-    put<std::uint32_t>(p, 24, r.server_pid);
-    put<std::uint32_t>(p, 28, r.server_uid);
+    put_le<std::uint8_t>(p, 0, static_cast<std::uint8_t>(r.result));
+    put_le<std::uint8_t>(p, 1, r.type == PipeType::message ? 1 : 0);
+    put_le<std::uint16_t>(p, 2, r.current_instances);
+    put_le<std::uint32_t>(p, 4, r.max_instances);
+    put_le<std::uint64_t>(p, 8, r.in_buffer);
+    put_le<std::uint64_t>(p, 16, r.out_buffer);
+    put_le<std::uint32_t>(p, 24, r.server_pid);
+    put_le<std::uint32_t>(p, 28, r.server_uid);
     return out;
 }
 
 std::optional<OpenReply> decode_open_reply(std::span<const std::byte> p) noexcept {
     if (!long_enough(p, open_reply_size)) return std::nullopt;
     OpenReply r;
-    const auto result = get<std::uint8_t>(p, 0), type = get<std::uint8_t>(p, 1);
-    r.max_instances = get<std::uint32_t>(p, 4);
-    r.in_buffer = get<std::uint64_t>(p, 8);
-    r.out_buffer = get<std::uint64_t>(p, 16);
+    const auto result = get_le<std::uint8_t>(p, 0), type = get_le<std::uint8_t>(p, 1);
+    r.max_instances = get_le<std::uint32_t>(p, 4);
+    r.in_buffer = get_le<std::uint64_t>(p, 8);
+    r.out_buffer = get_le<std::uint64_t>(p, 16);
     if (!valid_errc(result) || type > 1 || r.in_buffer > max_buffer_quota ||
         r.out_buffer > max_buffer_quota || (result == 0 && (r.max_instances < 1 || r.max_instances > unlimited_instances)))
         return std::nullopt;
     r.result = static_cast<errc>(result);
     r.type = type == 1 ? PipeType::message : PipeType::byte;
-    r.current_instances = get<std::uint16_t>(p, 2);
-    r.server_pid = get<std::uint32_t>(p, 24);
-    r.server_uid = get<std::uint32_t>(p, 28);
+    r.current_instances = get_le<std::uint16_t>(p, 2);
+    r.server_pid = get_le<std::uint32_t>(p, 24);
+    r.server_uid = get_le<std::uint32_t>(p, 28);
     return r;
 }
 
@@ -129,40 +117,40 @@ std::array<std::byte, frame_header_size + control_size> encode_control(const Con
     auto out = framed<control_size>(FrameKind::control);
     auto p = std::span(out).subspan(frame_header_size);
     const auto& k = c.params;
-    put<std::uint8_t>(p, 0, static_cast<std::uint8_t>(c.op));
-    put<std::uint8_t>(p, 1, k.type == PipeType::message ? 1 : 0);
-    put<std::uint8_t>(p, 2, pipe_access_code(k.access));
-    put<std::uint8_t>(p, 3, (k.first_instance ? 1 : 0) | (k.reject_remote ? 2 : 0) | (k.allow_other_users ? 4 : 0));
-    put<std::uint32_t>(p, 4, c.request);
-    put<std::uint64_t>(p, 8, c.instance);
-    put<std::uint32_t>(p, 16, k.max_instances);
-    put<std::uint32_t>(p, 20, static_cast<std::uint32_t>(c.result));
-    put<std::int64_t>(p, 24, k.default_wait_ms);
-    put<std::uint64_t>(p, 32, k.in_buffer);
-    put<std::uint64_t>(p, 40, k.out_buffer);
-    put<std::int64_t>(p, 48, c.listening_since);
+    put_le<std::uint8_t>(p, 0, static_cast<std::uint8_t>(c.op));
+    put_le<std::uint8_t>(p, 1, k.type == PipeType::message ? 1 : 0);
+    put_le<std::uint8_t>(p, 2, pipe_access_code(k.access));
+    put_le<std::uint8_t>(p, 3, (k.first_instance ? 1 : 0) | (k.reject_remote ? 2 : 0) | (k.allow_other_users ? 4 : 0));
+    put_le<std::uint32_t>(p, 4, c.request);
+    put_le<std::uint64_t>(p, 8, c.instance);
+    put_le<std::uint32_t>(p, 16, k.max_instances);
+    put_le<std::uint32_t>(p, 20, static_cast<std::uint32_t>(c.result));
+    put_le<std::int64_t>(p, 24, k.default_wait_ms);
+    put_le<std::uint64_t>(p, 32, k.in_buffer);
+    put_le<std::uint64_t>(p, 40, k.out_buffer);
+    put_le<std::int64_t>(p, 48, c.listening_since);
     return out;
 }
 
 std::optional<Control> decode_control(std::span<const std::byte> p) noexcept {
     if (!long_enough(p, control_size)) return std::nullopt;
     Control c;
-    const auto op = get<std::uint8_t>(p, 0), type = get<std::uint8_t>(p, 1), flags = get<std::uint8_t>(p, 3);
-    const auto access = pipe_access(get<std::uint8_t>(p, 2));
-    const auto result = get<std::uint32_t>(p, 20);
+    const auto op = get_le<std::uint8_t>(p, 0), type = get_le<std::uint8_t>(p, 1), flags = get_le<std::uint8_t>(p, 3);
+    const auto access = pipe_access(get_le<std::uint8_t>(p, 2));
+    const auto result = get_le<std::uint32_t>(p, 20);
     auto& k = c.params;
-    k.max_instances = get<std::uint32_t>(p, 16);
-    k.default_wait_ms = get<std::int64_t>(p, 24);
-    k.in_buffer = get<std::uint64_t>(p, 32);
-    k.out_buffer = get<std::uint64_t>(p, 40);
-    c.listening_since = get<std::int64_t>(p, 48);
+    k.max_instances = get_le<std::uint32_t>(p, 16);
+    k.default_wait_ms = get_le<std::int64_t>(p, 24);
+    k.in_buffer = get_le<std::uint64_t>(p, 32);
+    k.out_buffer = get_le<std::uint64_t>(p, 40);
+    c.listening_since = get_le<std::int64_t>(p, 48);
     if (op < 1 || op > 7 || type > 1 || !access || flags > 7 || !valid_errc(result) || k.max_instances < 1 ||
         k.max_instances > unlimited_instances || k.default_wait_ms < -1 || k.in_buffer > max_buffer_quota ||
         k.out_buffer > max_buffer_quota || c.listening_since < -1)
         return std::nullopt;
     c.op = static_cast<ControlOp>(op);
-    c.request = get<std::uint32_t>(p, 4);
-    c.instance = get<std::uint64_t>(p, 8);
+    c.request = get_le<std::uint32_t>(p, 4);
+    c.instance = get_le<std::uint64_t>(p, 8);
     c.result = static_cast<errc>(result);
     k.type = type == 1 ? PipeType::message : PipeType::byte;
     k.access = *access;

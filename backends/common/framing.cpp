@@ -1,6 +1,6 @@
 #include "framing.hpp"
 
-#include "connect_protocol.hpp"
+#include "gateway_protocol.hpp"
 
 namespace pipeslot::detail {
 
@@ -27,6 +27,9 @@ std::optional<FrameHeader> decode_header(std::span<const std::byte, frame_header
     case FrameKind::open_reply:
     case FrameKind::control:
         if (length < 1 || length > max_connect_payload) return std::nullopt;
+        break;
+    case FrameKind::gateway_open:
+        if (length < gateway_open_fixed_size || length > max_gateway_open_payload) return std::nullopt;
         break;
     default: return std::nullopt;
     }

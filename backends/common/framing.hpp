@@ -3,7 +3,8 @@
 // (for \\server\pipe\name) over TCP. See docs/wire-format.md.
 //
 //   byte 0     kind: 1 message, 2 disconnect; 3 open, 4 open reply and
-//              5 control belong to connecting (connect_protocol.hpp)
+//              5 control belong to connecting (connect_protocol.hpp), 6
+//              gateway open to a network gateway (gateway_protocol.hpp)
 //   bytes 1-3  zero
 //   bytes 4-7  payload length, little-endian (message <= max_message_size,
 //              disconnect 0, the connecting kinds their own bounds)
@@ -23,7 +24,7 @@ namespace pipeslot::detail {
 inline constexpr std::size_t frame_header_size = 8;
 inline constexpr std::uint8_t protocol_version = 2;
 
-enum class FrameKind : std::uint8_t { message = 1, disconnect = 2, open = 3, open_reply = 4, control = 5 };
+enum class FrameKind : std::uint8_t { message = 1, disconnect = 2, open = 3, open_reply = 4, control = 5, gateway_open = 6 };
 
 struct FrameHeader {
     FrameKind kind;

@@ -367,6 +367,10 @@ std::unique_ptr<InstanceBackend> FakeSystem::do_create_instance(const PipeName& 
 
 std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name, const ClientOptions& o,
                                                             std::error_code& ec) {
+    if (!name.is_local()) {
+        ec = errc::not_supported;  // the fake has no network (docs/testing.md)
+        return nullptr;
+    }
     std::unique_lock lock(state_->mutex);
     if (self_->fail_next_open) {
         ec = *std::exchange(self_->fail_next_open, std::nullopt);
@@ -416,6 +420,10 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
 }
 
 void FakeSystem::do_wait_for_instance(const PipeName& name, const ClientOptions& o, std::error_code& ec) {
+    if (!name.is_local()) {
+        ec = errc::not_supported;  // the fake has no network (docs/testing.md)
+        return;
+    }
     std::unique_lock lock(state_->mutex);
     const auto find_pipe = [&]() -> FakePipe* {
         const auto it = self_->pipes.find(name.folded_name());

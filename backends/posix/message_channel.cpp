@@ -8,6 +8,7 @@
 #include "canceller.hpp"
 #include "fd.hpp"
 #include "flow_page.hpp"
+#include "gateway_client.hpp"
 #include "name_client.hpp"
 #include "name_node.hpp"
 #include "socket_io.hpp"
@@ -63,9 +64,10 @@ struct Channel {
     // The client's end: what the broker said of the server.
     std::int64_t server_pid = -1;
     std::string server_uid;
-    // Whose broker to ask for the name's current instances.
+    // Whose broker (or gateway) to ask for the name's current instances.
     std::optional<PipeName> name;
     std::string server_user;
+    std::uint16_t gateway_port = 0;
 };
 
 void ChannelDeleter::operator()(Channel* c) const noexcept {
@@ -199,13 +201,15 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
 }
 
 std::error_code wait_for_instance(const PipeName& name, const ClientOptions& options, const Deadline& wait) {
-    return posix::wait_for_pipe(name, options, wait);
+    return name.is_local() ? posix::wait_for_pipe(name, options, wait) : posix::wait_for_remote_pipe(name, options, wait);
 }
 
 std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
                              ChannelPtr& out) {
     posix::OpenedChannel opened;
-    if (auto ec = posix::open_pipe(name, options, wait, opened)) return ec;
+    if (auto ec = name.is_local() ? posix::open_pipe(name, options, wait, opened)
+                                  : posix::open_remote_pipe(name, options, wait, opened))
+        return ec;
     const auto& reply = opened.reply;
     const auto mode = options.read_mode.value_or(reply.type == PipeType::message ? ReadMode::message : ReadMode::byte);
     auto c = new_channel(false, reply.type, mode);
@@ -221,6 +225,7 @@ std::error_code open_channel(const PipeName& name, const ClientOptions& options,
     c->server_uid = std::to_string(reply.server_uid);
     c->name = name;
     c->server_user = options.server_user;
+    c->gateway_port = options.gateway_port;
     out.reset(c.release());
     return {};
 }
@@ -593,7 +598,13 @@ ChannelInfo info(const Channel& c, std::error_code& ec) {
     ec.clear();
     ChannelInfo i{c.type, c.read_mode, c.max_instances, c.in_buffer, c.out_buffer, c.is_server};
     i.wait_mode = c.wait_mode;
-    if (c.name) ec = posix::count_instances(*c.name, c.server_user, i.current_instances);  // the broker counts
+    if (c.name && c.name->is_local()) {
+        ec = posix::count_instances(*c.name, c.server_user, i.current_instances);  // the broker counts
+    } else if (c.name) {
+        ClientOptions options;
+        options.gateway_port = c.gateway_port;
+        ec = posix::count_remote_instances(*c.name, options, i.current_instances);  // the gateway asks it
+    }
     return ec ? ChannelInfo{} : i;  // as GetNamedPipeHandleState failing
 }
 

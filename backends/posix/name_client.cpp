@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <optional>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
@@ -44,7 +45,7 @@ enum class Ask { open, wait_only, query };
 
 // One attempt: connect, ask, read the answer.
 Step attempt(const BrokerAddress& address, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
-             OpenedChannel& out, std::error_code& ec) {
+             const GatewayCall* gateway, OpenedChannel& out, std::error_code& ec) {
     const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         ec = last_error();  // EMFILE: resource_exhausted, not "no such pipe"
@@ -77,6 +78,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
 
     detail::OpenRequest request;
     request.access = options.access;
+    request.remote = gateway != nullptr;
     request.message_read_mode = options.read_mode == ReadMode::message;
     request.use_server_default_wait = options.use_server_default_wait;
     request.wait_only = ask == Ask::wait_only;
@@ -98,6 +100,12 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     std::optional<detail::FrameHeader> header;
     Fd page;  // the flow page comes with the reply's first byte
     while (have < want) {
+        if (gateway) {  // the answer may be long in coming: the gateway's client may go, or the gateway stop
+            pollfd p[3] = {{fd, POLLIN, 0}, {gateway->stop_fd, POLLIN, 0}, {gateway->client_fd, POLLRDHUP, 0}};
+            const int ready = ::poll(p, 3, bounded ? static_cast<int>(wait.remaining_ms() + answer_grace_ms) : -1);
+            if (ready == 0) return fail(errc::pipe_busy, Step::done);  // no answer
+            if (ready > 0 && (p[1].revents || p[2].revents)) return fail(errc::cancelled, Step::done);
+        }
         const ssize_t n = receive_with_fd(fd, std::span(reply + have, want - have), page);
         if (n > 0) have += static_cast<std::size_t>(n);
         else if (n == 0 || errno == ECONNRESET) return fail(errc::not_found, Step::retry);  // the broker went away
@@ -132,7 +140,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
 
 // The broker's answer to `ask`, retried while a broker takes over.
 std::error_code ask_broker(const Name& name, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
-                           OpenedChannel& out) {
+                           const GatewayCall* gateway, OpenedChannel& out) {
     BrokerAddress address;
     if (auto ec = locate_broker(name, options.server_user, address))
         return ec == errc::not_found || ec == errc::access_denied ? make_error_code(errc::not_found) : ec;
@@ -140,7 +148,7 @@ std::error_code ask_broker(const Name& name, const ClientOptions& options, const
     auto backoff = std::chrono::milliseconds(1);
     for (;;) {
         std::error_code ec;
-        if (attempt(address, options, wait, ask, out, ec) == Step::done) return ec;
+        if (attempt(address, options, wait, ask, gateway, out, ec) == Step::done) return ec;
         // pipe_busy (a full backlog) waits only as long as the client's own wait.
         const bool may_wait = ec == errc::pipe_busy ? !wait.expired() : std::chrono::steady_clock::now() < patience;
         // A refused connection with no live server process is a pipe that is gone.
@@ -153,23 +161,25 @@ std::error_code ask_broker(const Name& name, const ClientOptions& options, const
 }  // namespace
 
 std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
-                          OpenedChannel& out) {
-    return ask_broker(name, options, wait, Ask::open, out);
+                          OpenedChannel& out, const GatewayCall* gateway) {
+    return ask_broker(name, options, wait, Ask::open, gateway, out);
 }
 
-std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait) {
+std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
+                              const GatewayCall* gateway) {
     OpenedChannel none;
-    const auto ec = ask_broker(name, options, wait, Ask::wait_only, none);
+    const auto ec = ask_broker(name, options, wait, Ask::wait_only, gateway, none);
     return ec == errc::pipe_busy ? make_error_code(errc::timed_out) : ec;  // a full backlog, or no answer in time
 }
 
-std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count) {
+std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count,
+                                const GatewayCall* gateway) {
     ClientOptions options;
     options.server_user = server_user;
     OpenedChannel answer;
     count = 0;
     // Answered at once; the grace is for a full backlog.
-    auto ec = ask_broker(name, options, detail::Deadline(std::chrono::milliseconds(answer_grace_ms)), Ask::query, answer);
+    auto ec = ask_broker(name, options, detail::Deadline(std::chrono::milliseconds(answer_grace_ms)), Ask::query, gateway, answer);
     if (ec == errc::pipe_busy) ec = errc::timed_out;
     if (ec == errc::not_found) return {};  // no instance left: none (a client whose server has gone)
     if (!ec) count = answer.reply.current_instances;

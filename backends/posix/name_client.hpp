@@ -19,16 +19,26 @@ struct OpenedChannel {
     std::shared_ptr<FlowPage> flow;  // the quotas' counters, sent with the reply (flow_page.hpp)
 };
 
+// Set when a network gateway asks for its client: the pipe then takes it for
+// a remote client (a reject-remote pipe refuses it), and a wait ends
+// (cancelled) once the gateway stops or the client's connection closes.
+struct GatewayCall {
+    int stop_fd = -1;    // readable once the gateway stops
+    int client_fd = -1;  // the network client's connection
+};
+
 // not_found (no such pipe, or not this user's / not the asked user's),
 // pipe_busy, access_denied, invalid_argument, resource_exhausted, ...
 std::error_code open_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
-                          OpenedChannel& out);
+                          OpenedChannel& out, const GatewayCall* gateway = nullptr);
 
 // WaitNamedPipe: returns once an instance of the name is free, taking none.
 // not_found (no instance), timed_out (none freed up within the wait).
-std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait);
+std::error_code wait_for_pipe(const Name& name, const ClientOptions& options, const detail::Deadline& wait,
+                              const GatewayCall* gateway = nullptr);
 
 // The name's current number of instances, as its broker counts them (0 if none).
-std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count);
+std::error_code count_instances(const Name& name, const std::string& server_user, unsigned& count,
+                                const GatewayCall* gateway = nullptr);
 
 }  // namespace pipeslot::posix

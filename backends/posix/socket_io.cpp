@@ -27,7 +27,10 @@ bool worth_another_try(int error, bool blocked, const SocketCall& call, const de
         return false;
     }
     if (error != EAGAIN && error != EWOULDBLOCK) {
-        ec = detail::error_from_errno(error);  // EPIPE and ECONNRESET: broken_pipe
+        // EPIPE and ECONNRESET: broken_pipe. On TCP (a remote pipe) the
+        // peer's host gone (keepalive unanswered, data unacknowledged) is too.
+        const bool host_gone = error == ETIMEDOUT || error == EHOSTUNREACH || error == ENETUNREACH || error == ENETDOWN;
+        ec = host_gone ? make_error_code(errc::broken_pipe) : detail::error_from_errno(error);
         return false;
     }
     // Nothing there, or the socket's timeout ran out.

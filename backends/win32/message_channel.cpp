@@ -65,10 +65,14 @@ DWORD wait_for_free_instance(const Deadline& deadline, bool server_default) {
 
 // \\?\pipe\NAME: the name exactly as given. The \\.\ form would be
 // normalised first ('/' becomes '\', ".." and trailing dots are resolved away).
+// Remote names go to the system as written: SMB carries them.
 std::optional<std::wstring> native_path(const PipeName& name) {
     auto leaf = win32::to_wide(name.name());
     if (!leaf) return std::nullopt;
-    return L"\\\\?\\pipe\\" + *leaf;
+    if (name.is_local()) return L"\\\\?\\pipe\\" + *leaf;
+    auto server = win32::to_wide(name.server());
+    if (!server) return std::nullopt;
+    return L"\\\\" + *server + L"\\pipe\\" + *leaf;
 }
 
 std::error_code string_sid_of_token(HANDLE token, std::string& out) {

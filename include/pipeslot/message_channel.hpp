@@ -80,6 +80,10 @@ struct ClientOptions {
     std::string server_user;
     // As ServerOptions::max_message_size, for what this client receives.
     std::size_t max_message_size = default_max_message_size;
+    // \\SERVER\pipe\NAME on POSIX: the TCP port of SERVER's gateway
+    // (pipeslot/gateway.hpp); 0: PIPESLOT_GATEWAY_PORT, else 4455. Windows
+    // reaches remote pipes over SMB and does not use it.
+    std::uint16_t gateway_port = 0;
 };
 
 struct PeekResult {

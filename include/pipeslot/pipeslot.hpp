@@ -4,6 +4,7 @@
 #include <pipeslot/backend.hpp>
 #include <pipeslot/discovery.hpp>
 #include <pipeslot/error.hpp>
+#include <pipeslot/gateway.hpp>
 #include <pipeslot/handle.hpp>
 #include <pipeslot/ipc_system.hpp>
 #include <pipeslot/mailslot.hpp>
