@@ -51,6 +51,7 @@ struct Gateway::Impl {
     }
     void accept_loop();
     void serve(int fd, const std::string& peer);
+    void linger(int fd) const;
     void reap_locked();
 };
 
@@ -83,6 +84,21 @@ std::error_code read_request_bytes(int fd, int stop_fd, std::span<std::byte> int
 }
 
 }  // namespace
+
+// After the server's end closed: the client has been sent everything, its
+// disconnect marker last. Closing now, with its writes still coming, would
+// reset the connection and could lose the marker before it is read; so what
+// it sends is read and dropped until it closes (or a while has passed).
+void Gateway::Impl::linger(int fd) const {
+    const detail::Deadline until(options.request_timeout);
+    std::array<std::byte, 4096> sink;
+    for (;;) {
+        pollfd p[2] = {{fd, POLLIN, 0}, {stop_event.get(), POLLIN, 0}};
+        if (::poll(p, 2, static_cast<int>(std::max<std::int64_t>(until.remaining_ms(), 0))) <= 0 || p[1].revents) return;
+        const ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
+        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+    }
+}
 
 void Gateway::Impl::reap_locked() {
     for (auto it = connections.begin(); it != connections.end();) {
@@ -220,6 +236,8 @@ void Gateway::Impl::serve(int raw_fd, const std::string& who) {
     if (end == posix::RelayEnd::malformed || end == posix::RelayEnd::network_failed)
         log("ended " + who + " on " + open->name + ": " + posix::relay_end_text(end));
     opened.flow->stop_reading();  // as a local client's close: a flush at the server has its answer
+    pipe.reset();
+    if (end == posix::RelayEnd::server_closed) linger(fd.get());
 }
 
 Gateway::Gateway() noexcept = default;

@@ -91,6 +91,7 @@ TEST(MessageChannelConformance, AcceptThatWaitsForItsClientSucceeds) {
 }
 
 TEST(MessageChannelConformance, AClientThatCameAndWentBeforeAcceptIsNoData) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     const auto name = test::unique_pipe_name("came-and-went");
     auto server = test::create_instance(name);
     {
@@ -745,6 +746,7 @@ TEST(MessageChannelConformance, CallConnectsTransactsAndCloses) {
 // --- ends and errors --------------------------------------------------------------
 
 TEST(MessageChannelConformance, DisconnectDiscardsUnreadDataAndTheInstanceServesTheNextClient) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     auto c = connect_pair("disconnect");
     send_text(c.server, "never read");
     std::error_code ec;
@@ -769,6 +771,7 @@ TEST(MessageChannelConformance, DisconnectDiscardsUnreadDataAndTheInstanceServes
 }
 
 TEST(MessageChannelConformance, DataSeenByPeekIsDiscardedByADisconnectToo) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     auto c = connect_pair("disconnect-peeked");
     send_text(c.server, "seen, not read");
     std::error_code ec;
@@ -780,6 +783,7 @@ TEST(MessageChannelConformance, DataSeenByPeekIsDiscardedByADisconnectToo) {
 // Windows tells the two apart: no client yet (ERROR_PIPE_LISTENING), and a
 // client disconnected (ERROR_PIPE_NOT_CONNECTED, on both ends).
 TEST(MessageChannelConformance, AServerEndWithoutAClientSaysWhetherItEverHadOne) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     const auto name = test::unique_pipe_name("not-connected");
     auto server = test::create_instance(name, {.max_instances = 1});
     EXPECT_EQ(receive_text(server, 8).second, errc::pipe_listening);
@@ -817,6 +821,7 @@ TEST(MessageChannelConformance, AServerEndWithoutAClientSaysWhetherItEverHadOne)
 // server end without a client are ERROR_BAD_PIPE, listening or disconnected;
 // on the disconnected client, ERROR_PIPE_NOT_CONNECTED.
 TEST(MessageChannelConformance, PeekAndTransactWithoutAClientAreBadPipe) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     const auto name = test::unique_pipe_name("bad-pipe");
     auto server = test::create_instance(name, {.max_instances = 1});
     std::vector<std::byte> reply(8);
@@ -848,13 +853,18 @@ TEST(MessageChannelConformance, FreeInstancesAreTakenInTheOrderTheyBeganListenin
     for (int i = 0; i < 2; ++i) servers.push_back(test::create_instance(name));  // A, B
     const auto which = [&](MessageChannel& client) {
         send_text(client, "who");
-        for (std::size_t i = 0; i < servers.size(); ++i) {
-            std::error_code ec;
-            const auto peeked = servers[i].peek({}, ec);
-            if (!ec && peeked.total_available > 0) {
-                EXPECT_EQ(receive_text(servers[i], 8).first, "who");
-                return static_cast<int>(i);
+        // Locally it is there at once; a remote client's takes the network's time.
+        for (const auto until = std::chrono::steady_clock::now() + generous; std::chrono::steady_clock::now() < until;) {
+            for (std::size_t i = 0; i < servers.size(); ++i) {
+                std::error_code ec;
+                const auto peeked = servers[i].peek({}, ec);
+                if (!ec && peeked.total_available > 0) {
+                    EXPECT_EQ(receive_text(servers[i], 8).first, "who");
+                    return static_cast<int>(i);
+                }
             }
+            if (!test::using_remote_clients()) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(1));
         }
         return -1;
     };
@@ -886,6 +896,7 @@ TEST(MessageChannelConformance, FreeInstancesAreTakenInTheOrderTheyBeganListenin
 // read gets what was sent and then ERROR_BROKEN_PIPE; a write gets
 // ERROR_NO_DATA ("the pipe is being closed"), from either end.
 TEST(MessageChannelConformance, AfterThePeerClosesWhatWasSentIsReadThenBrokenPipe) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     auto c = connect_pair("close");
     send_text(c.client, "one");
     send_text(c.client, "two");
@@ -1107,6 +1118,7 @@ TEST(MessageChannelConformance, TheClientKnowsItsServersProcessAndUser) {
 }
 
 TEST(MessageChannelConformance, AClientMayAskForTheServersUser) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a user name is the server host's; a remote client reaches the gateway user's pipes (docs/gateway.md)");
     const auto name = test::unique_pipe_name("server-user");
     // Two instances: on Windows the check is made once connected, so a refused open has used one.
     auto first = test::create_instance(name);
@@ -1143,6 +1155,7 @@ TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
 // (ERROR_NOT_FOUND) but still its own, and the client knows neither
 // (ERROR_PIPE_NOT_CONNECTED). A peer that merely closed leaves both known.
 TEST(MessageChannelConformance, EitherEndKnowsBothProcessesUntilADisconnect) {
+    PIPESLOT_SKIP_FOR_REMOTE_CLIENTS("a close or disconnect reaches the other host after the call returns (docs/gateway.md)");
     auto c = connect_pair("process-ids");
     std::error_code ec;
     const auto server_pid = c.server.server_process_id(ec);

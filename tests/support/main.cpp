@@ -38,8 +38,11 @@ std::filesystem::path make_test_directories() {
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    for (int i = 1; i < argc; ++i)
+    bool remote = false;
+    for (int i = 1; i < argc; ++i) {
         if (std::string(argv[i]) == "--fake") pipeslot::test::use_fake();
+        if (std::string(argv[i]) == "--remote") remote = true;
+    }
     if (pipeslot::test::using_fake()) std::printf("pipeslot tests: the conformance suite against the in-memory fake\n");
 #ifdef _WIN32
     std::printf("pipeslot tests: win32 backend%s\n",
@@ -48,7 +51,18 @@ int main(int argc, char** argv) {
 #else
     std::printf("pipeslot tests: posix backend\n");
     const auto directories = make_test_directories();
+    pipeslot::Gateway gateway;
+    if (remote) {  // every client through a gateway on loopback, as a client on another host would be
+        pipeslot::GatewayOptions options;
+        options.port = 0;
+        gateway = pipeslot::Gateway::start(options);
+        ::setenv("PIPESLOT_GATEWAY_PORT", std::to_string(gateway.port()).c_str(), 1);  // helper processes too
+        pipeslot::test::use_remote_clients();
+        std::printf("pipeslot tests: every client opens \\\\127.0.0.1\\pipe\\NAME, through a gateway on port %u\n",
+                    unsigned{gateway.port()});
+    }
     const int result = RUN_ALL_TESTS();
+    gateway.stop();
     std::error_code ignored;
     if (!directories.empty()) std::filesystem::remove_all(directories, ignored);
     return result;

@@ -45,13 +45,65 @@ constexpr const char* exe_suffix = "";
 
 namespace {
 IpcSystem* system_under_test = &native_ipc();
-}
+bool fake_in_use = false, remote_in_use = false;
+
+// The native system, with every client reaching its pipe through the
+// gateway on loopback (\\127.0.0.1\pipe\NAME) and every server accepting
+// remote clients: the conformance suite run as remote clients see it.
+class RemoteClients final : public IpcSystem {
+public:
+    std::string host_name() override { return native_ipc().host_name(); }
+
+protected:
+    // The native system's own implementation (its do_ functions are protected).
+    struct Reach : IpcSystem {
+        static constexpr auto open_channel = &Reach::do_open_channel;
+        static constexpr auto create_instance = &Reach::do_create_instance;
+        static constexpr auto create_mailslot = &Reach::do_create_mailslot;
+        static constexpr auto open_broadcaster = &Reach::do_open_broadcaster;
+        static constexpr auto create_pipe = &Reach::do_create_pipe;
+        static constexpr auto wait_for_instance = &Reach::do_wait_for_instance;
+    };
+    static PipeName remote(const PipeName& name) { return PipeName::parse("\\\\127.0.0.1\\pipe\\" + name.name()); }
+
+    std::unique_ptr<ChannelBackend> do_open_channel(const PipeName& name, const ClientOptions& options,
+                                                    std::error_code& ec) override {
+        return (native_ipc().*Reach::open_channel)(remote(name), options, ec);
+    }
+    std::unique_ptr<InstanceBackend> do_create_instance(const PipeName& name, const ServerOptions& options,
+                                                        std::error_code& ec) override {
+        auto accepting = options;
+        accepting.reject_remote_clients = false;
+        return (native_ipc().*Reach::create_instance)(name, accepting, ec);
+    }
+    std::unique_ptr<MailslotBackend> do_create_mailslot(const MailslotName& name, const MailslotOptions& options,
+                                                        std::error_code& ec) override {
+        return (native_ipc().*Reach::create_mailslot)(name, options, ec);
+    }
+    std::unique_ptr<BroadcasterBackend> do_open_broadcaster(const MailslotName& name, std::error_code& ec) override {
+        return (native_ipc().*Reach::open_broadcaster)(name, ec);
+    }
+    PipeStreams do_create_pipe(const PipeOptions& options, std::error_code& ec) override {
+        return (native_ipc().*Reach::create_pipe)(options, ec);
+    }
+    void do_wait_for_instance(const PipeName& name, const ClientOptions& options, std::error_code& ec) override {
+        (native_ipc().*Reach::wait_for_instance)(remote(name), options, ec);
+    }
+};
+}  // namespace
 
 IpcSystem& ipc() { return *system_under_test; }
-bool using_fake() { return system_under_test != &native_ipc(); }
+bool using_fake() { return fake_in_use; }
 void use_fake() {
     static testing::FakeSystem fake;
     system_under_test = &fake;
+    fake_in_use = true;
+}
+bool using_remote_clients() { return remote_in_use; }
+void use_remote_clients() {
+    static RemoteClients remote;
+    system_under_test = &remote;
+    remote_in_use = true;
 }
 
 namespace {

@@ -17,6 +17,10 @@ namespace pipeslot::test {
 IpcSystem& ipc();
 bool using_fake();
 void use_fake();
+// --remote (POSIX): the native system with every client opening its pipe
+// as \\127.0.0.1\pipe\NAME, through a gateway the runner starts.
+bool using_remote_clients();
+void use_remote_clients();
 // ipc()'s factories, throwing on error (an exception fails the test).
 PipeInstance create_instance(std::string_view name, const ServerOptions& options = {});
 MessageChannel open_channel(std::string_view name, const ClientOptions& options = {});
@@ -36,6 +40,9 @@ PipeStreams create_pipe(const PipeOptions& options = {});
 // For tests of what only real processes (or native handles) can show.
 #define PIPESLOT_SKIP_UNDER_FAKE(what) \
     if (::pipeslot::test::using_fake()) GTEST_SKIP() << "the in-memory fake has no " what
+// For what a client across the network cannot see as a local one does (docs/gateway.md).
+#define PIPESLOT_SKIP_FOR_REMOTE_CLIENTS(why) \
+    if (::pipeslot::test::using_remote_clients()) GTEST_SKIP() << "remote clients: " why
 
 // Every blocking call in a test has a bound; this one is for calls that
 // should succeed at once (so it is generous on a loaded machine).
