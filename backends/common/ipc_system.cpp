@@ -30,20 +30,11 @@ std::size_t call_with(IpcSystem& ipc, std::string_view name, std::span<const std
     return channel.transact(request, reply, exchange_timeout(), ec);  // more_data: the rest goes with the channel
 }
 
-// \\THIS-HOST\pipe\NAME is \\.\pipe\NAME: no network on the way.
-PipeName this_host_as_local(IpcSystem& ipc, PipeName name) {
-    if (name.empty() || name.is_local()) return name;
-    std::string host = ipc.host_name();
-    for (char& c : host) c = (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-    if (host.empty() || name.folded_server() != host) return name;
-    return PipeName::parse("\\\\.\\pipe\\" + name.name());
-}
-
 }  // namespace
 
 MessageChannel IpcSystem::open_channel(std::string_view text, const ClientOptions& options, std::error_code& ec) {
     ec.clear();
-    const auto name = this_host_as_local(*this, PipeName::parse(text, ec));
+    const auto name = PipeName::parse(text, ec);
     if (ec) return {};
     if (!options.wait.is_valid() || options.max_message_size < 1 || options.max_message_size > max_message_size) {
         ec = errc::invalid_argument;
@@ -58,7 +49,7 @@ MessageChannel IpcSystem::open_channel(std::string_view text, const ClientOption
 
 void IpcSystem::wait_for_instance(std::string_view text, const ClientOptions& options, std::error_code& ec) {
     ec.clear();
-    const auto name = this_host_as_local(*this, PipeName::parse(text, ec));
+    const auto name = PipeName::parse(text, ec);
     if (ec) return;
     if (!options.wait.is_valid()) {
         ec = errc::invalid_argument;

@@ -165,6 +165,14 @@ std::error_code write_after_peer_left(Channel& c, std::uint64_t ticket, bool und
     return under_way ? errc::broken_pipe : errc::pipe_closing;
 }
 
+bool same_host_name(const std::string& a, const char* b) {
+    const auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+    std::size_t i = 0;
+    for (; i < a.size() && b[i]; ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return i == a.size() && !b[i] && i > 0;
+}
+
 std::unique_ptr<Channel> new_channel(bool server, PipeType type, ReadMode mode) {
     auto c = std::make_unique<Channel>();
     c->is_server = server;
@@ -200,12 +208,22 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
     return {};
 }
 
-std::error_code wait_for_instance(const PipeName& name, const ClientOptions& options, const Deadline& wait) {
+// \\THIS-HOST\pipe\NAME is \\.\pipe\NAME here: no network on the way.
+PipeName this_host_as_local(const PipeName& name) {
+    if (name.is_local()) return name;
+    char host[256] = {};
+    if (::gethostname(host, sizeof host - 1) != 0 || !same_host_name(name.server(), host)) return name;
+    return PipeName::parse("\\\\.\\pipe\\" + name.name());
+}
+
+std::error_code wait_for_instance(const PipeName& given, const ClientOptions& options, const Deadline& wait) {
+    const auto name = this_host_as_local(given);
     return name.is_local() ? posix::wait_for_pipe(name, options, wait) : posix::wait_for_remote_pipe(name, options, wait);
 }
 
-std::error_code open_channel(const PipeName& name, const ClientOptions& options, const Deadline& wait,
+std::error_code open_channel(const PipeName& given, const ClientOptions& options, const Deadline& wait,
                              ChannelPtr& out) {
+    const auto name = this_host_as_local(given);
     posix::OpenedChannel opened;
     if (auto ec = name.is_local() ? posix::open_pipe(name, options, wait, opened)
                                   : posix::open_remote_pipe(name, options, wait, opened))

@@ -38,7 +38,7 @@ std::filesystem::path make_test_directories() {
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    bool remote = false;
+    [[maybe_unused]] bool remote = false;  // POSIX: Windows reaches remote pipes over SMB
     for (int i = 1; i < argc; ++i) {
         if (std::string(argv[i]) == "--fake") pipeslot::test::use_fake();
         if (std::string(argv[i]) == "--remote") remote = true;
