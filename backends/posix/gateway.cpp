@@ -8,6 +8,7 @@
 #include "name_client.hpp"
 #include "relay.hpp"
 #include "tcp.hpp"
+#include "tls.hpp"
 
 #include <pipeslot/error.hpp>
 #include <pipeslot/gateway.hpp>
@@ -31,6 +32,7 @@ namespace pipeslot {
 struct Gateway::Impl {
     GatewayOptions options;
     std::vector<posix::Network> allowed;
+    std::shared_ptr<posix::TlsContext> tls;  // null: plaintext on loopback only
     posix::Fd listener;
     posix::Fd stop_event;  // readable once stop() is called: every wait of every connection ends
     std::uint16_t port = 0;
@@ -50,37 +52,53 @@ struct Gateway::Impl {
         if (options.log) options.log(line);
     }
     void accept_loop();
-    void serve(int fd, const std::string& peer);
+    void serve(int fd, const sockaddr_storage& peer);
+    void serve_request(posix::Transport& network, const std::string& who, const std::string& identity);
     void linger(int fd) const;
     void reap_locked();
 };
 
 namespace {
 
-void send_reply(int fd, errc result) {
-    detail::OpenReply reply;
-    reply.result = result;
-    const auto frame = detail::encode_open_reply(reply);
-    (void)!::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+// An answer is short and the client waits for it: a moment is enough.
+constexpr auto reply_time = std::chrono::seconds(2);
+
+void send_reply(posix::Transport& network, const detail::OpenReply& reply) {
+    auto frame = detail::encode_open_reply(reply);
+    (void)posix::transfer_exactly(network, frame, false, detail::Deadline(reply_time));
 }
 
-// Exactly `into.size()` bytes before `deadline`, unless the gateway stops.
-std::error_code read_request_bytes(int fd, int stop_fd, std::span<std::byte> into, const detail::Deadline& deadline) {
-    while (!into.empty()) {
-        pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-        const int ready = ::poll(p, 2, static_cast<int>(std::max<std::int64_t>(deadline.remaining_ms(), 0)));
-        if (ready == 0) return errc::timed_out;
-        if (ready < 0) {
-            if (errno == EINTR) continue;
-            return posix::last_error();
-        }
-        if (p[1].revents) return errc::cancelled;
-        const ssize_t n = ::recv(fd, into.data(), into.size(), MSG_DONTWAIT);
-        if (n > 0) into = into.subspan(static_cast<std::size_t>(n));
-        else if (n == 0) return errc::end_of_stream;
-        else if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK) return posix::last_error();
+void send_reply(posix::Transport& network, errc result) {
+    detail::OpenReply reply;
+    reply.result = result;
+    send_reply(network, reply);
+}
+
+// The first byte of a connection, within `deadline` (false: none came).
+bool first_byte_came(int fd, int stop_fd, const detail::Deadline& deadline) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    return ::poll(p, 2, static_cast<int>(std::max<std::int64_t>(deadline.remaining_ms(), 0))) > 0 && !p[1].revents &&
+           (p[0].revents & POLLIN);
+}
+
+// Before anything is read: the answer in plaintext (to a TLS client it is
+// no ServerHello, so its handshake fails: refused all the same). What it
+// sent already is read first, so the close is no reset that could lose it.
+void refuse(int fd, errc why) {
+    posix::SocketTransport plain(fd);
+    std::array<std::byte, 4096> sink;
+    for (int i = 0; i < 16 && plain.read(sink).status == posix::Transport::Status::done; ++i) {
     }
-    return {};
+    detail::OpenReply reply;
+    reply.result = why;
+    const auto frame = detail::encode_open_reply(reply);
+    (void)!::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    ::close(fd);
+}
+
+errc portable(const std::error_code& ec) {
+    if (!ec) return errc{};
+    return ec.category() == pipeslot::category() ? static_cast<errc>(ec.value()) : errc::resource_exhausted;
 }
 
 }  // namespace
@@ -130,23 +148,21 @@ void Gateway::Impl::accept_loop() {
         const bool allowed_peer = std::any_of(allowed.begin(), allowed.end(), [&](const auto& n) { return n.contains(peer); });
         if (!allowed_peer) {
             log("refused " + who + ": not on the allow-list");
-            send_reply(fd, errc::access_denied);  // the same answer whatever it would have asked
-            ::close(fd);
+            refuse(fd, errc::access_denied);  // the same answer whatever it asked: it learns nothing
             continue;
         }
         std::lock_guard lock(mutex);
         reap_locked();
         if (live >= options.max_connections) {
             log("refused " + who + ": " + std::to_string(live) + " connections already");
-            send_reply(fd, errc::resource_exhausted);
-            ::close(fd);
+            refuse(fd, errc::resource_exhausted);
             continue;
         }
         auto& c = connections.emplace_back();
         ++live;
         try {
-            c.thread = std::thread([this, fd, who, &c] {
-                serve(fd, who);
+            c.thread = std::thread([this, fd, peer, &c] {
+                serve(fd, peer);
                 std::lock_guard done_lock(mutex);
                 c.done = true;
                 --live;
@@ -156,43 +172,62 @@ void Gateway::Impl::accept_loop() {
             connections.pop_back();
             --live;
             log("refused " + who + ": no thread for it");
-            send_reply(fd, errc::resource_exhausted);
-            ::close(fd);
+            refuse(fd, errc::resource_exhausted);
         }
     }
 }
 
-void Gateway::Impl::serve(int raw_fd, const std::string& who) {
+void Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
     posix::Fd fd(raw_fd);
+    const std::string who = posix::address_text(peer);
     posix::notice_dead_peer(fd.get(), options.dead_peer_timeout);
     const detail::Deadline deadline(options.request_timeout);
-    std::array<std::byte, detail::frame_header_size + detail::max_gateway_open_payload> request{};
-    auto ec = read_request_bytes(fd.get(), stop_event.get(), std::span(request).first(detail::frame_header_size), deadline);
-    std::optional<detail::FrameHeader> header;
-    if (!ec) {
-        header = detail::decode_header(std::span<const std::byte, detail::frame_header_size>(request.data(), detail::frame_header_size));
-        if (!header || header->kind != detail::FrameKind::gateway_open) {
-            log("refused " + who + ": not a pipeslot gateway request");
-            return send_reply(fd.get(), errc::protocol_error);
-        }
-        ec = read_request_bytes(fd.get(), stop_event.get(), std::span(request).subspan(detail::frame_header_size, header->length),
-                                deadline);
+    if (!first_byte_came(fd.get(), stop_event.get(), deadline))
+        return log("closed " + who + ": no request within the request timeout");
+    posix::SocketTransport plain(fd.get());
+    if (!posix::starts_tls(fd.get())) {
+        if (options.plaintext_on_loopback && posix::is_loopback(peer)) return serve_request(plain, who, {});
+        log("refused " + who + ": plaintext, and TLS is required" +
+            (posix::is_loopback(peer) ? std::string() : std::string(" off loopback")));
+        return send_reply(plain, errc::access_denied);
     }
-    if (ec == errc::timed_out) return log("closed " + who + ": no request within the request timeout");
-    if (ec) return;  // gone, or the gateway stops
+    if (!tls) return log("refused " + who + ": TLS, and this gateway has no TLS credentials");
+    std::error_code ec;
+    std::string identity;
+    const auto ssl = tls->accept(fd.get(), deadline, stop_event.get(), identity, ec);
+    if (!ssl) return log("refused " + who + ": the TLS handshake failed (a wrong certificate or key, or none)");
+    posix::TlsTransport secure(ssl.get(), fd.get());
+    serve_request(secure, who + " (" + identity + ")", identity);
+}
+
+void Gateway::Impl::serve_request(posix::Transport& network, const std::string& who, const std::string& identity) {
+    (void)identity;
+    const detail::Deadline deadline(options.request_timeout);
+    std::array<std::byte, detail::frame_header_size + detail::max_gateway_open_payload> request{};
+    const auto read = [&](std::size_t at, std::size_t size) {
+        return posix::transfer_exactly(network, std::span(request).subspan(at, size), true, deadline, stop_event.get());
+    };
+    if (!read(0, detail::frame_header_size)) return log("closed " + who + ": no request within the request timeout");
+    const auto header =
+        detail::decode_header(std::span<const std::byte, detail::frame_header_size>(request.data(), detail::frame_header_size));
+    if (!header || header->kind != detail::FrameKind::gateway_open) {
+        log("refused " + who + ": not a pipeslot gateway request");
+        return send_reply(network, errc::protocol_error);
+    }
+    if (!read(detail::frame_header_size, header->length)) return log("closed " + who + ": no request within the request timeout");
     const auto open = detail::decode_gateway_open(std::span<const std::byte>(request).subspan(detail::frame_header_size, header->length));
     if (!open) {
         log("refused " + who + ": a malformed request");
-        return send_reply(fd.get(), errc::protocol_error);
+        return send_reply(network, errc::protocol_error);
     }
     if (open->version != detail::gateway_version) {
         log("refused " + who + ": gateway protocol version " + std::to_string(open->version) + ", this gateway speaks " +
             std::to_string(detail::gateway_version));
-        return send_reply(fd.get(), errc::not_supported);
+        return send_reply(network, errc::not_supported);
     }
     std::error_code name_error;
     const auto name = PipeName::parse("\\\\.\\pipe\\" + open->name, name_error);
-    if (name_error) return send_reply(fd.get(), errc::invalid_name);
+    if (name_error) return send_reply(network, errc::invalid_name);
 
     ClientOptions local;
     local.access = open->request.access;
@@ -201,7 +236,7 @@ void Gateway::Impl::serve(int raw_fd, const std::string& who) {
     const bool forever = open->request.wait_ms == detail::wait_forever_ms;
     local.wait = forever ? Timeout::forever() : Timeout(std::chrono::milliseconds(open->request.wait_ms));
     const detail::Deadline wait(local.wait);
-    const posix::GatewayCall call{stop_event.get(), fd.get()};
+    const posix::GatewayCall call{stop_event.get(), network.fd()};
 
     if (open->request.query || open->request.wait_only) {
         detail::OpenReply reply;
@@ -209,35 +244,31 @@ void Gateway::Impl::serve(int raw_fd, const std::string& who) {
         const auto result = open->request.query ? posix::count_instances(name, {}, count, &call)
                                                 : posix::wait_for_pipe(name, local, wait, &call);
         if (result == errc::cancelled) return;
-        reply.result = result ? static_cast<errc>(result.value()) : errc{};
-        if (result && result.category() != pipeslot::category()) reply.result = errc::resource_exhausted;
+        reply.result = portable(result);
         reply.current_instances = static_cast<std::uint16_t>(std::min(count, 0xFFFFu));
         reply.max_instances = 1;
-        const auto frame = detail::encode_open_reply(reply);
-        (void)!::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
-        return;
+        return send_reply(network, reply);
     }
 
     posix::OpenedChannel opened;
     if (auto result = posix::open_pipe(name, local, wait, opened, &call)) {
-        if (result == errc::cancelled) return;
-        return send_reply(fd.get(), result.category() == pipeslot::category() ? static_cast<errc>(result.value())
-                                                                           : errc::resource_exhausted);
+        if (result != errc::cancelled) send_reply(network, portable(result));
+        return;
     }
     posix::Fd pipe(opened.fd);
-    const auto frame = detail::encode_open_reply(opened.reply);
-    if (::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) {
+    auto frame = detail::encode_open_reply(opened.reply);
+    if (!posix::transfer_exactly(network, frame, false, detail::Deadline(reply_time), stop_event.get()) ||
+        posix::set_nonblocking(pipe.get(), true)) {
         opened.flow->stop_reading();
         return;
     }
-    if (posix::set_nonblocking(pipe.get(), true)) return opened.flow->stop_reading();
-    posix::SocketTransport network(fd.get()), channel(pipe.get());
-    const auto end = posix::relay(network, channel, *opened.flow, stop_event.get());
+    posix::SocketTransport channel(pipe.get());
+    const auto end = posix::relay(network, channel, opened.flow.get(), stop_event.get());
     if (end == posix::RelayEnd::malformed || end == posix::RelayEnd::network_failed)
         log("ended " + who + " on " + open->name + ": " + posix::relay_end_text(end));
     opened.flow->stop_reading();  // as a local client's close: a flush at the server has its answer
     pipe.reset();
-    if (end == posix::RelayEnd::server_closed) linger(fd.get());
+    if (end == posix::RelayEnd::server_closed) linger(network.fd());
 }
 
 Gateway::Gateway() noexcept = default;
@@ -264,6 +295,14 @@ Gateway Gateway::start(const GatewayOptions& options, std::error_code& ec) {
         impl->allowed.push_back(*network);
     }
     if (impl->allowed.empty()) impl->allowed = {*posix::Network::parse("127.0.0.0/8"), *posix::Network::parse("::1/128")};
+    const bool has_tls = !options.certificate_file.empty() || !options.psks.empty();
+    // TLS needs a way for clients to prove who they are: a CA for their certificates, or keys.
+    if ((!has_tls && !options.plaintext_on_loopback) || (has_tls && options.client_ca_file.empty() && options.psks.empty()) ||
+        options.certificate_file.empty() != options.private_key_file.empty()) {
+        ec = errc::invalid_argument;
+        return {};
+    }
+    if (has_tls && !(impl->tls = posix::TlsContext::for_gateway(options, ec))) return {};
     const auto address = posix::Network::parse(options.address);
     if (!address || options.address.find('/') != std::string::npos || options.max_connections == 0 ||
         options.request_timeout.count() <= 0 || options.dead_peer_timeout.count() <= 0) {

@@ -3,14 +3,19 @@
 #include "../common/gateway_protocol.hpp"
 #include "fd.hpp"
 #include "flow_page.hpp"
+#include "relay.hpp"
 #include "tcp.hpp"
+#include "tls.hpp"
 
 #include <algorithm>
 #include <charconv>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <thread>
 
 namespace pipeslot::posix {
 namespace {
@@ -23,36 +28,115 @@ std::chrono::milliseconds from_environment(const char* variable, std::chrono::mi
     return error == std::errc{} && *end == '\0' && ms >= 1 ? std::chrono::milliseconds(ms) : otherwise;
 }
 
-void set_receive_timeout(int fd, std::int64_t ms) noexcept {
-    timeval tv{};  // zero: none
-    if (ms > 0) {
-        tv.tv_sec = static_cast<time_t>(ms / 1000);
-        tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
-    }
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-}
-
 enum class Ask { open, wait_only, query };
 
-// Exactly `into.size()` bytes, never more: what follows belongs to the channel.
-std::error_code receive_exactly(int fd, std::span<std::byte> into) {
-    while (!into.empty()) {
-        const ssize_t n = ::recv(fd, into.data(), into.size(), 0);
-        if (n > 0) into = into.subspan(static_cast<std::size_t>(n));
-        else if (n == 0 || errno == ECONNRESET || errno == EPIPE) return errc::broken_pipe;
-        else if (errno == EAGAIN || errno == EWOULDBLOCK) return errc::timed_out;
-        else if (errno != EINTR) return last_error();
+// --- how this process reaches gateways (pipeslot/gateway.hpp) ------------------
+
+std::optional<std::vector<std::byte>> hex_key(const std::string& path) {
+    std::ifstream in(path);
+    std::string text;
+    if (!in || !(in >> text) || text.size() % 2 != 0) return std::nullopt;
+    std::vector<std::byte> key;
+    for (std::size_t i = 0; i < text.size(); i += 2) {
+        unsigned v = 0;
+        const auto [end, error] = std::from_chars(text.data() + i, text.data() + i + 2, v, 16);
+        if (error != std::errc{} || end != text.data() + i + 2) return std::nullopt;
+        key.push_back(static_cast<std::byte>(v));
     }
-    return {};
+    return key;
+}
+
+GatewayClientOptions from_environment() {
+    GatewayClientOptions o;
+    const auto get = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
+    o.ca_file = get("PIPESLOT_GATEWAY_CA_FILE");
+    o.certificate_file = get("PIPESLOT_GATEWAY_CERTIFICATE_FILE");
+    o.private_key_file = get("PIPESLOT_GATEWAY_KEY_FILE");
+    o.psk_identity = get("PIPESLOT_GATEWAY_PSK_IDENTITY");
+    if (!get("PIPESLOT_GATEWAY_PSK_FILE").empty()) o.psk = hex_key(get("PIPESLOT_GATEWAY_PSK_FILE")).value_or(std::vector<std::byte>{});
+    o.plaintext_on_loopback = get("PIPESLOT_GATEWAY_PLAINTEXT") == "loopback";
+    return o;
+}
+
+struct ClientSettings {
+    std::mutex mutex;
+    bool set = false;
+    GatewayClientOptions options;
+    std::shared_ptr<TlsContext> tls;  // made once per setting; null without TLS credentials
+    std::error_code tls_error;        // why none could be made from them
+};
+
+ClientSettings& settings() {
+    static ClientSettings s;
+    return s;
+}
+
+bool has_tls_credentials(const GatewayClientOptions& o) { return !o.ca_file.empty() || !o.psk_identity.empty(); }
+
+std::error_code adopt_locked(ClientSettings& s, const GatewayClientOptions& o) {
+    s.options = o;
+    s.set = true;
+    s.tls.reset();
+    s.tls_error.clear();
+    if (has_tls_credentials(o)) s.tls = TlsContext::for_client(o, s.tls_error);
+    return s.tls_error;
+}
+
+// A copy of the settings and their TLS context, for one open.
+std::pair<GatewayClientOptions, std::shared_ptr<TlsContext>> current(std::error_code& tls_error) {
+    auto& s = settings();
+    std::lock_guard lock(s.mutex);
+    if (!s.set) (void)adopt_locked(s, from_environment());
+    tls_error = s.tls_error;
+    return {s.options, s.tls};
+}
+
+// --- one conversation with a gateway --------------------------------------------
+
+// With TLS, the channel's socket is one end of a socket pair; this thread
+// carries it to the gateway and back, and ends when either side does.
+// Throws std::system_error (no thread), and then the caller keeps all three.
+void start_tls_relay(SslPtr& ssl, Fd& network, Fd& pair_end) {
+    std::thread relay_thread([session = ssl.get(), net = network.get(), pair = pair_end.get()] {
+        const SslPtr owned_session(session);
+        const Fd owned_net(net), owned_pair(pair);
+        TlsTransport secure(session, net);
+        SocketTransport local(pair);
+        relay(secure, local, nullptr, -1);
+    });
+    (void)ssl.release();
+    (void)network.release();
+    (void)pair_end.release();
+    relay_thread.detach();
 }
 
 std::error_code ask_gateway(const Name& name, const ClientOptions& options, const detail::Deadline& wait, Ask ask,
                             OpenedChannel& out) {
+    std::error_code tls_error;
+    const auto [settings_now, tls] = current(tls_error);
+    if (tls_error) return tls_error;  // credentials that do not load
     const auto grace = gateway_connect_timeout();
     int raw = -1;
     if (auto ec = connect_tcp(name.server(), gateway_port(options.gateway_port), grace, raw)) return ec;
     Fd fd(raw);
     notice_dead_peer(fd.get(), gateway_dead_peer_timeout());
+    if (auto ec = set_nonblocking(fd.get(), true)) return ec;
+    sockaddr_storage peer{};
+    socklen_t size = sizeof peer;
+    ::getpeername(fd.get(), reinterpret_cast<sockaddr*>(&peer), &size);
+    // TLS on every connection off loopback; plaintext only to loopback, and only when configured.
+    SslPtr ssl;
+    if (tls) {
+        std::error_code ec;
+        ssl = tls->connect(fd.get(), name.server(), detail::Deadline(grace), ec);
+        if (!ssl) return ec;  // access_denied: a wrong certificate or key, or refused
+    } else if (!settings_now.plaintext_on_loopback || !is_loopback(peer)) {
+        return errc::access_denied;  // no TLS credentials for a gateway that needs them
+    }
+    SocketTransport plain(fd.get());
+    std::optional<TlsTransport> secure;
+    if (ssl) secure.emplace(ssl.get(), fd.get());
+    Transport& network = ssl ? static_cast<Transport&>(*secure) : plain;
 
     detail::GatewayOpen open;
     open.name = name.name();
@@ -64,34 +148,47 @@ std::error_code ask_gateway(const Name& name, const ClientOptions& options, cons
     r.query = ask == Ask::query;
     r.wait_ms = wait.is_forever() ? detail::wait_forever_ms
                                   : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
-    const auto frame = detail::encode_gateway_open(open);
-    if (::send(fd.get(), frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))
-        return errc::not_found;  // the gateway went away at once
+    auto frame = detail::encode_gateway_open(open);
+    if (!transfer_exactly(network, frame, false, detail::Deadline(grace))) return errc::not_found;  // gone at once
 
     // The answer comes once an instance is free or the wait is over; past
     // that and the grace, the gateway is taken for gone.
     const bool bounded = !wait.is_forever() && !options.use_server_default_wait;
-    set_receive_timeout(fd.get(), bounded ? wait.remaining_ms() + grace.count() : 0);
+    const detail::Deadline answer = bounded ? detail::Deadline(std::chrono::milliseconds(wait.remaining_ms() + grace.count()))
+                                            : detail::Deadline(Timeout::forever());
     std::array<std::byte, detail::frame_header_size + detail::max_connect_payload> reply{};
-    auto ec = receive_exactly(fd.get(), std::span(reply).first(detail::frame_header_size));
-    std::optional<detail::FrameHeader> header;
-    if (!ec) {
-        header = detail::decode_header(std::span<const std::byte, detail::frame_header_size>(reply.data(), detail::frame_header_size));
-        if (!header || header->kind != detail::FrameKind::open_reply || header->length < detail::open_reply_size)
-            return errc::protocol_error;
-        ec = receive_exactly(fd.get(), std::span(reply).subspan(detail::frame_header_size, header->length));
-    }
-    if (ec == errc::timed_out) return ask == Ask::wait_only ? errc::timed_out : errc::pipe_busy;  // no answer in time
-    if (ec == errc::broken_pipe) return errc::not_found;  // closed unanswered: no gateway there
-    if (ec) return ec;
+    const auto receive = [&](std::size_t at, std::size_t count) -> std::error_code {
+        if (transfer_exactly(network, std::span(reply).subspan(at, count), true, answer)) return {};
+        if (answer.expired()) return ask == Ask::wait_only ? errc::timed_out : errc::pipe_busy;  // no answer in time
+        return errc::not_found;  // closed unanswered: no gateway there
+    };
+    if (auto ec = receive(0, detail::frame_header_size)) return ec;
+    const auto header =
+        detail::decode_header(std::span<const std::byte, detail::frame_header_size>(reply.data(), detail::frame_header_size));
+    if (!header || header->kind != detail::FrameKind::open_reply || header->length < detail::open_reply_size)
+        return errc::protocol_error;
+    if (auto ec = receive(detail::frame_header_size, header->length)) return ec;
     const auto decoded = detail::decode_open_reply(std::span<const std::byte>(reply).subspan(detail::frame_header_size, header->length));
     if (!decoded) return errc::protocol_error;
     if (decoded->result != errc{}) return decoded->result;
     out.reply = *decoded;
     if (ask != Ask::open) return {};
-    set_receive_timeout(fd.get(), 0);  // the channel sets its own
     out.flow = FlowPage::unshared(false);  // no page across hosts: no quotas (docs/gateway.md)
-    out.fd = fd.release();
+    if (!ssl) {
+        if (auto ec = set_nonblocking(fd.get(), false)) return ec;  // the channel's sockets block (socket_io.hpp)
+        out.fd = fd.release();
+        return {};
+    }
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return last_error();
+    Fd channel_end(pair[0]), relay_end(pair[1]);
+    if (auto ec = set_nonblocking(relay_end.get(), true)) return ec;
+    try {
+        start_tls_relay(ssl, fd, relay_end);
+    } catch (const std::system_error&) {
+        return errc::resource_exhausted;
+    }
+    out.fd = channel_end.release();
     return {};
 }
 
@@ -126,3 +223,16 @@ std::error_code count_remote_instances(const Name& name, const ClientOptions& op
 }
 
 }  // namespace pipeslot::posix
+
+namespace pipeslot {
+
+std::error_code set_gateway_client_options(const GatewayClientOptions& options) {
+    if (options.certificate_file.empty() != options.private_key_file.empty() ||
+        options.psk_identity.empty() != options.psk.empty())
+        return errc::invalid_argument;
+    auto& s = posix::settings();
+    std::lock_guard lock(s.mutex);
+    return posix::adopt_locked(s, options);
+}
+
+}  // namespace pipeslot

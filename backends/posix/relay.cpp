@@ -2,6 +2,7 @@
 
 #include "flow_page.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <poll.h>
 #include <sys/socket.h>
@@ -31,6 +32,24 @@ Transport::Result SocketTransport::write(std::span<const std::byte> bytes) noexc
 }
 
 void SocketTransport::shut_write() noexcept { ::shutdown(fd_, SHUT_WR); }
+
+bool transfer_exactly(Transport& t, std::span<std::byte> bytes, bool reading, const detail::Deadline& deadline,
+                      int stop_fd) {
+    while (!bytes.empty()) {
+        const auto r = reading ? t.read(bytes) : t.write(bytes);
+        if (r.status == Transport::Status::done) {
+            bytes = bytes.subspan(r.bytes);
+            continue;
+        }
+        if (r.status != Transport::Status::again_read && r.status != Transport::Status::again_write) return false;
+        pollfd p[2] = {{t.fd(), static_cast<short>(r.status == Transport::Status::again_read ? POLLIN : POLLOUT), 0},
+                       {stop_fd, POLLIN, 0}};
+        const int ready = ::poll(p, 2, deadline.is_forever() ? -1 : static_cast<int>(std::max<std::int64_t>(deadline.remaining_ms(), 0)));
+        if (ready == 0 || (ready > 0 && p[1].revents)) return false;
+        if (ready < 0 && errno != EINTR) return false;
+    }
+    return true;
+}
 
 const char* relay_end_text(RelayEnd end) noexcept {
     switch (end) {
@@ -66,7 +85,7 @@ short events_for(Transport::Status wants) noexcept { return wants == Transport::
 
 }  // namespace
 
-RelayEnd relay(Transport& network, Transport& local, FlowPage& flow, int stop_fd) {
+RelayEnd relay(Transport& network, Transport& local, FlowPage* flow, int stop_fd) {
     Direction up(network, local);    // client -> server
     Direction down(local, network);  // server -> client
     for (;;) {
@@ -79,7 +98,7 @@ RelayEnd relay(Transport& network, Transport& local, FlowPage& flow, int stop_fd
                     std::uint64_t payload = 0;
                     if (!d->scanner.scan(std::span(d->buffer).first(r.bytes), payload))
                         return d == &up ? RelayEnd::malformed : RelayEnd::server_closed;
-                    if (d == &down) flow.took(payload);  // the server's quota: taken as it leaves
+                    if (d == &down && flow) flow->took(payload);  // the server's quota: taken as it leaves
                     d->begin = 0;
                     d->end = r.bytes;
                     progress = true;

@@ -5,6 +5,7 @@
 // server wrote is credited to its quota as it leaves for the network.
 #pragma once
 
+#include "../common/deadline.hpp"
 #include "../common/gateway_protocol.hpp"
 
 #include <cstddef>
@@ -46,6 +47,11 @@ private:
     int fd_;
 };
 
+// Exactly `bytes.size()` bytes through `t` within `deadline`, unless
+// `stop_fd` (-1: none) becomes readable first (false if not).
+bool transfer_exactly(Transport& t, std::span<std::byte> bytes, bool reading, const detail::Deadline& deadline,
+                      int stop_fd = -1);
+
 enum class RelayEnd {
     client_closed,    // the network side ended: the pipe's client end is closed
     server_closed,    // the server closed or disconnected: the network side is told
@@ -55,8 +61,9 @@ enum class RelayEnd {
 };
 const char* relay_end_text(RelayEnd end) noexcept;
 
-// Until one side ends or `stop_fd` becomes readable. `flow` is the pipe's
-// client-side page (credited with what the server wrote).
-RelayEnd relay(Transport& network, Transport& local, FlowPage& flow, int stop_fd);
+// Until one side ends or `stop_fd` becomes readable (-1: none). `flow`, in a
+// gateway, is the pipe's client-side page, credited with what the server
+// wrote; a client's own relay (TLS) has none.
+RelayEnd relay(Transport& network, Transport& local, FlowPage* flow, int stop_fd);
 
 }  // namespace pipeslot::posix

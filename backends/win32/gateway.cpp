@@ -9,6 +9,13 @@ namespace pipeslot {
 
 struct Gateway::Impl {};
 
+std::error_code set_gateway_client_options(const GatewayClientOptions& options) {
+    if (options.certificate_file.empty() != options.private_key_file.empty() ||
+        options.psk_identity.empty() != options.psk.empty())
+        return errc::invalid_argument;
+    return {};  // Windows: SMB authenticates remote opens itself
+}
+
 Gateway::Gateway() noexcept = default;
 Gateway::~Gateway() = default;
 Gateway::Gateway(Gateway&&) noexcept = default;

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -26,7 +27,23 @@ namespace pipeslot {
 
 inline constexpr std::uint16_t default_gateway_port = 4455;
 
+// TLS 1.3 (OpenSSL) protects every connection to a gateway that is not on
+// loopback, in both directions. The gateway shows a certificate (or, with a
+// pre-shared key, none is needed); a client authenticates with a certificate
+// signed by the gateway's client CA, or with a TLS 1.3 external pre-shared
+// key. Files are PEM. A key is 32 bytes (the SHA-256 suites).
 struct GatewayOptions {
+    // The gateway's certificate chain and private key.
+    std::string certificate_file, private_key_file;
+    // Client certificates are checked against this CA; the subject of a
+    // client's certificate is what the pipe's server gets as client_user().
+    std::string client_ca_file;
+    // Pre-shared keys, by identity; the identity is the client's user.
+    std::map<std::string, std::vector<std::byte>> psks;
+    // Clients on loopback may skip TLS. Without TLS credentials above, the
+    // gateway serves only such clients; with neither, start() refuses.
+    bool plaintext_on_loopback = false;
+
     // Where to listen: an IPv4 or IPv6 address literal. Loopback unless told otherwise.
     std::string address = "127.0.0.1";
     // unset: PIPESLOT_GATEWAY_PORT, else default_gateway_port; 0: any free port (see Gateway::port()).
@@ -45,6 +62,26 @@ struct GatewayOptions {
     // Told why each refused connection was refused (one line, no newline).
     std::function<void(std::string_view)> log;
 };
+
+// How this process's clients reach gateways (\\SERVER\pipe\NAME on POSIX),
+// for every open from now on. Until set, it is read once from the
+// environment: PIPESLOT_GATEWAY_CA_FILE, PIPESLOT_GATEWAY_CERTIFICATE_FILE,
+// PIPESLOT_GATEWAY_KEY_FILE, PIPESLOT_GATEWAY_PSK_IDENTITY,
+// PIPESLOT_GATEWAY_PSK_FILE (the key in hex) and PIPESLOT_GATEWAY_PLAINTEXT=loopback.
+struct GatewayClientOptions {
+    // The gateway's certificate must be signed by this CA and name SERVER
+    // (its DNS name, or its IP address for an address literal).
+    std::string ca_file;
+    // A client certificate and its key, for a gateway that asks for one.
+    std::string certificate_file, private_key_file;
+    // Or a TLS 1.3 external pre-shared key (then no certificate is needed).
+    std::string psk_identity;
+    std::vector<std::byte> psk;
+    // A gateway on loopback is reached without TLS (when neither a CA nor a key is set).
+    bool plaintext_on_loopback = false;
+};
+// invalid_argument for a half-given pair (a certificate without its key, a PSK without its identity).
+PIPESLOT_API std::error_code set_gateway_client_options(const GatewayClientOptions& options);
 
 class PIPESLOT_API Gateway {
 public:

@@ -55,7 +55,12 @@ int main(int argc, char** argv) {
     if (remote) {  // every client through a gateway on loopback, as a client on another host would be
         pipeslot::GatewayOptions options;
         options.port = 0;
+        options.plaintext_on_loopback = true;
         gateway = pipeslot::Gateway::start(options);
+        pipeslot::GatewayClientOptions clients;
+        clients.plaintext_on_loopback = true;
+        (void)pipeslot::set_gateway_client_options(clients);
+        ::setenv("PIPESLOT_GATEWAY_PLAINTEXT", "loopback", 1);  // helper processes too
         ::setenv("PIPESLOT_GATEWAY_PORT", std::to_string(gateway.port()).c_str(), 1);  // helper processes too
         pipeslot::test::use_remote_clients();
         std::printf("pipeslot tests: every client opens \\\\127.0.0.1\\pipe\\NAME, through a gateway on port %u\n",
