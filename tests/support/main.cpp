@@ -1,6 +1,9 @@
 // The test runner's entry point: GoogleTest, a line saying which backend the
 // suite runs against, and (POSIX) private directories for this run only.
 #include "support.hpp"
+#ifndef _WIN32
+#include "pki.hpp"
+#endif
 
 #include <gtest/gtest.h>
 
@@ -38,10 +41,11 @@ std::filesystem::path make_test_directories() {
 
 int main(int argc, char** argv) {
     ::testing::InitGoogleTest(&argc, argv);
-    [[maybe_unused]] bool remote = false;  // POSIX: Windows reaches remote pipes over SMB
+    [[maybe_unused]] bool remote = false, remote_tls = false;  // POSIX: Windows reaches remote pipes over SMB
     for (int i = 1; i < argc; ++i) {
         if (std::string(argv[i]) == "--fake") pipeslot::test::use_fake();
         if (std::string(argv[i]) == "--remote") remote = true;
+        if (std::string(argv[i]) == "--remote-tls") remote = remote_tls = true;
     }
     if (pipeslot::test::using_fake()) std::printf("pipeslot tests: the conformance suite against the in-memory fake\n");
 #ifdef _WIN32
@@ -55,16 +59,29 @@ int main(int argc, char** argv) {
     if (remote) {  // every client through a gateway on loopback, as a client on another host would be
         pipeslot::GatewayOptions options;
         options.port = 0;
-        options.plaintext_on_loopback = true;
-        gateway = pipeslot::Gateway::start(options);
         pipeslot::GatewayClientOptions clients;
-        clients.plaintext_on_loopback = true;
-        (void)pipeslot::set_gateway_client_options(clients);
-        ::setenv("PIPESLOT_GATEWAY_PLAINTEXT", "loopback", 1);  // helper processes too
+        if (remote_tls) {  // TLS 1.3 both ways, the client with a certificate
+            const auto& pki = pipeslot::test::test_pki();
+            if (pki.directory.empty()) {
+                std::printf("pipeslot tests: cannot make test certificates (is openssl installed?)\n");
+                return 1;
+            }
+            options.certificate_file = pki.gateway.certificate;
+            options.private_key_file = pki.gateway.key;
+            options.client_ca_file = pki.gateway.ca;
+            clients.ca_file = pki.client.ca;
+            clients.certificate_file = pki.client.certificate;
+            clients.private_key_file = pki.client.key;
+        } else {
+            options.plaintext_on_loopback = clients.plaintext_on_loopback = true;
+            ::setenv("PIPESLOT_GATEWAY_PLAINTEXT", "loopback", 1);  // helper processes too
+        }
+        gateway = pipeslot::Gateway::start(options);
+        if (auto ec = pipeslot::set_gateway_client_options(clients)) throw std::system_error(ec, "client TLS");
         ::setenv("PIPESLOT_GATEWAY_PORT", std::to_string(gateway.port()).c_str(), 1);  // helper processes too
         pipeslot::test::use_remote_clients();
-        std::printf("pipeslot tests: every client opens \\\\127.0.0.1\\pipe\\NAME, through a gateway on port %u\n",
-                    unsigned{gateway.port()});
+        std::printf("pipeslot tests: every client opens \\\\127.0.0.1\\pipe\\NAME, through a gateway on port %u%s\n",
+                    unsigned{gateway.port()}, remote_tls ? " (TLS 1.3, client certificates)" : " (plaintext)");
     }
     const int result = RUN_ALL_TESTS();
     gateway.stop();
