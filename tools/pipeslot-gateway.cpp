@@ -1,14 +1,19 @@
 // pipeslot-gateway [--config FILE] [--listen ADDRESS] [--port N] [--allow NETWORK]...
+//                  [--certificate FILE --key FILE] [--client-ca FILE] [--psk IDENTITY=HEXFILE]...
+//                  [--plaintext-loopback]
 // Serves this host's named pipes to clients on other hosts (POSIX). Logs every
 // refusal on stderr; SIGTERM or SIGINT stops it taking connections, waits for
 // the ones it carries to end (--drain-seconds), then ends the rest and exits.
 #include <pipeslot/pipeslot.hpp>
+
+#include "common/hex_file.hpp"
 
 #include <charconv>
 #include <csignal>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -24,13 +29,18 @@ int usage(const std::string& problem) {
     std::fprintf(stderr,
                  "pipeslot-gateway: %s\n"
                  "usage: pipeslot-gateway [--config FILE] [--listen ADDRESS] [--port N] [--allow NETWORK]...\n"
-                 "                        [--max-connections N] [--request-timeout-ms N] [--dead-peer-timeout-ms N]\n"
-                 "                        [--drain-seconds N] [--quiet]\n"
+                 "                        [--certificate FILE --key FILE] [--client-ca FILE] [--psk IDENTITY=HEXFILE]...\n"
+                 "                        [--plaintext-loopback] [--max-connections N] [--request-timeout-ms N]\n"
+                 "                        [--dead-peer-timeout-ms N] [--drain-seconds N] [--quiet]\n"
                  "Serves this host's named pipes to clients on other hosts, which open\n"
                  "\\\\THIS-HOST\\pipe\\NAME. Listens on ADDRESS (default 127.0.0.1) and port N (default\n"
                  "PIPESLOT_GATEWAY_PORT, else %u); only clients in an allowed NETWORK (e.g.\n"
                  "198.51.100.0/24; default: loopback) get in. A pipe created with reject_remote_clients\n"
-                 "(the default) refuses them. A config FILE holds the same options, one 'name = value'\n"
+                 "(the default) refuses them. Every connection is TLS 1.3: the gateway shows its\n"
+                 "--certificate (PEM, with its --key); clients prove who they are with a certificate\n"
+                 "signed by --client-ca, or with a pre-shared key (--psk: an identity and a file holding\n"
+                 "the 32-byte key in hex). --plaintext-loopback lets clients on loopback skip TLS.\n"
+                 "A config FILE holds the same options, one 'name = value'\n"
                  "per line ('allow' may repeat; '#' starts a comment). Refusals are logged on stderr.\n"
                  "SIGTERM drains: no new connection, the current ones get --drain-seconds (default 10).\n"
                  "See docs/gateway.md.\n",
@@ -53,6 +63,19 @@ struct Settings {
 std::string apply(Settings& s, const std::string& name, const std::string& value) {
     long long n = 0;
     if (name == "listen") s.gateway.address = value;
+    else if (name == "certificate") s.gateway.certificate_file = value;
+    else if (name == "key") s.gateway.private_key_file = value;
+    else if (name == "client-ca") s.gateway.client_ca_file = value;
+    else if (name == "psk") {
+        const auto eq = value.find('=');
+        if (eq == std::string::npos || eq == 0) return "--psk takes IDENTITY=HEXFILE";
+        const auto key = pipeslot::detail::read_hex_file(value.substr(eq + 1));
+        if (!key) return "--psk: " + value.substr(eq + 1) + " does not hold a key in hex";
+        s.gateway.psks[value.substr(0, eq)] = *key;
+    } else if (name == "plaintext-loopback") {
+        if (value != "true" && value != "false") return "plaintext-loopback takes true or false";
+        s.gateway.plaintext_on_loopback = value == "true";
+    }
     else if (name == "allow") s.gateway.allowed_clients.push_back(value);
     else if (name == "port") {
         if (!parse_number(value, 0, 65535, n)) return "--port takes 0..65535";
@@ -111,6 +134,10 @@ int main(int argc, char** argv) {
             settings.quiet = true;
             continue;
         }
+        if (a == "--plaintext-loopback") {
+            settings.gateway.plaintext_on_loopback = true;
+            continue;
+        }
         if (a.rfind("--", 0) != 0 || i + 1 >= args.size()) return usage("unknown or incomplete option " + a);
         const auto problem = a == "--config" ? read_config(settings, args[++i]) : apply(settings, a.substr(2), args[++i]);
         if (!problem.empty()) return usage(problem);
@@ -129,6 +156,10 @@ int main(int argc, char** argv) {
 #endif
     std::error_code ec;
     auto gateway = Gateway::start(settings.gateway, ec);
+    if (ec == errc::invalid_argument) {
+        return usage("nothing could connect (give --certificate and --key with --client-ca or --psk, or "
+                     "--plaintext-loopback), or a file does not load");
+    }
     if (ec) {
         std::fprintf(stderr, "pipeslot-gateway: cannot listen on %s: %s\n", settings.gateway.address.c_str(),
                      ec.message().c_str());

@@ -1,6 +1,7 @@
 #include "gateway_client.hpp"
 
 #include "../common/gateway_protocol.hpp"
+#include "../common/hex_file.hpp"
 #include "fd.hpp"
 #include "flow_page.hpp"
 #include "relay.hpp"
@@ -32,20 +33,6 @@ enum class Ask { open, wait_only, query };
 
 // --- how this process reaches gateways (pipeslot/gateway.hpp) ------------------
 
-std::optional<std::vector<std::byte>> hex_key(const std::string& path) {
-    std::ifstream in(path);
-    std::string text;
-    if (!in || !(in >> text) || text.size() % 2 != 0) return std::nullopt;
-    std::vector<std::byte> key;
-    for (std::size_t i = 0; i < text.size(); i += 2) {
-        unsigned v = 0;
-        const auto [end, error] = std::from_chars(text.data() + i, text.data() + i + 2, v, 16);
-        if (error != std::errc{} || end != text.data() + i + 2) return std::nullopt;
-        key.push_back(static_cast<std::byte>(v));
-    }
-    return key;
-}
-
 GatewayClientOptions from_environment() {
     GatewayClientOptions o;
     const auto get = [](const char* name) { const char* v = std::getenv(name); return std::string(v ? v : ""); };
@@ -53,7 +40,7 @@ GatewayClientOptions from_environment() {
     o.certificate_file = get("PIPESLOT_GATEWAY_CERTIFICATE_FILE");
     o.private_key_file = get("PIPESLOT_GATEWAY_KEY_FILE");
     o.psk_identity = get("PIPESLOT_GATEWAY_PSK_IDENTITY");
-    if (!get("PIPESLOT_GATEWAY_PSK_FILE").empty()) o.psk = hex_key(get("PIPESLOT_GATEWAY_PSK_FILE")).value_or(std::vector<std::byte>{});
+    if (!get("PIPESLOT_GATEWAY_PSK_FILE").empty()) o.psk = detail::read_hex_file(get("PIPESLOT_GATEWAY_PSK_FILE")).value_or(std::vector<std::byte>{});
     o.plaintext_on_loopback = get("PIPESLOT_GATEWAY_PLAINTEXT") == "loopback";
     return o;
 }

@@ -21,6 +21,9 @@ namespace {
 // TLS_AES_128_GCM_SHA256: an external PSK is bound to one hash, SHA-256 here.
 const unsigned char aes128gcm_sha256[2] = {0x13, 0x01};
 constexpr std::size_t psk_size = 32;
+// Where keys are in use, only the suites of their hash: a gateway that chose
+// TLS_AES_256_GCM_SHA384 (OpenSSL's first) would pass over every key.
+constexpr const char* sha256_suites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
 
 int psks_index() {
     static const int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr, nullptr);
@@ -63,7 +66,8 @@ int use_psk(SSL* ssl, const EVP_MD* md, const unsigned char** identity, std::siz
     const auto* psks = psks_of(ssl);
     if (!psks || psks->keys.empty()) return 1;
     const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, aes128gcm_sha256);
-    if (!cipher || (md && md != SSL_CIPHER_get_handshake_digest(cipher))) return 1;
+    // (By kind: OpenSSL may hand a fetched digest, never the same object.)
+    if (!cipher || (md && EVP_MD_get_type(md) != EVP_MD_get_type(SSL_CIPHER_get_handshake_digest(cipher)))) return 1;
     const auto& [id, key] = *psks->keys.begin();
     *session = psk_session(ssl, key);
     *identity = reinterpret_cast<const unsigned char*>(id.data());
@@ -139,7 +143,10 @@ std::shared_ptr<TlsContext> TlsContext::for_gateway(const GatewayOptions& o, std
         if (SSL_CTX_load_verify_locations(ctx, o.client_ca_file.c_str(), nullptr) != 1) return nullptr;
         SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
     }
-    if (!psks->keys.empty()) SSL_CTX_set_psk_find_session_callback(ctx, find_psk);
+    if (!psks->keys.empty()) {
+        SSL_CTX_set_psk_find_session_callback(ctx, find_psk);
+        SSL_CTX_set_ciphersuites(ctx, sha256_suites);
+    }
     SSL_CTX_set_num_tickets(ctx, 0);  // no resumption: each connection authenticates in full
     SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     static const unsigned char id_context[] = "pipeslot-gateway";
@@ -165,7 +172,10 @@ std::shared_ptr<TlsContext> TlsContext::for_client(const GatewayClientOptions& o
     // Always verified: with a PSK and no CA, a gateway that falls back to a
     // certificate (it does not know the key) is refused, as nothing is trusted.
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);
-    if (!psks->keys.empty()) SSL_CTX_set_psk_use_session_callback(ctx, use_psk);
+    if (!psks->keys.empty()) {
+        SSL_CTX_set_psk_use_session_callback(ctx, use_psk);
+        SSL_CTX_set_ciphersuites(ctx, sha256_suites);
+    }
     ERR_clear_error();
     ec.clear();
     return context;
