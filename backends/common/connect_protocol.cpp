@@ -15,6 +15,29 @@ std::array<std::byte, frame_header_size + N> framed(FrameKind kind) noexcept {
     return out;
 }
 
+// A fixed part of N bytes, then the remote user: its length (one byte) and its bytes.
+template <std::size_t N>
+std::vector<std::byte> framed_with_user(FrameKind kind, const std::string& user) {
+    const std::string cut = cut_remote_user(user);
+    std::vector<std::byte> out(frame_header_size + N + 1 + cut.size());
+    const auto header = encode_header({kind, static_cast<std::uint32_t>(N + 1 + cut.size())});
+    std::memcpy(out.data(), header.data(), header.size());
+    out[frame_header_size + N] = static_cast<std::byte>(cut.size());
+    std::memcpy(out.data() + frame_header_size + N + 1, cut.data(), cut.size());
+    return out;
+}
+
+// The remote user after a fixed part of `fixed` bytes; an absent one (an
+// older peer) is empty. What follows it belongs to a later version.
+bool read_user(std::span<const std::byte> p, std::size_t fixed, std::string& user) {
+    user.clear();
+    if (p.size() == fixed) return true;
+    const auto size = static_cast<std::size_t>(p[fixed]);
+    if (size > max_remote_user || p.size() < fixed + 1 + size) return false;
+    user.assign(reinterpret_cast<const char*>(p.data() + fixed + 1), size);
+    return user.find('\0') == std::string::npos;
+}
+
 std::uint8_t access_code(ClientAccess a) noexcept {
     return a == ClientAccess::none ? 0 : a == ClientAccess::read ? 1 : a == ClientAccess::write ? 2 : 3;
 }
@@ -53,8 +76,16 @@ bool long_enough(std::span<const std::byte> payload, std::size_t size) noexcept 
 
 }  // namespace
 
-std::array<std::byte, frame_header_size + open_request_size> encode_open(const OpenRequest& r) noexcept {
-    auto out = framed<open_request_size>(FrameKind::open);
+std::string cut_remote_user(std::string user) {
+    if (user.size() <= max_remote_user) return user;
+    std::size_t end = max_remote_user;
+    while (end > 0 && (static_cast<unsigned char>(user[end]) & 0xC0) == 0x80) --end;  // not inside a character
+    user.resize(end);
+    return user;
+}
+
+std::vector<std::byte> encode_open(const OpenRequest& r) {
+    auto out = framed_with_user<open_request_size>(FrameKind::open, r.remote_user);
     auto p = std::span(out).subspan(frame_header_size);
     put_le<std::uint8_t>(p, 0, r.version);
     put_le<std::uint8_t>(p, 1, access_code(r.access));
@@ -78,6 +109,7 @@ std::optional<OpenRequest> decode_open(std::span<const std::byte> p) noexcept {
     r.wait_only = flags & 8;
     r.query = flags & 16;
     r.wait_ms = get_le<std::uint32_t>(p, 4);
+    if (!read_user(p, open_request_size, r.remote_user)) return std::nullopt;
     return r;
 }
 
@@ -113,8 +145,8 @@ std::optional<OpenReply> decode_open_reply(std::span<const std::byte> p) noexcep
     return r;
 }
 
-std::array<std::byte, frame_header_size + control_size> encode_control(const Control& c) noexcept {
-    auto out = framed<control_size>(FrameKind::control);
+std::vector<std::byte> encode_control(const Control& c) {
+    auto out = framed_with_user<control_size>(FrameKind::control, c.remote_user);
     auto p = std::span(out).subspan(frame_header_size);
     const auto& k = c.params;
     put_le<std::uint8_t>(p, 0, static_cast<std::uint8_t>(c.op));
@@ -157,6 +189,7 @@ std::optional<Control> decode_control(std::span<const std::byte> p) noexcept {
     k.first_instance = flags & 1;
     k.reject_remote = flags & 2;
     k.allow_other_users = flags & 4;
+    if (!read_user(p, control_size, c.remote_user)) return std::nullopt;
     return c;
 }
 

@@ -15,6 +15,8 @@
 #include <cstdint>
 #include <optional>
 #include <span>
+#include <string>
+#include <vector>
 
 namespace pipeslot::detail {
 
@@ -31,9 +33,13 @@ struct OpenRequest {
     bool wait_only = false;                // WaitNamedPipe: answered once an instance is free, which it does not take
     bool query = false;                    // answered at once with the name's current number of instances
     std::uint32_t wait_ms = 0;             // how long to wait for a free instance; wait_forever_ms
+    // A gateway's: who its network client proved to be (a PSK identity or a
+    // certificate's subject), for the server's client_user(). Empty otherwise.
+    std::string remote_user;
 };
-inline constexpr std::size_t open_request_size = 8;
-std::array<std::byte, frame_header_size + open_request_size> encode_open(const OpenRequest& request) noexcept;
+inline constexpr std::size_t open_request_size = 8;  // the fixed part; the remote user follows (length, bytes)
+inline constexpr std::size_t max_remote_user = 192;  // bytes (a longer one is cut at a character)
+std::vector<std::byte> encode_open(const OpenRequest& request);
 std::optional<OpenRequest> decode_open(std::span<const std::byte> payload) noexcept;
 
 // --- broker -> client: the answer, the last frame the broker writes ----------------
@@ -80,10 +86,14 @@ struct Control {
     errc result{};
     InstanceParams params;
     std::int64_t listening_since = -1;  // steady-clock nanoseconds (one clock for the host); -1: has a client
+    std::string remote_user;            // client: the gateway client's identity (OpenRequest::remote_user)
 };
-inline constexpr std::size_t control_size = 56;
-std::array<std::byte, frame_header_size + control_size> encode_control(const Control& control) noexcept;
+inline constexpr std::size_t control_size = 56;  // the fixed part; the remote user follows (length, bytes)
+std::vector<std::byte> encode_control(const Control& control);
 std::optional<Control> decode_control(std::span<const std::byte> payload) noexcept;
+
+// `user` cut to at most max_remote_user bytes, at a UTF-8 character's start.
+std::string cut_remote_user(std::string user);
 
 // The largest buffer quota a peer may announce (the in-memory fake and Win32 cap theirs lower).
 inline constexpr std::uint64_t max_buffer_quota = std::uint64_t{1} << 32;

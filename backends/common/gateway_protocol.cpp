@@ -11,6 +11,7 @@ namespace pipeslot::detail {
 std::vector<std::byte> encode_gateway_open(const GatewayOpen& open) {
     OpenRequest request = open.request;
     request.remote = false;
+    request.remote_user.clear();
     const auto local = encode_open(request);
     const auto payload_size = gateway_open_fixed_size + open.name.size();
     std::vector<std::byte> out(frame_header_size + payload_size);

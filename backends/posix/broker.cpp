@@ -248,8 +248,11 @@ void Broker::read_first_frame(std::uint64_t id) {
 }
 
 void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
+    auto& connection = connections_.at(id);
     // Through the door, a pipe that is not open to others does not exist.
-    if (connections_.at(id).via_door && !state_.params().allow_other_users) return refuse(id, errc::not_found);
+    if (connection.via_door && !state_.params().allow_other_users) return refuse(id, errc::not_found);
+    // Only this user's own processes (a gateway) may say who a remote client is.
+    if (request.remote && !connection.via_door) connection.remote_user = request.remote_user;
     if (request.query) return answer_free(id);  // the count rides in every such answer
     if (state_.waiting_count() >= max_waiting) {  // no room to wait: as if it had asked not to
         request.wait_ms = 0;
@@ -271,7 +274,7 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     auto node = connections_.extract(client);
     const int fd = node.mapped().fd;
     if (node.mapped().watched) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    if (key.member == 0) return deliver_(key.instance, fd);
+    if (key.member == 0) return deliver_(key.instance, fd, node.mapped().remote_user);
     Member* m = live_member(key.member);
     if (!m) {
         ::close(fd);  // its process went meanwhile: the client asks again
@@ -281,6 +284,7 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     control.op = detail::ControlOp::client;
     control.instance = key.instance;
     control.params = state_.params();
+    control.remote_user = node.mapped().remote_user;
     if (!m->link.send(control, fd)) return drop_member(key.member);
     update_member_interest(key.member);
 }

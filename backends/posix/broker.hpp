@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <string>
 #include <sys/types.h>
 #include <system_error>
 #include <vector>
@@ -30,8 +31,9 @@ inline std::uint64_t event_id(std::uint64_t tag) noexcept { return tag & ((std::
 
 class Broker {
 public:
-    // Called with a client's connection for one of this process's instances.
-    using Deliver = std::function<void(std::uint64_t instance, int fd)>;
+    // Called with a client's connection for one of this process's instances
+    // (and who a gateway's client is, else empty).
+    using Deliver = std::function<void(std::uint64_t instance, int fd, const std::string& remote_user)>;
     Broker(NameFiles& files, int epoll_fd, Deliver deliver);
     ~Broker();
     Broker(const Broker&) = delete;
@@ -82,6 +84,7 @@ private:
         bool waiting = false;  // for a free instance
         bool via_door = false;
         bool watched = false;  // in the epoll set
+        std::string remote_user;  // a gateway's client: who it is
         uid_t uid = 0;
         pid_t pid = 0;
     };

@@ -195,13 +195,18 @@ void Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
     std::error_code ec;
     std::string identity;
     const auto ssl = tls->accept(fd.get(), deadline, stop_event.get(), identity, ec);
-    if (!ssl) return log("refused " + who + ": the TLS handshake failed (a wrong certificate or key, or none)");
+    if (!ssl) {
+        log("refused " + who + ": the TLS handshake failed (a wrong certificate or key, or none)");
+        // TLS 1.3: a client's certificate is judged after its side is done, so
+        // it is already sending; read that, so the alert is not lost to a reset.
+        ::shutdown(fd.get(), SHUT_WR);
+        return linger(fd.get());
+    }
     posix::TlsTransport secure(ssl.get(), fd.get());
     serve_request(secure, who + " (" + identity + ")", identity);
 }
 
 void Gateway::Impl::serve_request(posix::Transport& network, const std::string& who, const std::string& identity) {
-    (void)identity;
     const detail::Deadline deadline(options.request_timeout);
     std::array<std::byte, detail::frame_header_size + detail::max_gateway_open_payload> request{};
     const auto read = [&](std::size_t at, std::size_t size) {
@@ -236,7 +241,7 @@ void Gateway::Impl::serve_request(posix::Transport& network, const std::string& 
     const bool forever = open->request.wait_ms == detail::wait_forever_ms;
     local.wait = forever ? Timeout::forever() : Timeout(std::chrono::milliseconds(open->request.wait_ms));
     const detail::Deadline wait(local.wait);
-    const posix::GatewayCall call{stop_event.get(), network.fd()};
+    const posix::GatewayCall call{stop_event.get(), network.fd(), identity};
 
     if (open->request.query || open->request.wait_only) {
         detail::OpenReply reply;

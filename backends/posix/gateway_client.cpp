@@ -102,23 +102,20 @@ std::error_code ask_gateway(const Name& name, const ClientOptions& options, cons
     std::error_code tls_error;
     const auto [settings_now, tls] = current(tls_error);
     if (tls_error) return tls_error;  // credentials that do not load
+    // TLS on every connection off loopback; plaintext only to loopback, and
+    // only when configured. Without TLS credentials nothing else is tried.
+    if (!tls && !settings_now.plaintext_on_loopback) return errc::access_denied;
     const auto grace = gateway_connect_timeout();
     int raw = -1;
-    if (auto ec = connect_tcp(name.server(), gateway_port(options.gateway_port), grace, raw)) return ec;
+    if (auto ec = connect_tcp(name.server(), gateway_port(options.gateway_port), grace, !tls, raw)) return ec;
     Fd fd(raw);
     notice_dead_peer(fd.get(), gateway_dead_peer_timeout());
     if (auto ec = set_nonblocking(fd.get(), true)) return ec;
-    sockaddr_storage peer{};
-    socklen_t size = sizeof peer;
-    ::getpeername(fd.get(), reinterpret_cast<sockaddr*>(&peer), &size);
-    // TLS on every connection off loopback; plaintext only to loopback, and only when configured.
     SslPtr ssl;
     if (tls) {
         std::error_code ec;
         ssl = tls->connect(fd.get(), name.server(), detail::Deadline(grace), ec);
         if (!ssl) return ec;  // access_denied: a wrong certificate or key, or refused
-    } else if (!settings_now.plaintext_on_loopback || !is_loopback(peer)) {
-        return errc::access_denied;  // no TLS credentials for a gateway that needs them
     }
     SocketTransport plain(fd.get());
     std::optional<TlsTransport> secure;
@@ -145,8 +142,12 @@ std::error_code ask_gateway(const Name& name, const ClientOptions& options, cons
                                             : detail::Deadline(Timeout::forever());
     std::array<std::byte, detail::frame_header_size + detail::max_connect_payload> reply{};
     const auto receive = [&](std::size_t at, std::size_t count) -> std::error_code {
-        if (transfer_exactly(network, std::span(reply).subspan(at, count), true, answer)) return {};
+        Transport::Status last = Transport::Status::done;
+        if (transfer_exactly(network, std::span(reply).subspan(at, count), true, answer, -1, &last)) return {};
         if (answer.expired()) return ask == Ask::wait_only ? errc::timed_out : errc::pipe_busy;  // no answer in time
+        // TLS 1.3 checks a client's certificate after the client's handshake is
+        // done: a refusal comes as an alert in place of the answer.
+        if (ssl && last == Transport::Status::failed) return errc::access_denied;
         return errc::not_found;  // closed unanswered: no gateway there
     };
     if (auto ec = receive(0, detail::frame_header_size)) return ec;

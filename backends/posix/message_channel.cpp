@@ -61,6 +61,7 @@ struct Channel {
     bool ever_connected = false;
     std::mutex state_mutex;  // accept and disconnect
     posix::InstanceRegistration registration;
+    std::string remote_user;  // the client's identity when a gateway brought it (else its uid)
     // The client's end: what the broker said of the server.
     std::int64_t server_pid = -1;
     std::string server_uid;
@@ -96,7 +97,8 @@ private:
 // this instance (Windows: at the client's CreateFile).
 bool take_client_locked(Channel& c) {
     std::shared_ptr<posix::FlowPage> flow;
-    const int fd = c.registration.take_client(flow);  // blocking (socket_io.hpp)
+    std::string remote_user;
+    const int fd = c.registration.take_client(flow, remote_user);  // blocking (socket_io.hpp)
     if (fd < 0) return false;
     flow->set_quota(c.out_buffer);  // the client reads with the out size
     std::scoped_lock io(c.read_mutex, c.write_mutex, c.flow_mutex);
@@ -107,6 +109,7 @@ bool take_client_locked(Channel& c) {
     c.write_timeout.forget();
     c.reader.reset();
     c.flow = std::move(flow);
+    c.remote_user = std::move(remote_user);
     c.write_shut = false;
     c.fd = fd;
     c.ever_connected = true;
@@ -663,10 +666,11 @@ std::error_code client_process_id(const Channel& c, std::int64_t& pid) {
     return {};
 }
 
+// A gateway's client: who it proved to be on the network (docs/gateway.md).
 std::error_code client_user(const Channel& c, std::string& user) {
     ucred cred{};
     if (auto ec = peer_credentials(const_cast<Channel&>(c), cred)) return ec;
-    user = std::to_string(cred.uid);
+    user = c.remote_user.empty() ? std::to_string(cred.uid) : c.remote_user;
     return {};
 }
 

@@ -79,6 +79,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     detail::OpenRequest request;
     request.access = options.access;
     request.remote = gateway != nullptr;
+    if (gateway) request.remote_user = gateway->client_user;
     request.message_read_mode = options.read_mode == ReadMode::message;
     request.use_server_default_wait = options.use_server_default_wait;
     request.wait_only = ask == Ask::wait_only;

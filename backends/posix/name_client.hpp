@@ -25,6 +25,7 @@ struct OpenedChannel {
 struct GatewayCall {
     int stop_fd = -1;    // readable once the gateway stops
     int client_fd = -1;  // the network client's connection
+    std::string client_user;  // who it proved to be (the server's client_user()); empty on plaintext
 };
 
 // not_found (no such pipe, or not this user's / not the asked user's),

@@ -45,6 +45,7 @@ struct InstanceSlot {
     std::mutex mutex;
     int client_fd = -1;  // handed over, not yet taken by the channel
     std::shared_ptr<FlowPage> client_flow;  // and the counters sent with its open reply
+    std::string client_remote_user;         // and who it is, if a gateway brought it
     const std::shared_ptr<FlowPage::Spare> spare_flow = FlowPage::new_spare();  // the last connection's
     bool gone = false;   // removed: a client handed over late is turned away
     // The node thread's own.
@@ -270,7 +271,7 @@ private:
         if (files_.try_become_broker()) {
             test_stop_point("broker-locked");
             auto broker = std::make_unique<Broker>(files_, epoll_fd_,
-                                                   [this](std::uint64_t id, int fd) { deliver(id, fd); });
+                                                   [this](std::uint64_t id, int fd, const std::string& user) { deliver(id, fd, user); });
             if (auto ec = broker->start()) {
                 files_.release_broker();
                 return setback(ec);
@@ -477,7 +478,7 @@ private:
     void on_broker_frame(const detail::Control& c, int fd) {
         if (c.op == detail::ControlOp::client) {
             test_stop_point("member-got-client");
-            return deliver(c.instance, fd);
+            return deliver(c.instance, fd, c.remote_user);
         }
         if (fd >= 0) ::close(fd);
         if (c.op != detail::ControlOp::reply) return;
@@ -517,7 +518,7 @@ private:
     // A client for one of this process's instances. This process answers it,
     // with the instance published under its lock, so the client's open
     // returns only once accept() can see it.
-    void deliver(std::uint64_t instance, int fd) {
+    void deliver(std::uint64_t instance, int fd, const std::string& remote_user) {
         const auto it = slots_.find(instance);
         if (it == slots_.end()) {
             ::close(fd);  // removed meanwhile: the client asks again
@@ -551,6 +552,7 @@ private:
             if (slot.client_fd < 0 && send_all_now(fd, detail::encode_open_reply(reply), page)) {
                 slot.client_fd = fd;
                 slot.client_flow = std::move(flow);
+                slot.client_remote_user = remote_user;
                 slot.listening_since = -1;
                 const std::uint64_t one = 1;
                 (void)!::write(slot.doorbell, &one, sizeof one);
@@ -718,12 +720,14 @@ std::error_code InstanceRegistration::create(const Name& name, const detail::Ins
 
 int InstanceRegistration::doorbell() const noexcept { return slot_ ? slot_->doorbell : -1; }
 
-int InstanceRegistration::take_client(std::shared_ptr<FlowPage>& flow) noexcept {
+int InstanceRegistration::take_client(std::shared_ptr<FlowPage>& flow, std::string& remote_user) noexcept {
     if (!slot_) return -1;
     std::lock_guard lock(slot_->mutex);
     std::uint64_t count;
     (void)!::read(slot_->doorbell, &count, sizeof count);
     flow = std::move(slot_->client_flow);
+    remote_user = std::move(slot_->client_remote_user);
+    slot_->client_remote_user.clear();
     return std::exchange(slot_->client_fd, -1);
 }
 

@@ -39,7 +39,8 @@ public:
     int doorbell() const noexcept;
     // That client's connection (blocking, close-on-exec), or -1 if none came,
     // and the flow page sent to it.
-    int take_client(std::shared_ptr<FlowPage>& flow) noexcept;
+    // With the client: its flow page, and who it is if a gateway brought it.
+    int take_client(std::shared_ptr<FlowPage>& flow, std::string& remote_user) noexcept;
     // accept() after a disconnect: the instance listens again, from now.
     void listen_again() noexcept;
     // What the name's first instance fixed for all (max instances, type, ...).

@@ -34,9 +34,10 @@ Transport::Result SocketTransport::write(std::span<const std::byte> bytes) noexc
 void SocketTransport::shut_write() noexcept { ::shutdown(fd_, SHUT_WR); }
 
 bool transfer_exactly(Transport& t, std::span<std::byte> bytes, bool reading, const detail::Deadline& deadline,
-                      int stop_fd) {
+                      int stop_fd, Transport::Status* last) {
     while (!bytes.empty()) {
         const auto r = reading ? t.read(bytes) : t.write(bytes);
+        if (last) *last = r.status;
         if (r.status == Transport::Status::done) {
             bytes = bytes.subspan(r.bytes);
             continue;

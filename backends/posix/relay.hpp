@@ -49,8 +49,9 @@ private:
 
 // Exactly `bytes.size()` bytes through `t` within `deadline`, unless
 // `stop_fd` (-1: none) becomes readable first (false if not).
+// `last`, if given, is told how the last call on `t` ended (failed: a TLS alert, say).
 bool transfer_exactly(Transport& t, std::span<std::byte> bytes, bool reading, const detail::Deadline& deadline,
-                      int stop_fd = -1);
+                      int stop_fd = -1, Transport::Status* last = nullptr);
 
 enum class RelayEnd {
     client_closed,    // the network side ended: the pipe's client end is closed

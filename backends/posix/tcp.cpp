@@ -109,7 +109,8 @@ std::uint16_t gateway_port(std::uint16_t explicit_port) noexcept {
     return 4455;  // pipeslot::default_gateway_port
 }
 
-std::error_code connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, int& out) {
+std::error_code connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                            bool loopback_only, int& out) {
     addrinfo hints{};
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -119,7 +120,12 @@ std::error_code connect_tcp(const std::string& host, std::uint16_t port, std::ch
     if (resolved != 0) return errc::not_found;
     const detail::Deadline deadline(timeout);
     std::error_code why = errc::not_found;
+    bool tried = false;
     for (auto* a = found; a; a = a->ai_next) {
+        sockaddr_storage target{};
+        std::memcpy(&target, a->ai_addr, std::min<std::size_t>(a->ai_addrlen, sizeof target));
+        if (loopback_only && !is_loopback(target)) continue;
+        tried = true;
         Fd fd(::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK, a->ai_protocol));
         if (fd.get() < 0) {
             why = last_error();  // EMFILE: resource_exhausted
@@ -141,6 +147,7 @@ std::error_code connect_tcp(const std::string& host, std::uint16_t port, std::ch
         break;
     }
     ::freeaddrinfo(found);
+    if (!tried) return errc::access_denied;  // plaintext, and the host is not this one
     return why;
 }
 

@@ -34,8 +34,11 @@ void notice_dead_peer(int fd, std::chrono::milliseconds dead_peer) noexcept;
 std::uint16_t gateway_port(std::uint16_t explicit_port) noexcept;
 
 // A blocking, close-on-exec TCP connection to `host` (a name or an address
-// literal) within `timeout`, trying each address it resolves to. not_found:
-// no such host, or nothing answers there (Windows: ERROR_BAD_NETPATH).
-std::error_code connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout, int& fd);
+// literal) within `timeout`, trying each address it resolves to, loopback
+// ones only if `loopback_only` (then nothing else is sent a byte). not_found:
+// no such host, or nothing answers there (Windows: ERROR_BAD_NETPATH);
+// access_denied: only addresses it may not try.
+std::error_code connect_tcp(const std::string& host, std::uint16_t port, std::chrono::milliseconds timeout,
+                            bool loopback_only, int& fd);
 
 }  // namespace pipeslot::posix

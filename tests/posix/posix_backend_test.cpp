@@ -41,12 +41,20 @@ std::string runtime() {
     return dir;
 }
 
-// Until the gateway (issue 13), nothing of a pipe is reachable from another
-// host: a remote name is refused, and a server listens on UNIX sockets only.
+// Without a gateway nothing of a pipe is reachable from another host: a
+// server listens on UNIX sockets only. And a client without TLS credentials
+// sends nothing off loopback: a remote name is access_denied before any
+// connection (docs/gateway.md).
 TEST(PosixBackend, NoPipeIsReachableFromTheNetwork) {
     std::error_code ec;
     MessageChannel::open(R"(\\198.51.100.7\pipe\anything)", {}, ec);
-    EXPECT_EQ(ec, errc::not_supported);
+    EXPECT_EQ(ec, errc::access_denied);
+    GatewayClientOptions plaintext;
+    plaintext.plaintext_on_loopback = true;
+    ASSERT_FALSE(set_gateway_client_options(plaintext));
+    MessageChannel::open(R"(\\198.51.100.7\pipe\anything)", {}, ec);
+    EXPECT_EQ(ec, errc::access_denied) << "plaintext goes to loopback only";
+    ASSERT_FALSE(set_gateway_client_options({}));
     auto instance = PipeInstance::create(test::unique_pipe_name("no-network"));
     for (const auto& entry : fs::directory_iterator("/proc/self/fd")) {
         int domain = 0;

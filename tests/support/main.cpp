@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
             clients.ca_file = pki.client.ca;
             clients.certificate_file = pki.client.certificate;
             clients.private_key_file = pki.client.key;
+            pipeslot::test::set_remote_client_user("CN=client-alice,O=pipeslot tests");
         } else {
             options.plaintext_on_loopback = clients.plaintext_on_loopback = true;
             ::setenv("PIPESLOT_GATEWAY_PLAINTEXT", "loopback", 1);  // helper processes too

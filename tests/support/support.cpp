@@ -100,6 +100,11 @@ void use_fake() {
     fake_in_use = true;
 }
 bool using_remote_clients() { return remote_in_use; }
+namespace {
+std::string remote_user_seen;
+}
+std::string remote_client_user() { return remote_user_seen; }
+void set_remote_client_user(std::string user) { remote_user_seen = std::move(user); }
 void use_remote_clients() {
     static RemoteClients remote;
     system_under_test = &remote;

@@ -21,6 +21,9 @@ void use_fake();
 // as \\127.0.0.1\pipe\NAME, through a gateway the runner starts.
 bool using_remote_clients();
 void use_remote_clients();
+// Who a remote client is to its server (its certificate's subject); empty: its user, as locally.
+std::string remote_client_user();
+void set_remote_client_user(std::string user);
 // ipc()'s factories, throwing on error (an exception fails the test).
 PipeInstance create_instance(std::string_view name, const ServerOptions& options = {});
 MessageChannel open_channel(std::string_view name, const ClientOptions& options = {});

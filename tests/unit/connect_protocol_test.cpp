@@ -9,8 +9,8 @@ namespace {
 
 using namespace detail;
 
-template <std::size_t N>
-std::vector<std::byte> payload_of(const std::array<std::byte, N>& frame) {
+template <class Frame>
+std::vector<std::byte> payload_of(const Frame& frame) {
     return {frame.begin() + frame_header_size, frame.end()};
 }
 
@@ -35,6 +35,25 @@ TEST(ConnectProtocol, AnOpenRequestRoundTrips) {
     EXPECT_EQ(back->wait_ms, 1234u);
 }
 
+TEST(ConnectProtocol, AGatewaysRemoteUserRidesAlongCutAtACharacter) {
+    OpenRequest r;
+    r.remote = true;
+    r.remote_user = "psk:alice";
+    auto back = decode_open(payload_of(encode_open(r)));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->remote_user, "psk:alice");
+    r.remote_user = std::string(max_remote_user - 1, 'x') + "\xC3\xA9";  // the last character straddles the limit
+    back = decode_open(payload_of(encode_open(r)));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->remote_user, std::string(max_remote_user - 1, 'x'));
+    Control c;
+    c.op = ControlOp::client;
+    c.remote_user = "CN=client-alice,O=pipeslot tests";
+    const auto control = decode_control(payload_of(encode_control(c)));
+    ASSERT_TRUE(control);
+    EXPECT_EQ(control->remote_user, c.remote_user);
+}
+
 TEST(ConnectProtocol, OpenRequestsOutOfRangeAreRefused) {
     const auto good = payload_of(encode_open({}));
     EXPECT_TRUE(decode_open(good));
@@ -51,9 +70,15 @@ TEST(ConnectProtocol, OpenRequestsOutOfRangeAreRefused) {
     bad[3] = std::byte{1};  // reserved
     EXPECT_FALSE(decode_open(bad));
     EXPECT_FALSE(decode_open(std::span(good).first(7)));
+    ASSERT_EQ(good.size(), open_request_size + 1) << "the fixed part, and an empty remote user";
+    EXPECT_TRUE(decode_open(std::span(good).first(open_request_size))) << "an older peer's, without the remote user";
     auto longer = good;
     longer.push_back(std::byte{42});
     EXPECT_TRUE(decode_open(longer)) << "a later version may append fields";
+    auto cut_short = good;
+    cut_short.back() = std::byte{5};  // a remote user of 5 bytes, with 1
+    cut_short.push_back(std::byte{'a'});
+    EXPECT_FALSE(decode_open(cut_short));
     EXPECT_FALSE(decode_open(std::vector<std::byte>(max_connect_payload + 1, std::byte{2})));
 }
 
