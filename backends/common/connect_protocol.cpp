@@ -2,6 +2,7 @@
 
 #include "little_endian.hpp"
 
+#include <algorithm>
 #include <cstring>
 
 namespace pipeslot::detail {
@@ -82,6 +83,18 @@ std::string cut_remote_user(std::string user) {
     while (end > 0 && (static_cast<unsigned char>(user[end]) & 0xC0) == 0x80) --end;  // not inside a character
     user.resize(end);
     return user;
+}
+
+OpenRequest open_request_for(const ClientOptions& options, const Deadline& wait, bool wait_only, bool query) {
+    OpenRequest r;
+    r.access = options.access;
+    r.message_read_mode = options.read_mode == ReadMode::message;
+    r.use_server_default_wait = options.use_server_default_wait;
+    r.wait_only = wait_only;
+    r.query = query;
+    r.wait_ms = wait.is_forever() ? wait_forever_ms
+                                  : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
+    return r;
 }
 
 std::vector<std::byte> encode_open(const OpenRequest& r) {

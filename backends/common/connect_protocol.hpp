@@ -5,6 +5,7 @@
 // bytes come from another process.
 #pragma once
 
+#include "deadline.hpp"
 #include "framing.hpp"
 
 #include <pipeslot/error.hpp>
@@ -40,6 +41,8 @@ struct OpenRequest {
 inline constexpr std::size_t open_request_size = 8;  // the fixed part; the remote user follows (length, bytes)
 inline constexpr std::size_t max_remote_user = 192;  // bytes (a longer one is cut at a character)
 std::vector<std::byte> encode_open(const OpenRequest& request);
+// What a client asks, from its options and what is left of its wait.
+OpenRequest open_request_for(const ClientOptions& options, const Deadline& wait, bool wait_only, bool query);
 std::optional<OpenRequest> decode_open(std::span<const std::byte> payload) noexcept;
 
 // --- broker -> client: the answer, the last frame the broker writes ----------------

@@ -124,14 +124,7 @@ std::error_code ask_gateway(const Name& name, const ClientOptions& options, cons
 
     detail::GatewayOpen open;
     open.name = name.name();
-    auto& r = open.request;
-    r.access = options.access;
-    r.message_read_mode = options.read_mode == ReadMode::message;
-    r.use_server_default_wait = options.use_server_default_wait;
-    r.wait_only = ask == Ask::wait_only;
-    r.query = ask == Ask::query;
-    r.wait_ms = wait.is_forever() ? detail::wait_forever_ms
-                                  : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
+    open.request = detail::open_request_for(options, wait, ask == Ask::wait_only, ask == Ask::query);
     auto frame = detail::encode_gateway_open(open);
     if (!transfer_exactly(network, frame, false, detail::Deadline(grace))) return errc::not_found;  // gone at once
 

@@ -76,16 +76,9 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     // Only the pipe's owner can be listening there (checked, not assumed).
     if (!peer_credentials(fd, uid, pid) || uid != address.owner) return fail(errc::not_found, Step::done);
 
-    detail::OpenRequest request;
-    request.access = options.access;
+    auto request = detail::open_request_for(options, wait, ask == Ask::wait_only, ask == Ask::query);
     request.remote = gateway != nullptr;
     if (gateway) request.remote_user = gateway->client_user;
-    request.message_read_mode = options.read_mode == ReadMode::message;
-    request.use_server_default_wait = options.use_server_default_wait;
-    request.wait_only = ask == Ask::wait_only;
-    request.query = ask == Ask::query;
-    request.wait_ms = wait.is_forever() ? detail::wait_forever_ms
-                                        : static_cast<std::uint32_t>(std::min<std::int64_t>(wait.remaining_ms(), 0xFFFFFFFE));
     const auto frame = detail::encode_open(request);
     if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))
         return fail(errc::not_found, Step::retry);  // the broker went away

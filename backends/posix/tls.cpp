@@ -234,33 +234,37 @@ SslPtr TlsContext::connect(int fd, const std::string& server, const detail::Dead
     return ssl;
 }
 
-Transport::Result TlsTransport::read(std::span<std::byte> into) noexcept {
-    std::size_t n = 0;
-    const int r = SSL_read_ex(ssl_, into.data(), into.size(), &n);
-    if (r == 1) return {Status::done, n};
-    const int error = SSL_get_error(ssl_, r);
+namespace {
+
+// What a failed SSL_read_ex / SSL_write_ex (`r`) means for the relay. A peer
+// gone is the end; an alert is a failure when reading (the other side refused).
+Transport::Result outcome(SSL* ssl, int r, bool reading) noexcept {
+    using Status = Transport::Status;
+    const int error = SSL_get_error(ssl, r);
+    const int saved = errno;
     ERR_clear_error();
     switch (error) {
     case SSL_ERROR_WANT_READ: return {Status::again_read};
     case SSL_ERROR_WANT_WRITE: return {Status::again_write};
     case SSL_ERROR_ZERO_RETURN: return {Status::end};
-    case SSL_ERROR_SYSCALL: return {errno == 0 || errno == ECONNRESET ? Status::end : Status::failed};
-    default: return {Status::failed};
+    case SSL_ERROR_SYSCALL:
+        return {saved == 0 || saved == ECONNRESET || saved == EPIPE ? Status::end : Status::failed};
+    default: return {reading ? Status::failed : Status::end};
     }
+}
+
+}  // namespace
+
+Transport::Result TlsTransport::read(std::span<std::byte> into) noexcept {
+    std::size_t n = 0;
+    const int r = SSL_read_ex(ssl_, into.data(), into.size(), &n);
+    return r == 1 ? Result{Status::done, n} : outcome(ssl_, r, true);
 }
 
 Transport::Result TlsTransport::write(std::span<const std::byte> bytes) noexcept {
     std::size_t n = 0;
     const int r = SSL_write_ex(ssl_, bytes.data(), bytes.size(), &n);
-    if (r == 1) return {Status::done, n};
-    const int error = SSL_get_error(ssl_, r);
-    ERR_clear_error();
-    switch (error) {
-    case SSL_ERROR_WANT_READ: return {Status::again_read};
-    case SSL_ERROR_WANT_WRITE: return {Status::again_write};
-    case SSL_ERROR_SYSCALL: return {errno == EPIPE || errno == ECONNRESET ? Status::end : Status::failed};
-    default: return {Status::end};
-    }
+    return r == 1 ? Result{Status::done, n} : outcome(ssl_, r, false);
 }
 
 void TlsTransport::shut_write() noexcept {
