@@ -2,11 +2,16 @@
 
 #include <pipeslot/pipeslot.hpp>
 
+#include <algorithm>
 #include <arpa/inet.h>
 #include <cerrno>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <mutex>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -15,7 +20,13 @@
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <thread>
+#include <tuple>
 #include <unistd.h>
+#include <utility>
+
+#include <openssl/err.h>
+#include <openssl/rand.h>
+#include <openssl/ssl.h>
 
 #if BENCH_HAVE_NNG
 #include <nng/nng.h>
@@ -154,6 +165,191 @@ int tcp_connect(const std::string& port) {
     const int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
+}
+
+// --- raw TLS 1.3 (OpenSSL), the TLS rows' reference ---------------------------------
+// Set up as the gateway and its clients set up theirs (backends/posix/tls.cpp),
+// so the comparison is of the carrying, not of the cryptography: TLS 1.3 only,
+// an external PSK bound to TLS_AES_128_GCM_SHA256 (with the default (EC)DHE
+// key exchange), the SHA-256 suites, no session tickets; one context per
+// process, made once. Blocking sockets with TCP_NODELAY, the 4-byte length
+// prefix of RawStream, one SSL_write per message.
+
+const unsigned char aes128gcm_sha256[2] = {0x13, 0x01};
+constexpr const char* sha256_suites = "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256";
+const std::string psk_identity = "pipeslot-bench";
+
+std::vector<std::byte> read_psk() {
+    const char* path = std::getenv("PIPESLOT_BENCH_PSK_FILE");
+    if (!path) throw std::runtime_error("PIPESLOT_BENCH_PSK_FILE is not set");
+    std::ifstream in(path);
+    std::string hex;
+    in >> hex;
+    if (hex.size() != 64) throw std::runtime_error(std::string("no 32-byte hex key in ") + path);
+    std::vector<std::byte> key;
+    for (std::size_t i = 0; i < hex.size(); i += 2)
+        key.push_back(static_cast<std::byte>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+    return key;
+}
+
+const std::vector<std::byte>& psk() {
+    static const auto key = read_psk();
+    return key;
+}
+
+SSL_SESSION* psk_session(SSL* ssl) {
+    const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, aes128gcm_sha256);
+    SSL_SESSION* session = cipher ? SSL_SESSION_new() : nullptr;
+    if (!session) return nullptr;
+    const auto& key = psk();
+    if (!SSL_SESSION_set1_master_key(session, reinterpret_cast<const unsigned char*>(key.data()), key.size()) ||
+        !SSL_SESSION_set_cipher(session, cipher) || !SSL_SESSION_set_protocol_version(session, TLS1_3_VERSION)) {
+        SSL_SESSION_free(session);
+        return nullptr;
+    }
+    return session;
+}
+
+int find_psk(SSL* ssl, const unsigned char* identity, std::size_t size, SSL_SESSION** session) {
+    *session = nullptr;
+    if (std::string(reinterpret_cast<const char*>(identity), size) != psk_identity) return 1;
+    *session = psk_session(ssl);
+    return *session ? 1 : 0;
+}
+
+int use_psk(SSL* ssl, const EVP_MD* md, const unsigned char** identity, std::size_t* size, SSL_SESSION** session) {
+    *session = nullptr;
+    const SSL_CIPHER* cipher = SSL_CIPHER_find(ssl, aes128gcm_sha256);
+    if (!cipher || (md && EVP_MD_get_type(md) != EVP_MD_get_type(SSL_CIPHER_get_handshake_digest(cipher)))) return 1;
+    *session = psk_session(ssl);
+    *identity = reinterpret_cast<const unsigned char*>(psk_identity.data());
+    *size = psk_identity.size();
+    return *session ? 1 : 0;
+}
+
+SSL_CTX* make_tls_context(bool server) {
+    std::signal(SIGPIPE, SIG_IGN);  // a close_notify written to a peer that has gone
+    SSL_CTX* ctx = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method());
+    if (!ctx) throw std::runtime_error("SSL_CTX_new");
+    SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF | SSL_OP_NO_RENEGOTIATION);
+    SSL_CTX_set_ciphersuites(ctx, sha256_suites);
+    if (server) {
+        SSL_CTX_set_psk_find_session_callback(ctx, find_psk);
+        SSL_CTX_set_num_tickets(ctx, 0);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    } else {
+        SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, nullptr);  // as pipeslot's client: a PSK or nothing
+        SSL_CTX_set_psk_use_session_callback(ctx, use_psk);
+    }
+    (void)psk();  // a missing key fails here, not in a handshake
+    return ctx;
+}
+
+SSL_CTX* tls_context(bool server) {
+    if (server) {
+        static SSL_CTX* const ctx = make_tls_context(true);
+        return ctx;
+    }
+    static SSL_CTX* const ctx = make_tls_context(false);
+    return ctx;
+}
+
+class TlsStream final : public Link {
+public:
+    TlsStream(SSL* ssl, int fd) : ssl_(ssl), fd_(fd) {}
+    ~TlsStream() override {
+        SSL_shutdown(ssl_);  // close_notify, as pipeslot's relay sends at the end
+        SSL_free(ssl_);
+        ::close(fd_);
+    }
+    // The prefix and the first bytes in one record (a message of up to 16 KiB
+    // is one record, as RawStream's one writev), the rest from the caller's
+    // buffer: records as if the whole frame were copied, without copying it
+    // (a 64 KiB copy per message took a sixth of the raw side's time).
+    void send(const std::byte* data, std::size_t size) override {
+        const std::size_t head = std::min(size, record_size - 4);
+        frame_.resize(4 + head);
+        const std::uint32_t length = static_cast<std::uint32_t>(size);
+        std::memcpy(frame_.data(), &length, 4);
+        if (head > 0) std::memcpy(frame_.data() + 4, data, head);
+        write_all(frame_.data(), frame_.size());
+        if (size > head) write_all(data + head, size - head);
+    }
+    long receive(std::vector<std::byte>& buffer) override {
+        std::uint32_t length;
+        if (!read_exactly(reinterpret_cast<std::byte*>(&length), sizeof length) || !read_exactly(buffer.data(), length)) return -1;
+        return length;
+    }
+
+private:
+    static constexpr std::size_t record_size = 16384;  // TLS's largest record payload
+    void write_all(const std::byte* p, std::size_t n) {
+        while (n > 0) {
+            std::size_t done = 0;
+            if (SSL_write_ex(ssl_, p, n, &done) != 1) {
+                ERR_clear_error();
+                throw std::runtime_error("SSL_write");
+            }
+            p += done;
+            n -= done;
+        }
+    }
+    bool read_exactly(std::byte* p, std::size_t n) {
+        while (n > 0) {
+            std::size_t got = 0;
+            if (SSL_read_ex(ssl_, p, n, &got) != 1) {
+                ERR_clear_error();
+                return false;
+            }
+            p += got;
+            n -= got;
+        }
+        return true;
+    }
+    SSL* ssl_;
+    int fd_;
+    std::vector<std::byte> frame_;
+};
+
+std::unique_ptr<Link> tls_connect(const std::string& port) {
+    SSL_CTX* ctx = tls_context(false);
+    const int fd = tcp_connect(port);
+    SSL* ssl = SSL_new(ctx);
+    if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_connect(ssl) != 1) {
+        ERR_clear_error();
+        if (ssl) SSL_free(ssl);
+        ::close(fd);
+        throw std::runtime_error("raw TLS handshake failed");
+    }
+    return std::make_unique<TlsStream>(ssl, fd);
+}
+
+// --- pipeslot through a gateway ------------------------------------------------------
+
+// The client address of a remote kind: "PORT \\127.0.0.1\pipe\NAME".
+std::pair<std::uint16_t, std::string> split_remote(const std::string& address) {
+    const auto space = address.find(' ');
+    if (space == std::string::npos) throw std::runtime_error("not a remote address: " + address);
+    return {static_cast<std::uint16_t>(std::stoi(address.substr(0, space))), address.substr(space + 1)};
+}
+
+// This process's gateway client options, set only when the kind changes:
+// each setting makes a new TLS context (as a program would once).
+void use_gateway_client(bool tls) {
+    static std::mutex mutex;
+    static int current = -1;
+    std::lock_guard lock(mutex);
+    if (current == static_cast<int>(tls)) return;
+    pipeslot::GatewayClientOptions o;
+    if (tls) {
+        o.psk_identity = psk_identity;
+        o.psk = psk();
+    } else {
+        o.plaintext_on_loopback = true;
+    }
+    if (auto ec = pipeslot::set_gateway_client_options(o)) throw std::system_error(ec, "gateway client options");
+    current = tls;
 }
 
 // --- pipeslot ------------------------------------------------------------------------
@@ -308,17 +504,24 @@ int listen_unix(const std::string& path, int type) {
     return fd;
 }
 
-int listen_tcp(const std::string& port) {
+// On a port the system chooses (a fixed one may be taken by then: the
+// connection cases leave many ephemeral ports behind); see tcp_port().
+int listen_tcp() {
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int one = 1;
-    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in a{};
     a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<std::uint16_t>(std::stoi(port)));
+    a.sin_port = 0;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (::bind(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) < 0) die("bind tcp");
     ::listen(fd, 128);
     return fd;
+}
+
+unsigned tcp_port(int listener) {
+    sockaddr_in a{};
+    socklen_t size = sizeof a;
+    ::getsockname(listener, reinterpret_cast<sockaddr*>(&a), &size);
+    return ntohs(a.sin_port);
 }
 
 // A thread per connection, as the pipeslot server has a thread per instance.
@@ -337,7 +540,78 @@ void accept_forever(int listener, bool tcp, bool poll_first) {
     }
 }
 
+void accept_tls_forever(int listener) {
+    SSL_CTX* ctx = tls_context(true);
+    for (;;) {
+        const int fd = ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) return;
+        const int one = 1;
+        ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        std::thread([fd, ctx] {  // the handshake on the connection's thread, as the gateway does
+            SSL* ssl = SSL_new(ctx);
+            if (!ssl || SSL_set_fd(ssl, fd) != 1 || SSL_accept(ssl) != 1) {
+                ERR_clear_error();
+                if (ssl) SSL_free(ssl);
+                ::close(fd);
+                return;
+            }
+            TlsStream link(ssl, fd);
+            serve_link(link);
+        }).detach();
+    }
+}
+
+// A pipe server as channel_pipeslot's, each instance serving its client on its thread.
+pipeslot::PipeServer start_pipe_server(const std::string& address, int instances, bool remote_clients) {
+    std::error_code ec;
+    pipeslot::ServerOptions o;
+    // The pipe's quotas as large as the raw socket's kernel buffer (Linux's
+    // default 208 KiB), so both let a writer run as far ahead of its reader.
+    o.in_buffer_size = o.out_buffer_size = 256 * 1024;
+    o.reject_remote_clients = !remote_clients;
+    auto server = pipeslot::PipeServer::start(address, o, static_cast<std::size_t>(instances),
+                                              pipeslot::PipeServer::ConnectionHandler([](pipeslot::PipeInstance& i) {
+                                                  PipeslotChannel link(i);
+                                                  serve_link(link);
+                                              }),
+                                              ec);
+    if (ec) throw std::system_error(ec, address);
+    return server;
+}
+
 }  // namespace
+
+bool reports_port(Kind k) {
+    return k == Kind::tcp_raw || k == Kind::tls_raw || k == Kind::remote_pipeslot || k == Kind::remote_tls_pipeslot;
+}
+
+std::string client_address(Kind k, const std::string& server_address, unsigned port) {
+    if (!reports_port(k)) return server_address;
+    if (k == Kind::tcp_raw || k == Kind::tls_raw) return std::to_string(port);
+    // \\.\pipe\NAME -> \\127.0.0.1\pipe\NAME: the same pipe, opened as from another host.
+    const std::string local = R"(\\.\)";
+    if (server_address.rfind(local, 0) != 0) throw std::runtime_error("not a local pipe name: " + server_address);
+    return std::to_string(port) + R"( \\127.0.0.1\)" + server_address.substr(local.size());
+}
+
+std::string make_psk_file() {
+    unsigned char key[32];
+    if (RAND_bytes(key, sizeof key) != 1) throw std::runtime_error("RAND_bytes");
+    char path[] = "/tmp/pipeslot-bench-psk-XXXXXX";
+    const int fd = ::mkstemp(path);  // mode 0600
+    if (fd < 0) die("mkstemp");
+    std::string hex;
+    for (unsigned char b : key) {
+        char two[3];
+        std::snprintf(two, sizeof two, "%02x", b);
+        hex += two;
+    }
+    hex += "\n";
+    if (::write(fd, hex.data(), hex.size()) != static_cast<ssize_t>(hex.size())) die("write key");
+    ::close(fd);
+    ::setenv("PIPESLOT_BENCH_PSK_FILE", path, 1);
+    return path;
+}
 
 const char* kind_name(Kind k) {
     switch (k) {
@@ -352,6 +626,9 @@ const char* kind_name(Kind k) {
     case Kind::nng_pair: return "nng ipc pair";
     case Kind::zmq_pair: return "ZeroMQ ipc pair";
     case Kind::uv_pipe: return "libuv pipe";
+    case Kind::remote_pipeslot: return "pipeslot remote (gateway, plaintext)";
+    case Kind::remote_tls_pipeslot: return "pipeslot remote (gateway, TLS 1.3 PSK)";
+    case Kind::tls_raw: return "raw TLS 1.3 PSK over TCP loopback (OpenSSL)";
     }
     return "?";
 }
@@ -376,12 +653,20 @@ std::unique_ptr<Link> connect_link(Kind k, const std::string& address, int read_
         const int fd = tcp_connect(address);
         return std::make_unique<RawStream>(fd, fd);
     }
-    case Kind::channel_pipeslot: {
+    case Kind::tls_raw: return tls_connect(address);
+    case Kind::channel_pipeslot:
+    case Kind::remote_pipeslot:
+    case Kind::remote_tls_pipeslot: {
         pipeslot::ClientOptions o;
         o.wait = std::chrono::seconds(10);
+        std::string name = address;
+        if (k != Kind::channel_pipeslot) {
+            use_gateway_client(k == Kind::remote_tls_pipeslot);
+            std::tie(o.gateway_port, name) = split_remote(address);
+        }
         for (int tries = 0;; ++tries) {  // the server may still be starting
             std::error_code ec;
-            auto c = pipeslot::MessageChannel::open(address, o, ec);
+            auto c = pipeslot::MessageChannel::open(name, o, ec);
             if (!ec) return std::make_unique<OwnedChannel>(std::move(c));
             if (tries > 2000) throw std::system_error(ec, address);
             std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -423,35 +708,55 @@ int serve(Kind k, const std::string& address, int instances) {
         return 0;
     }
     case Kind::channel_pipeslot: {
-        std::error_code ec;
-        pipeslot::ServerOptions o;
-        // The pipe's quotas as large as the raw socket's kernel buffer (Linux's
-        // default 208 KiB), so both let a writer run as far ahead of its reader.
-        o.in_buffer_size = o.out_buffer_size = 256 * 1024;
-        auto server = pipeslot::PipeServer::start(address, o, static_cast<std::size_t>(instances),
-                                                  pipeslot::PipeServer::ConnectionHandler([](pipeslot::PipeInstance& i) {
-                                                      PipeslotChannel link(i);
-                                                      serve_link(link);
-                                                  }),
-                                                  ec);
-        if (ec) throw std::system_error(ec, address);
+        auto server = start_pipe_server(address, instances, false);
         std::fprintf(stderr, "ready\n");
         char c;
         while (::read(0, &c, 1) > 0) {
         }
         ::_exit(0);  // threads may be in handlers; the process simply ends
     }
+    case Kind::remote_pipeslot:
+    case Kind::remote_tls_pipeslot: {
+        // The gateway runs here, in the server's process, next to its pipe:
+        // the host of the pipe fronts it, as SMB does on Windows, and the
+        // bench process is the client's host. So the client side carries only
+        // what a client carries (and, for TLS, its relay thread), and the
+        // server side the gateway's relay next to the server's threads, where
+        // raw TCP and raw TLS have just the server's threads.
+        auto server = start_pipe_server(address, instances, true);
+        pipeslot::GatewayOptions g;
+        g.port = 0;
+        if (k == Kind::remote_tls_pipeslot) g.psks[psk_identity] = psk();
+        else g.plaintext_on_loopback = true;
+        auto gateway = pipeslot::Gateway::start(g);
+        std::fprintf(stderr, "ready %u\n", unsigned{gateway.port()});
+        char c;
+        while (::read(0, &c, 1) > 0) {
+        }
+        ::_exit(0);
+    }
+    case Kind::tls_raw: {
+        tls_context(true);
+        const int listener = listen_tcp();
+        std::thread([listener] { accept_tls_forever(listener); }).detach();
+        std::fprintf(stderr, "ready %u\n", tcp_port(listener));
+        char c;
+        while (::read(0, &c, 1) > 0) {
+        }
+        ::_exit(0);
+    }
     case Kind::channel_raw:
     case Kind::channel_raw_poll:
     case Kind::tcp_raw: {
         const bool tcp = k == Kind::tcp_raw, poll_first = k == Kind::channel_raw_poll;
-        const int listener = tcp ? listen_tcp(address) : listen_unix(address, SOCK_STREAM);
+        const int listener = tcp ? listen_tcp() : listen_unix(address, SOCK_STREAM);
         std::thread([listener, tcp, poll_first] { accept_forever(listener, tcp, poll_first); }).detach();
-        std::fprintf(stderr, "ready\n");
+        if (tcp) std::fprintf(stderr, "ready %u\n", tcp_port(listener));
+        else std::fprintf(stderr, "ready\n");
         char c;
         while (::read(0, &c, 1) > 0) {
         }
-        ::unlink(address.c_str());
+        if (!tcp) ::unlink(address.c_str());
         ::_exit(0);
     }
     case Kind::slot_pipeslot:

@@ -31,6 +31,12 @@ enum class Kind {
     slot_pipeslot, slot_raw,                 // mailslot vs AF_UNIX datagram (one way)
     tcp_raw,                                 // TCP loopback with TCP_NODELAY
     nng_pair, zmq_pair, uv_pipe,             // peers, when built
+    // Networked pipes: a client opens \\127.0.0.1\pipe\NAME and reaches the
+    // server's gateway over TCP loopback, plaintext or TLS 1.3 with a PSK;
+    // tls_raw is the reference for the TLS rows (OpenSSL over TCP loopback
+    // with the TLS kind's PSK and suites, and tcp_raw's framing). Appended, so
+    // the numbers of the kinds above (passed to the child) stay as they were.
+    remote_pipeslot, remote_tls_pipeslot, tls_raw,
 };
 
 const char* kind_name(Kind k);
@@ -44,6 +50,16 @@ std::unique_ptr<Link> connect_link(Kind k, const std::string& address, int read_
 // message starting with 'e'; count others; answer a zero-length one with
 // "A") until told to stop. For pipe kinds, serves stdin/stdout once.
 int serve(Kind k, const std::string& address, int instances);
+
+// A kind whose server reports its port ("ready PORT" instead of "ready"):
+// the address its clients connect to, made from the server's address and port.
+bool reports_port(Kind k);
+std::string client_address(Kind k, const std::string& server_address, unsigned port);
+
+// The TLS kinds' pre-shared key: 32 random bytes in hex in a new file (mode
+// 0600), named by PIPESLOT_BENCH_PSK_FILE for this process and its children.
+// Returns the file's path, for the caller to remove.
+std::string make_psk_file();
 
 // The libuv peer (uv_link.cpp), when built.
 std::unique_ptr<Link> connect_uv(const std::string& path);
