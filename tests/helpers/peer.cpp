@@ -21,11 +21,40 @@
 //                            without SO_REUSEADDR / SO_REUSEPORT; exit 0 if every bind failed
 //   udp-hold PORT            (POSIX) bind UDP PORT (both reuse options), print "ready", wait until stdin ends
 //   as-nobody MODE ARGS...   (POSIX, as root) become user nobody, then run MODE
+//   gateway-server NAME INSTANCES [KEY=VALUE]...  (POSIX) a PipeServer on NAME (INSTANCES instances, at
+//                            most that many) that takes remote clients, replying "echo:" + request to each
+//                            message ("whoami": the client's client_user()), and a Gateway for it: listen=ADDRESS
+//                            port=N allow=NETWORK (repeats) certificate=FILE key=FILE client-ca=FILE
+//                            psk=IDENTITY:HEXFILE plaintext-loopback=1 dead-peer-ms=N request-timeout-ms=N.
+//                            Prints "ready PORT", then "log: AT LINE" for each gateway log line and
+//                            "served: AT WHY" each time a client's connection ends (AT: steady_clock ms);
+//                            serves until stdin ends
+//   remote-client            commands from stdin, one a line, each answered by one line "CODE MS AT TEXT"
+//                            (CODE: 0, or the error's value, +1000 outside pipeslot's category; MS: how long
+//                            it took; AT: when it ended, steady_clock ms; TEXT: the data, else the error's
+//                            message): open NAME WAIT_MS|none|forever, close, send TEXT,
+//                            receive SIZE TIMEOUT_MS|forever, transact TEXT,
+//                            call NAME WAIT_MS TEXT (IpcSystem::call), call-simple NAME TIMEOUT_MS TEXT
+//                            (pipeslot::call), wait NAME WAIT_MS (wait_for_instance), big BYTES (one message
+//                            of BYTES and its echo, compared), send-loop BYTES (messages of BYTES until a send
+//                            fails; TEXT: how many went whole). Ends at the end of stdin
+//   raw-open ADDRESS PORT NAME  (POSIX) a plaintext gateway request for NAME over TCP, no TLS; exit 10 + the
+//                            reply's result, 2 if no reply came
 //   env KEY=VALUE MODE ...   set an environment variable first (PIPESLOT_TEST_STOP_AT, ...)
 //   rlimit nofile|fsize N MODE ...   (POSIX) lower a resource limit first
 #include <pipeslot/pipeslot.hpp>
 
+#ifndef _WIN32
+#include "common/framing.hpp"
+#include "common/gateway_protocol.hpp"
+#include "common/hex_file.hpp"
+#endif
+
+#include <chrono>
 #include <cstdio>
+#include <iostream>
+#include <mutex>
+#include <sstream>
 #include <cstdlib>
 #include <string>
 #include <thread>
@@ -40,6 +69,7 @@
 #include <arpa/inet.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 #endif
 
@@ -259,6 +289,200 @@ int mailslot_send(const std::string& name, const std::string& text) {
     return 0;
 }
 
+// --- networked pipes ---------------------------------------------------------------
+
+std::mutex output_mutex;
+
+void print_line(const std::string& line) {
+    std::lock_guard lock(output_mutex);
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+}
+
+// steady_clock in ms: the same clock in every process (and network namespace) of the machine.
+std::string now_ms() {
+    return std::to_string(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
+}
+
+std::string text_of(std::span<const std::byte> bytes) { return {reinterpret_cast<const char*>(bytes.data()), bytes.size()}; }
+std::span<const std::byte> bytes_of(const std::string& s) { return std::as_bytes(std::span(s)); }
+
+#ifndef _WIN32
+int gateway_server(const std::string& name, unsigned instances, const std::vector<std::string>& settings) {
+    GatewayOptions gateway;
+    for (const auto& kv : settings) {
+        const auto eq = kv.find('=');
+        if (eq == std::string::npos) return 64;
+        const auto key = kv.substr(0, eq), value = kv.substr(eq + 1);
+        if (key == "listen") gateway.address = value;
+        else if (key == "port") gateway.port = static_cast<std::uint16_t>(std::stoul(value));
+        else if (key == "allow") gateway.allowed_clients.push_back(value);
+        else if (key == "certificate") gateway.certificate_file = value;
+        else if (key == "key") gateway.private_key_file = value;
+        else if (key == "client-ca") gateway.client_ca_file = value;
+        else if (key == "plaintext-loopback") gateway.plaintext_on_loopback = value == "1";
+        else if (key == "dead-peer-ms") gateway.dead_peer_timeout = std::chrono::milliseconds(std::stol(value));
+        else if (key == "request-timeout-ms") gateway.request_timeout = std::chrono::milliseconds(std::stol(value));
+        else if (key == "psk") {
+            const auto colon = value.find(':');
+            const auto psk = colon == std::string::npos ? std::nullopt : detail::read_hex_file(value.substr(colon + 1));
+            if (!psk) return 64;
+            gateway.psks[value.substr(0, colon)] = *psk;
+        } else {
+            return 64;
+        }
+    }
+    gateway.log = [](std::string_view line) { print_line("log: " + now_ms() + " " + std::string(line)); };
+    ServerOptions options;
+    options.reject_remote_clients = false;
+    options.max_instances = instances;
+    std::error_code ec;
+    auto server = PipeServer::start(
+        name, options, instances, PipeServer::ConnectionHandler([](PipeInstance& instance) {
+            for (;;) {
+                std::error_code error;
+                const auto request = instance.receive_message(Timeout::forever(), error);
+                if (error) return print_line("served: " + now_ms() + " " + error.message());
+                const auto text = text_of(request);
+                const std::string reply = text == "whoami" ? instance.client_user(error) : "echo:" + text;
+                instance.send(bytes_of(reply), bound, error);
+                if (error) return print_line("served: " + now_ms() + " " + error.message());
+            }
+        }),
+        ec);
+    if (ec) return exit_code(ec);
+    auto running = Gateway::start(gateway, ec);
+    if (ec) return exit_code(ec);
+    print_line("ready " + std::to_string(running.port()));
+    char c;
+    while (std::fread(&c, 1, 1, stdin) == 1) {
+    }
+    running.stop();
+    server.stop();
+    return 0;
+}
+
+int raw_open(const std::string& address, std::uint16_t port, const std::string& name) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in at{};
+    at.sin_family = AF_INET;
+    at.sin_port = htons(port);
+    const timeval limit{10, 0};
+    if (fd < 0 || ::inet_pton(AF_INET, address.c_str(), &at.sin_addr) != 1 ||
+        ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof limit) != 0 ||
+        ::connect(fd, reinterpret_cast<sockaddr*>(&at), sizeof at) != 0)
+        return 3;
+    detail::GatewayOpen open;
+    open.name = name;
+    open.request.wait_ms = 0;
+    const auto frame = detail::encode_gateway_open(open);
+    if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size())) return 3;
+    std::vector<std::byte> reply(detail::frame_header_size + detail::open_reply_size);
+    std::size_t have = 0;
+    while (have < reply.size()) {
+        const ssize_t n = ::recv(fd, reply.data() + have, reply.size() - have, 0);
+        if (n <= 0) break;
+        have += static_cast<std::size_t>(n);
+    }
+    ::close(fd);
+    if (have < reply.size()) return 2;
+    const auto header =
+        detail::decode_header(std::span<const std::byte, detail::frame_header_size>(reply.data(), detail::frame_header_size));
+    if (!header || header->kind != detail::FrameKind::open_reply) return 2;
+    const auto decoded = detail::decode_open_reply(std::span<const std::byte>(reply).subspan(detail::frame_header_size));
+    return decoded ? 10 + static_cast<int>(decoded->result) : 2;
+}
+#endif
+
+Timeout timeout_of(const std::string& word) {
+    if (word == "forever") return Timeout::forever();
+    if (word == "none") return Timeout::none();
+    return std::chrono::milliseconds(std::strtol(word.c_str(), nullptr, 10));
+}
+
+int remote_client() {
+    MessageChannel channel;
+    std::string line;
+    while (std::getline(std::cin, line)) {
+        std::istringstream words(line);
+        std::string command;
+        words >> command;
+        // What follows the line's first `count` words (the text of a message).
+        const auto after_words = [&](int count) {
+            std::size_t at = 0;
+            for (int i = 0; i < count; ++i) {
+                at = line.find(' ', at);
+                if (at == std::string::npos) return std::string();
+                ++at;
+            }
+            return line.substr(at);
+        };
+        const auto start = std::chrono::steady_clock::now();
+        std::error_code ec;
+        std::string text;
+        std::vector<std::byte> reply(1 << 20);
+        if (command == "open") {
+            std::string name, wait;
+            words >> name >> wait;
+            ClientOptions options;
+            options.wait = timeout_of(wait);
+            channel = MessageChannel::open(name, options, ec);
+        } else if (command == "close") {
+            channel.close();
+        } else if (command == "send") {
+            text = std::to_string(channel.send(bytes_of(after_words(1)), bound, ec));
+        } else if (command == "receive") {
+            std::size_t size = 0;
+            std::string timeout;
+            words >> size >> timeout;
+            std::vector<std::byte> buffer(size);
+            text = text_of(std::span(buffer).first(channel.receive(buffer, timeout_of(timeout), ec)));
+        } else if (command == "transact") {
+            text = text_of(std::span(reply).first(channel.transact(bytes_of(after_words(1)), reply, bound, ec)));
+        } else if (command == "call" || command == "call-simple" || command == "wait") {
+            std::string name, ms;
+            words >> name >> ms;
+            ClientOptions options;
+            options.wait = timeout_of(ms);
+            const auto request = after_words(3);
+            std::size_t n = 0;
+            if (command == "call") n = native_ipc().call(name, bytes_of(request), reply, options, bound, ec);
+            else if (command == "call-simple") n = call(name, bytes_of(request), reply, timeout_of(ms), ec);
+            else wait_for_instance(name, options, ec);
+            text = text_of(std::span(reply).first(n));
+        } else if (command == "big") {
+            std::size_t size = 0;
+            words >> size;
+            std::string message(size, '\0');
+            for (std::size_t i = 0; i < size; ++i) message[i] = static_cast<char>('a' + (i * 7 + i / 4096) % 26);
+            channel.send(bytes_of(message), bound, ec);
+            const auto echo = ec ? std::vector<std::byte>() : channel.receive_message(bound, ec);
+            if (!ec) text = text_of(echo) == "echo:" + message ? "match" : "mismatch of " + std::to_string(echo.size()) + " bytes";
+        } else if (command == "send-loop") {
+            std::size_t size = 0;
+            words >> size;
+            const std::string message(size, 'x');
+            std::size_t sent = 0;
+            while (!ec) {
+                channel.send(bytes_of(message), Timeout::forever(), ec);
+                if (!ec) ++sent;
+                if (sent == 1) print_line("sending");  // the first went: the rest back up
+            }
+            text = std::to_string(sent);
+        } else {
+            ec = errc::invalid_argument;
+        }
+        const auto end = std::chrono::steady_clock::now();
+        const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(end - start).count();
+        const auto at = std::chrono::duration_cast<std::chrono::milliseconds>(end.time_since_epoch()).count();
+        const int code = !ec ? 0 : ec.category() == pipeslot::category() ? ec.value() : 1000 + ec.value();
+        if (text.empty() && ec) text = ec.message();
+        print_line(std::to_string(code) + " " + std::to_string(ms) + " " + std::to_string(at) + " " + text);
+    }
+    return 0;
+}
+
 }  // namespace
 
 int run(std::vector<std::string> args);
@@ -308,6 +532,7 @@ int run(std::vector<std::string> args) {
         }
 #endif
     }
+    if (args.size() == 2 && args[1] == "remote-client") return remote_client();
     if (args.size() < 3) return 64;
     const std::string& mode = args[1];
     const std::string& name = args[2];
@@ -329,6 +554,10 @@ int run(std::vector<std::string> args) {
 #ifndef _WIN32
     if (mode == "udp-bind-result") return udp_bind_result(static_cast<std::uint16_t>(std::stoul(name)));
     if (mode == "udp-hold") return udp_hold(static_cast<std::uint16_t>(std::stoul(name)));
+    if (mode == "gateway-server" && args.size() > 3)
+        return gateway_server(name, static_cast<unsigned>(number()), {args.begin() + 4, args.end()});
+    if (mode == "raw-open" && args.size() > 4)
+        return raw_open(name, static_cast<std::uint16_t>(std::stoul(args[3])), args[4]);
 #endif
     if (mode == "mailslot-collect")
         return mailslot_collect(name, static_cast<int>(number()), args.size() > 4 ? std::strtol(args[4].c_str(), nullptr, 10) : 5000);
