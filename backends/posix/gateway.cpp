@@ -182,8 +182,11 @@ void Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
     const std::string who = posix::address_text(peer);
     posix::notice_dead_peer(fd.get(), options.dead_peer_timeout);
     const detail::Deadline deadline(options.request_timeout);
-    if (!first_byte_came(fd.get(), stop_event.get(), deadline))
-        return log("closed " + who + ": no request within the request timeout");
+    if (!first_byte_came(fd.get(), stop_event.get(), deadline)) {
+        // Said only when it is so: not of a client that hung up, nor when the gateway stops.
+        if (deadline.expired()) log("closed " + who + ": no request within the request timeout");
+        return;
+    }
     posix::SocketTransport plain(fd.get());
     if (!posix::starts_tls(fd.get())) {
         if (options.plaintext_on_loopback && posix::is_loopback(peer)) return serve_request(plain, who, {});
@@ -212,14 +215,17 @@ void Gateway::Impl::serve_request(posix::Transport& network, const std::string& 
     const auto read = [&](std::size_t at, std::size_t size) {
         return posix::transfer_exactly(network, std::span(request).subspan(at, size), true, deadline, stop_event.get());
     };
-    if (!read(0, detail::frame_header_size)) return log("closed " + who + ": no request within the request timeout");
+    const auto cut_short = [&] {  // the client hung up, or the gateway stops: no refusal, nothing to say
+        if (deadline.expired()) log("closed " + who + ": no request within the request timeout");
+    };
+    if (!read(0, detail::frame_header_size)) return cut_short();
     const auto header =
         detail::decode_header(std::span<const std::byte, detail::frame_header_size>(request.data(), detail::frame_header_size));
     if (!header || header->kind != detail::FrameKind::gateway_open) {
         log("refused " + who + ": not a pipeslot gateway request");
         return send_reply(network, errc::protocol_error);
     }
-    if (!read(detail::frame_header_size, header->length)) return log("closed " + who + ": no request within the request timeout");
+    if (!read(detail::frame_header_size, header->length)) return cut_short();
     const auto open = detail::decode_gateway_open(std::span<const std::byte>(request).subspan(detail::frame_header_size, header->length));
     if (!open) {
         log("refused " + who + ": a malformed request");
