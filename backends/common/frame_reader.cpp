@@ -35,7 +35,7 @@ void FrameReader::consume(std::size_t n) noexcept {
 // Windows discards what the client has not read when the server disconnects.
 // The marker can only be seen once it is buffered, so look ahead for it.
 void FrameReader::note_disconnect_ahead() noexcept {
-    while (scan_ + frame_header_size <= end_) {
+    while (look_ahead_ && scan_ + frame_header_size <= end_) {
         const auto header = decode_header(std::span<const std::byte, frame_header_size>(&buffer_[scan_], frame_header_size));
         if (!header || !is_channel_frame(header->kind)) return;  // reported when reached
         if (header->kind == FrameKind::disconnect) {

@@ -35,6 +35,11 @@ public:
     bool holds_unread(ByteSource& source);
     // Drops everything buffered (the server's disconnect, a new client).
     void reset() noexcept;
+    // A remote client's reader: what came before a server's disconnect is
+    // delivered, the marker ending the stream where it stands. Across hosts the
+    // server's flush cannot wait for the remote application's read, so its
+    // reply-flush-disconnect would otherwise lose the reply (docs/gateway.md).
+    void deliver_before_disconnect() noexcept { look_ahead_ = false; }
 
 private:
     std::size_t buffered() const noexcept { return end_ - begin_; }
@@ -58,6 +63,7 @@ private:
     std::size_t left_ = 0;             // bytes of the current message not yet delivered
     std::error_code terminal_;         // why no more bytes will come, once they stop
     bool peeked_ = false;              // buffered bytes were shown by peek: look ahead before delivering
+    bool look_ahead_ = true;           // a disconnect marker discards what is before it (local pipes)
 };
 
 }  // namespace pipeslot::detail

@@ -247,6 +247,7 @@ std::error_code open_channel(const PipeName& given, const ClientOptions& options
     c->name = name;
     c->server_user = options.server_user;
     c->gateway_port = options.gateway_port;
+    if (!name.is_local()) c->reader.deliver_before_disconnect();
     out.reset(c.release());
     return {};
 }
