@@ -300,7 +300,7 @@ void print_line(const std::string& line) {
 }
 
 // steady_clock in ms: the same clock in every process (and network namespace) of the machine.
-std::string now_ms() {
+[[maybe_unused]] std::string now_ms() {  // (the gateway modes are POSIX only)
     return std::to_string(
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch()).count());
 }
