@@ -76,6 +76,10 @@ int use_psk(SSL* ssl, const EVP_MD* md, const unsigned char** identity, std::siz
 }
 
 SSL_CTX* new_context(const SSL_METHOD* method) {
+    // No clean-up at exit: a client's relay thread may still be carrying a
+    // channel then, and OpenSSL's state goes with the process in any case.
+    static const bool initialised = OPENSSL_init_ssl(OPENSSL_INIT_NO_ATEXIT, nullptr) == 1;
+    if (!initialised) return nullptr;
     SSL_CTX* ctx = SSL_CTX_new(method);
     if (!ctx) return nullptr;
     SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
