@@ -7,6 +7,7 @@
 #include "deadline.hpp"
 #include "framing.hpp"
 
+#include <pipeslot/error.hpp>
 #include <pipeslot/message_channel.hpp>
 
 #include <cstddef>
@@ -33,6 +34,8 @@ public:
     PeekResult peek(std::span<std::byte> out, ReadMode mode, PipeType type, ByteSource& source, std::error_code& ec);
     // True if anything is readable now or a message is half read.
     bool holds_unread(ByteSource& source);
+    // The peer has closed or reset its end, as a receive has seen.
+    bool peer_has_gone() const noexcept { return terminal_ == errc::broken_pipe; }
     // Drops everything buffered (the server's disconnect, a new client).
     void reset() noexcept;
     // A remote client's reader: what came before a server's disconnect is

@@ -1,5 +1,6 @@
 // The native IpcSystem: each backend object wraps the platform functions of
 // backends/posix or backends/win32.
+#include "native_channel.hpp"
 #include "platform.hpp"
 
 #include <pipeslot/error.hpp>
@@ -11,6 +12,7 @@ namespace {
 class NativeChannel final : public InstanceBackend {
 public:
     explicit NativeChannel(platform::ChannelPtr c) : c_(std::move(c)) {}
+    platform::Channel& channel() const noexcept { return *c_; }
     std::size_t receive(std::span<std::byte> b, Timeout t, std::error_code& ec) override {
         return platform::receive(*c_, b, detail::Deadline(t), ec);
     }
@@ -120,6 +122,11 @@ protected:
 };
 
 }  // namespace
+
+platform::Channel* detail::native_channel(InstanceBackend* instance) noexcept {
+    auto* native = dynamic_cast<NativeChannel*>(instance);
+    return native ? &native->channel() : nullptr;
+}
 
 IpcSystem& native_ipc() {
     static NativeIpc system;

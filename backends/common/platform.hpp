@@ -105,6 +105,24 @@ std::error_code server_process_id(const Channel& c, std::int64_t& pid);
 std::error_code server_user(const Channel& c, std::string& user);
 std::string current_user();
 
+// Many listening instances of one server waited on by a pool of threads
+// (PipeServer). The thread that began waiting last is woken first, so a
+// server of 64 instances serves a client with a thread still warm, while the
+// client still gets the instance that has listened longest (the broker's
+// choice). Null where the platform has none: then a thread waits on each.
+struct AcceptGroup;
+struct AcceptGroupDeleter {
+    void operator()(AcceptGroup* g) const noexcept;
+};
+using AcceptGroupPtr = std::unique_ptr<AcceptGroup, AcceptGroupDeleter>;
+AcceptGroupPtr make_accept_group(std::span<Channel* const> instances, std::error_code& ec);
+// Blocks until an instance of the group may have a client, and returns its
+// index; it is not reported again until rearm(). Returns the group's size
+// once stop() was called (or on an error, in ec).
+std::size_t wait_any(AcceptGroup& g, std::error_code& ec);
+void rearm(AcceptGroup& g, std::size_t index) noexcept;
+void stop(AcceptGroup& g) noexcept;  // every wait_any() returns, now and later
+
 }  // namespace pipeslot::platform
 
 // --- mailslots ------------------------------------------------------------------

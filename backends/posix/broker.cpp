@@ -212,9 +212,11 @@ void Broker::read_first_frame(std::uint64_t id) {
     detail::FrameKind kind{};
     for (;;) {
         const std::size_t have = c.bytes.size();
-        // Before its header is in, as much as an open frame, the usual first
-        // frame (one recv for it all); every first frame is at least that long.
-        std::size_t want = detail::frame_header_size + detail::open_request_size;
+        // Before its header is in, as much as an open frame with an empty
+        // remote user, the usual first frame (one recv for it all). An older
+        // peer's open is a byte shorter: that recv returns what there is, as
+        // the peer sends nothing more before its answer.
+        std::size_t want = detail::frame_header_size + detail::open_request_size + 1;
         if (have >= detail::frame_header_size) {
             const auto header = detail::decode_header(
                 std::span<const std::byte, detail::frame_header_size>(c.bytes.data(), detail::frame_header_size));

@@ -357,7 +357,9 @@ void FlowPage::wake() const noexcept { wake_sleepers(*writing_); }
 
 void FlowPage::detach() noexcept {
     detached_ = true;
-    wake();
+    // A writer of this end says it sleeps before it looks at detached_ (both
+    // sequentially consistent): either it sees this, or this sees it.
+    if (writing_->sleeping.load()) wake();
 }
 
 void FlowPage::took(std::uint64_t n) noexcept {

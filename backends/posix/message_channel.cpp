@@ -5,6 +5,7 @@
 #include "../common/frame_reader.hpp"
 #include "../common/framing.hpp"
 #include "../common/platform.hpp"
+#include "accept_group.hpp"
 #include "canceller.hpp"
 #include "fd.hpp"
 #include "flow_page.hpp"
@@ -235,6 +236,8 @@ std::error_code open_channel(const PipeName& given, const ClientOptions& options
     const auto mode = options.read_mode.value_or(reply.type == PipeType::message ? ReadMode::message : ReadMode::byte);
     auto c = new_channel(false, reply.type, mode);
     c->fd = opened.fd;
+    c->write_timeout.adopt(opened.send_timeout_us);
+    c->read_timeout.adopt(opened.receive_timeout_us);
     c->can_read = detail::reads(options.access);
     c->can_write = detail::writes(options.access);
     c->max_instances = reply.max_instances;
@@ -283,7 +286,11 @@ std::error_code disconnect(Channel& c) {
     // Tell the client before going: it discards what it has not read and
     // reports not_connected (best effort: a full buffer, or a send of ours
     // under way, which the marker must not cut in two, leaves it broken_pipe).
-    if (std::unique_lock writing(c.write_mutex, std::try_to_lock); writing.owns_lock()) {
+    // Not a client that has closed its end, as a receive here has seen.
+    bool client_gone = false;
+    if (std::unique_lock reading(c.read_mutex, std::try_to_lock); reading.owns_lock())
+        client_gone = c.reader.peer_has_gone();
+    if (std::unique_lock writing(c.write_mutex, std::try_to_lock); !client_gone && writing.owns_lock()) {
         const auto marker = detail::encode_header({detail::FrameKind::disconnect, 0});
         (void)::send(fd, marker.data(), marker.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
@@ -690,3 +697,7 @@ std::error_code server_user(const Channel& c, std::string& user) {
 std::string current_user() { return std::to_string(::geteuid()); }
 
 }  // namespace pipeslot::platform
+
+namespace pipeslot::posix {
+int instance_doorbell(const platform::Channel& c) noexcept { return c.is_server ? c.registration.doorbell() : -1; }
+}  // namespace pipeslot::posix

@@ -28,13 +28,14 @@ constexpr auto takeover_patience = std::chrono::seconds(2);
 // A broker answers at once or when the wait ends; past this, it is taken for hung.
 constexpr std::int64_t answer_grace_ms = 5000;
 
-void set_timeout(int fd, int option, std::int64_t ms) noexcept {
+// Returns what was set, in µs (0: none, or refused).
+std::int64_t set_timeout(int fd, int option, std::int64_t ms) noexcept {
     timeval tv{};  // zero: none
     if (ms > 0) {
         tv.tv_sec = static_cast<time_t>(ms / 1000);
         tv.tv_usec = static_cast<suseconds_t>((ms % 1000) * 1000);
     }
-    ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
+    return ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv) == 0 ? std::max<std::int64_t>(ms, 0) * 1000 : 0;
 }
 
 enum class Step { done, retry };
@@ -57,7 +58,8 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
         return step;
     };
     // A full backlog makes connect wait for room; never longer than this.
-    set_timeout(fd, SO_SNDTIMEO, wait.is_forever() ? answer_grace_ms : std::max<std::int64_t>(wait.remaining_ms(), 1));
+    const auto send_timeout_us =
+        set_timeout(fd, SO_SNDTIMEO, wait.is_forever() ? answer_grace_ms : std::max<std::int64_t>(wait.remaining_ms(), 1));
     sockaddr_un addr{};
     addr.sun_family = AF_UNIX;
     const auto path = socket_address(address.dir_fd, address.dir_path, address.socket_file).path;
@@ -85,7 +87,8 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     test_stop_point("client-sent-open");
 
     const bool bounded = !wait.is_forever() && !options.use_server_default_wait;
-    if (bounded) set_timeout(fd, SO_RCVTIMEO, wait.remaining_ms() + answer_grace_ms);  // a new socket has none
+    const auto receive_timeout_us =  // a new socket has none
+        bounded ? set_timeout(fd, SO_RCVTIMEO, wait.remaining_ms() + answer_grace_ms) : 0;
     // The answer: one recv for the usual whole of it (a version 2 reply), then
     // what its header says is missing (a later version may send a longer one);
     // never past it, for what follows is the channel's.
@@ -124,8 +127,10 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     if (page.get() < 0) out.flow = FlowPage::unshared(false);  // the server could make none (flow_page.hpp)
     else if (auto why = FlowPage::adopt(page.release(), out.flow)) return fail(why, Step::done);
     test_stop_point("client-answered");
-    set_timeout(fd, SO_SNDTIMEO, 0);  // the channel sets its own
-    if (bounded) set_timeout(fd, SO_RCVTIMEO, 0);
+    // The channel takes the timeouts over (socket_io.hpp): it sets its own
+    // only where they differ, which saves two system calls a connection.
+    out.send_timeout_us = send_timeout_us;
+    out.receive_timeout_us = receive_timeout_us;
     out.fd = fd;
     out.reply = *decoded;
     ec.clear();

@@ -17,6 +17,9 @@ struct OpenedChannel {
     int fd = -1;  // blocking, close-on-exec
     detail::OpenReply reply;
     std::shared_ptr<FlowPage> flow;  // the quotas' counters, sent with the reply (flow_page.hpp)
+    // SO_SNDTIMEO and SO_RCVTIMEO as the open left them (µs; 0: none), for
+    // the channel to take over rather than reset.
+    std::int64_t send_timeout_us = 0, receive_timeout_us = 0;
 };
 
 // Set when a network gateway asks for its client: the pipe then takes it for

@@ -311,11 +311,12 @@ bool resolve_user(const std::string& user, uid_t& uid) {
 }  // namespace
 
 std::error_code locate_broker(const Name& name, const std::string& server_user, BrokerAddress& out) {
-    uid_t uid = ::geteuid();
+    const uid_t me = ::geteuid();
+    uid_t uid = me;
     if (!server_user.empty() && !resolve_user(server_user, uid)) return errc::not_found;
     out.socket_file = name_key(name) + ".sock";
     out.owner = uid;
-    out.own = uid == ::geteuid();
+    out.own = uid == me;
     if (out.own) {
         if (auto ec = runtime_directory(Scope::private_to_user, out.dir_path)) return ec;
         // Opened only when the socket's path is too long for an address (two system calls less an open).

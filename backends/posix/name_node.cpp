@@ -524,7 +524,8 @@ private:
             ::close(fd);  // removed meanwhile: the client asks again
             return;
         }
-        auto& slot = *it->second;
+        const auto held = it->second;  // its doorbell is rung after its lock is let go
+        auto& slot = *held;
         const auto& pipe = role_ == Role::broker ? broker_->pipe() : slot.pipe;
         detail::OpenReply reply;
         reply.type = pipe.type;
@@ -544,7 +545,7 @@ private:
             fd = -1;
         }
         if (fd >= 0) {
-            std::lock_guard lock(slot.mutex);
+            std::unique_lock lock(slot.mutex);
             if (slot.gone) {
                 ::close(fd);
                 return;
@@ -554,6 +555,9 @@ private:
                 slot.client_flow = std::move(flow);
                 slot.client_remote_user = remote_user;
                 slot.listening_since = -1;
+                lock.unlock();
+                // Rung after the lock is let go: the woken thread takes the
+                // client under it at once, and would only sleep on it again.
                 const std::uint64_t one = 1;
                 (void)!::write(slot.doorbell, &one, sizeof one);
                 return;

@@ -16,6 +16,11 @@ namespace {
 // A call without a deadline still sets a finite timeout: only then does the
 // interrupt signal end it (SA_RESTART restarts socket calls that have none).
 constexpr std::int64_t forever_slice_us = 3600LL * 1'000'000;
+constexpr std::int64_t min_forever_slice_us = 1'000'000;
+// A send this small finds room in the socket's buffer unless the reader has
+// fallen far behind (a larger one is tried blocking at once: a full buffer
+// would cost it a failed attempt per part).
+constexpr std::size_t small_send = 16 * 1024;
 
 // After a call returned -1 with `error`: true to try again, false with ec set.
 template <class Wait>
@@ -41,9 +46,20 @@ bool worth_another_try(int error, bool blocked, const SocketCall& call, const de
     return blocked || wait(ec);
 }
 
-// Runs `io(flags)` until it succeeds, blocking in it when this thread can be interrupted.
+// Runs `io(flags)` until it succeeds, blocking in it when this thread can be
+// interrupted. `try_first`: one attempt without blocking before all that, for
+// a call that nearly always succeeds at once (a small send), which then costs
+// one system call instead of three or four (the timeout, the signal mask).
 template <class Io, class Wait>
-ssize_t run(const SocketCall& call, const detail::Deadline& deadline, Io io, Wait wait, std::error_code& ec) {
+ssize_t run(const SocketCall& call, const detail::Deadline& deadline, Io io, Wait wait, std::error_code& ec,
+            bool try_first = false) {
+    if (try_first) {
+        const ssize_t n = io(MSG_DONTWAIT);
+        if (n >= 0) return n;
+        const int error = errno;
+        if (error != EAGAIN && error != EWOULDBLOCK && !worth_another_try(error, true, call, deadline, wait, ec))
+            return -1;
+    }
     for (;;) {
         const bool block = !deadline.expired() && Canceller::can_interrupt_this_thread() &&
                            call.timeout.apply(call.fd, deadline);
@@ -66,9 +82,13 @@ ssize_t run(const SocketCall& call, const detail::Deadline& deadline, Io io, Wai
 }  // namespace
 
 bool SocketTimeout::apply(int fd, const detail::Deadline& deadline) noexcept {
+    const auto set = set_us_.load(std::memory_order_relaxed);
+    // Without a deadline any slice of a second or more does: the call just
+    // blocks again when it ends.
+    if (deadline.is_forever() && set >= min_forever_slice_us) return true;
     const std::int64_t us = deadline.is_forever() ? forever_slice_us
                                                   : std::clamp<std::int64_t>(deadline.remaining_us(), 1, forever_slice_us);
-    if (us == set_us_.load(std::memory_order_relaxed)) return true;
+    if (us == set) return true;
     const timeval tv{static_cast<time_t>(us / 1'000'000), static_cast<suseconds_t>(us % 1'000'000)};
     if (::setsockopt(fd, SOL_SOCKET, option_, &tv, sizeof tv) != 0) return false;
     set_us_.store(us, std::memory_order_relaxed);
@@ -91,10 +111,12 @@ std::size_t send_some(const SocketCall& call, std::span<iovec> parts, const deta
     msghdr message{};
     message.msg_iov = parts.data();
     message.msg_iovlen = parts.size();
+    std::size_t size = 0;
+    for (const auto& part : parts) size += part.iov_len;
     const ssize_t n = run(
         call, deadline, [&](int flags) { return ::sendmsg(call.fd, &message, MSG_NOSIGNAL | flags); },
         [&](std::error_code& wait_error) { return call.canceller.wait(call.fd, POLLOUT, call.ticket, deadline, wait_error); },
-        ec);
+        ec, size <= small_send);
     return n > 0 ? static_cast<std::size_t>(n) : 0;
 }
 

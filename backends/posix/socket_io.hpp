@@ -25,6 +25,8 @@ public:
     // False when the socket refuses it (the caller then polls).
     bool apply(int fd, const detail::Deadline& deadline) noexcept;
     void forget() noexcept { set_us_.store(0, std::memory_order_relaxed); }
+    // What the socket has already (µs; 0: none), set by whoever made it.
+    void adopt(std::int64_t us) noexcept { set_us_.store(us, std::memory_order_relaxed); }
 
 private:
     int option_;

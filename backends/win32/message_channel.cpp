@@ -427,4 +427,20 @@ std::string current_user() {
     return user;
 }
 
+// No accept group: PipeServer gives each instance a thread waiting in
+// ConnectNamedPipe, as Windows' own servers do; the group's functions are
+// never reached.
+struct AcceptGroup {};
+void AcceptGroupDeleter::operator()(AcceptGroup* g) const noexcept { delete g; }
+AcceptGroupPtr make_accept_group(std::span<Channel* const>, std::error_code& ec) {
+    ec.clear();
+    return nullptr;
+}
+std::size_t wait_any(AcceptGroup&, std::error_code& ec) {
+    ec = errc::not_supported;
+    return 0;
+}
+void rearm(AcceptGroup&, std::size_t) noexcept {}
+void stop(AcceptGroup&) noexcept {}
+
 }  // namespace pipeslot::platform

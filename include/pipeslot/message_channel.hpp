@@ -233,6 +233,7 @@ public:
     std::string client_user(std::error_code& ec) const;
 
 private:
+    friend class PipeServer;  // waits on its instances together where the platform can
     InstanceBackend* instance() const noexcept;
 };
 

@@ -1,6 +1,8 @@
 // The classic multithreaded named-pipe server, ready made: N instances of a
-// name, each served by its own thread, calling a handler per connection or
-// per request message, with a clean stop.
+// name served by N threads (so N clients at once), calling a handler per
+// connection or per request message, with a clean stop. Clients get the
+// instances in Windows' order; the thread that serves one is the one idle
+// for the shortest time where the platform can tell (POSIX).
 #pragma once
 
 #include <pipeslot/export.hpp>
@@ -19,7 +21,7 @@ namespace pipeslot {
 
 class PIPESLOT_API PipeServer {
 public:
-    // Called on an instance's thread with a connected client; when it returns
+    // Called on a server thread with a connected client; when it returns
     // the client is disconnected and the instance waits for the next one.
     using ConnectionHandler = std::function<void(PipeInstance&)>;
     // Called for each request message; its result is sent back as the reply.
@@ -31,7 +33,7 @@ public:
     ~PipeServer();  // stops
 
     // Creates all `instances` first (so their errors come back here), then
-    // starts one thread per instance.
+    // starts as many threads.
     static PipeServer start(std::string_view name, const ServerOptions& options, std::size_t instances,
                             ConnectionHandler handler, std::error_code& ec, IpcSystem& system = native_ipc());
     static PipeServer start(std::string_view name, const ServerOptions& options, std::size_t instances,
