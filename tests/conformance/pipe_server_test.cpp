@@ -3,7 +3,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 namespace pipeslot {
@@ -56,6 +59,51 @@ TEST(PipeServerConformance, ReportsCreateErrorsAndBadArguments) {
     EXPECT_EQ(ec, errc::invalid_argument);
     PipeServer::start(name, {}, 1, PipeServer::RequestHandler{}, ec, test::ipc());
     EXPECT_EQ(ec, errc::invalid_argument);
+}
+
+// N instances serve N clients at once (a thread for each), and each serves
+// again after its client leaves, many times over (on POSIX the threads are
+// pooled: any of them may serve an instance the next time).
+TEST(PipeServerConformance, EveryInstanceServesAtOnceAndAgainAfterEachClient) {
+    constexpr int instances = 4;
+    const auto name = test::unique_pipe_name("server-reuse");
+    std::mutex mutex;
+    std::condition_variable changed;
+    int inside = 0, most_inside = 0;
+    bool all_were_in = false;
+    std::error_code ec;
+    auto server = PipeServer::start(
+        name, {}, instances,
+        PipeServer::RequestHandler([&](std::span<const std::byte> request) {
+            std::unique_lock lock(mutex);
+            most_inside = std::max(most_inside, ++inside);
+            if (inside == instances) all_were_in = true;
+            changed.notify_all();
+            if (text_of(request) == "together") changed.wait_for(lock, 20s, [&] { return all_were_in; });
+            --inside;
+            return test::bytes_of("ok");
+        }),
+        ec, test::ipc());
+    ASSERT_FALSE(ec) << ec.message();
+    std::vector<std::thread> together;
+    for (int t = 0; t < instances; ++t) {
+        together.emplace_back([&] {
+            std::vector<std::byte> reply(8);
+            std::error_code io;
+            const auto n = test::ipc().call(name, test::as_bytes("together"), reply, generous, io);
+            EXPECT_FALSE(io) << io.message();
+            EXPECT_EQ(text_of(std::span(reply).first(n)), "ok");
+        });
+    }
+    for (auto& t : together) t.join();
+    EXPECT_EQ(most_inside, instances) << "every instance had its client at the same time";
+    for (int i = 0; i < 10 * instances; ++i) {
+        std::vector<std::byte> reply(8);
+        const auto n = test::ipc().call(name, test::as_bytes("alone"), reply, generous, ec);
+        ASSERT_FALSE(ec) << "call " << i << ": " << ec.message();
+        EXPECT_EQ(text_of(std::span(reply).first(n)), "ok");
+    }
+    server.stop();
 }
 
 TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessages) {
