@@ -19,10 +19,6 @@ struct PipeServer::State {
     std::vector<PipeInstance> instances;
     std::vector<std::thread> threads;
     platform::AcceptGroupPtr group;  // null: a thread per instance
-    // One per instance: the thread done with it releases, the next one the
-    // group wakes for it acquires (what the kernel orders, made visible to
-    // the C++ memory model and so to ThreadSanitizer).
-    std::unique_ptr<std::atomic<std::uint64_t>[]> handed_over;
     ConnectionHandler handler;
     std::atomic<bool> stopping{false};
     std::mutex mutex;
@@ -58,7 +54,6 @@ struct PipeServer::State {
             std::error_code ec;
             const std::size_t i = platform::wait_any(*group, ec);
             if (i >= instances.size() || stopping) break;
-            (void)handed_over[i].load(std::memory_order_acquire);
             // The group reported its doorbell: the client is there (or the
             // instance listens again after a spurious ring, and is re-armed).
             for (;;) {
@@ -70,7 +65,6 @@ struct PipeServer::State {
                 // over at once is served without a trip through the group.
             }
             if (stopping) break;
-            handed_over[i].fetch_add(1, std::memory_order_release);
             platform::rearm(*group, i);
         }
         finish();
@@ -114,7 +108,6 @@ PipeServer PipeServer::start(std::string_view name, const ServerOptions& options
     if (std::find(native.begin(), native.end(), nullptr) == native.end()) {
         state->group = platform::make_accept_group(native, ec);
         if (ec) return {};
-        state->handed_over = std::make_unique<std::atomic<std::uint64_t>[]>(native.size());
     }
     PipeServer server;
     server.state_ = std::move(state);

@@ -109,7 +109,8 @@ std::string current_user();
 // (PipeServer). The thread that began waiting last is woken first, so a
 // server of 64 instances serves a client with a thread still warm, while the
 // client still gets the instance that has listened longest (the broker's
-// choice). Null where the platform has none: then a thread waits on each.
+// choice); where the platform can, that thread also accepts the client
+// itself. Null where the platform has none: then a thread waits on each.
 struct AcceptGroup;
 struct AcceptGroupDeleter {
     void operator()(AcceptGroup* g) const noexcept;
@@ -117,7 +118,7 @@ struct AcceptGroupDeleter {
 using AcceptGroupPtr = std::unique_ptr<AcceptGroup, AcceptGroupDeleter>;
 AcceptGroupPtr make_accept_group(std::span<Channel* const> instances, std::error_code& ec);
 // Blocks until an instance of the group may have a client, and returns its
-// index; it is not reported again until rearm(). Returns the group's size
+// index: the calling thread has it to itself until its rearm(). Returns the group's size
 // once stop() was called (or on an error, in ec).
 std::size_t wait_any(AcceptGroup& g, std::error_code& ec);
 void rearm(AcceptGroup& g, std::size_t index) noexcept;

@@ -61,7 +61,8 @@ void Broker::watch(int fd, std::uint64_t tag, std::uint32_t events) {
 std::error_code Broker::start() {
     settle_by_ = steady_now_ns() + settle_patience_ns;
     if (auto ec = files_.bind_broker_socket(listen_fd_)) return ec;
-    // Its node's acceptor thread sleeps inside accept() on it (name_node.cpp).
+    // Its node's acceptor thread sleeps inside accept() on it, unless accept
+    // groups listen too: then the node makes it non-blocking (name_node.cpp).
     const int flags = ::fcntl(listen_fd_, F_GETFL);
     if (flags < 0 || ::fcntl(listen_fd_, F_SETFL, flags & ~O_NONBLOCK) < 0) return last_error();
     return {};

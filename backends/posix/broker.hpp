@@ -42,7 +42,8 @@ public:
     std::error_code start();  // binds the name's socket (blocking: see listen_fd())
 
     // The name's socket, for the node's acceptor thread to accept() on (one
-    // thread sleeping in accept() wakes sooner than one in epoll). It hands
+    // thread sleeping in accept() wakes sooner than one in epoll), and for
+    // the idle threads of PipeServer's accept groups (name_node.cpp). It hands
     // each connection to adopt(); true if the broker still holds it (its first
     // frame has not come, or it waits for a free instance) or it became a
     // member: the node's thread then has a deadline to keep or adds to run.

@@ -700,4 +700,11 @@ std::string current_user() { return std::to_string(::geteuid()); }
 
 namespace pipeslot::posix {
 int instance_doorbell(const platform::Channel& c) noexcept { return c.is_server ? c.registration.doorbell() : -1; }
+std::error_code join_accept_group(platform::Channel& c, int epoll, std::uint64_t tag) noexcept {
+    return c.registration.join_group(epoll, tag);
+}
+void leave_accept_group(platform::Channel& c, int epoll) noexcept { c.registration.leave_group(epoll); }
+void accept_waiting_clients(platform::Channel& c, ClientCatcher& catcher) noexcept {
+    c.registration.accept_waiting(catcher);
+}
 }  // namespace pipeslot::posix

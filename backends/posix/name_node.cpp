@@ -1,6 +1,7 @@
 #include "name_node.hpp"
 
 #include "../common/error_map.hpp"
+#include "accept_group.hpp"
 #include "broker.hpp"
 #include "control_link.hpp"
 #include "fd.hpp"
@@ -87,6 +88,9 @@ struct Command {
 
 std::error_code as_portable(errc e) { return e == errc{} ? std::error_code{} : make_error_code(e); }
 
+// Set while a server thread accepts for its group (accept_waiting()).
+thread_local ClientCatcher* catching_here = nullptr;
+
 }  // namespace
 
 class NameNode {
@@ -104,6 +108,10 @@ public:
         e.events = EPOLLIN;
         e.data.u64 = event_tag(EventKind::wake);
         if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &e) < 0) return last_error();
+        accept_epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
+        accept_wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+        if (accept_epoll_fd_ < 0 || accept_wake_fd_ < 0) return last_error();
+        if (::epoll_ctl(accept_epoll_fd_, EPOLL_CTL_ADD, accept_wake_fd_, &e) < 0) return last_error();
         try {
             thread_ = std::thread([this] { run(); });
         } catch (const std::system_error&) {
@@ -121,9 +129,9 @@ public:
             wake();
             thread_.join();
         }
-        if (epoll_fd_ >= 0) ::close(epoll_fd_);
-        if (wake_fd_ >= 0) ::close(wake_fd_);
-        epoll_fd_ = wake_fd_ = -1;
+        for (int fd : {epoll_fd_, wake_fd_, accept_epoll_fd_, accept_wake_fd_})
+            if (fd >= 0) ::close(fd);
+        epoll_fd_ = wake_fd_ = accept_epoll_fd_ = accept_wake_fd_ = -1;
     }
 
     std::error_code add(const std::shared_ptr<InstanceSlot>& slot, detail::InstanceParams& pipe) {
@@ -210,14 +218,58 @@ private:
         shut_down();
     }
 
-    // --- the acceptor's thread: in the broker's process, it sleeps inside
-    // accept() on the name's socket and runs the broker's decision on each new
-    // client itself, under the state's lock. A thread woken inside accept()
-    // resumes sooner than one woken in epoll (docs/performance.md); the node's
-    // thread keeps everything else.
+    // --- the acceptor's thread: in the broker's process, it accepts the
+    // name's clients and runs the broker's decision on each itself, under the
+    // state's lock; the node's thread keeps everything else. Without accept
+    // groups it sleeps inside accept(): a thread woken there resumes sooner
+    // than one woken in epoll (docs/performance.md). With them the listening
+    // socket is non-blocking and in each group's epoll set ahead of the
+    // acceptor's own: Linux hands a new client to the first of those sets
+    // that has a thread waiting, so the acceptor takes only what no idle
+    // server thread can.
 
     void accept_loop(int listen_fd) {
         ::pthread_setname_np(::pthread_self(), "pipeslot-accept");
+        while (!acceptor_stopping_.load()) {
+            if (!groups_listening_.load() && make_listener_blocking(listen_fd)) accept_one_blocking(listen_fd);
+            else accept_when_told(listen_fd);
+        }
+    }
+
+    // True once the listening socket blocks (unless a group joined meanwhile).
+    bool make_listener_blocking(int listen_fd) {
+        if (!listener_nonblocking_.load()) return true;
+        std::lock_guard state(state_mutex_);
+        if (groups_listening_.load() || set_nonblocking(listen_fd, false)) return false;
+        listener_nonblocking_ = false;
+        return true;
+    }
+
+    void accept_one_blocking(int listen_fd) {
+        const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+        const int error = errno;
+        if (acceptor_stopping_.load()) {
+            if (fd >= 0) ::close(fd);
+            return;
+        }
+        if (fd >= 0) {
+            std::lock_guard state(state_mutex_);
+            return adopt(fd);
+        }
+        // EAGAIN: a group joined, and took the client.
+        if (error == EINTR || error == ECONNABORTED || error == EAGAIN || error == EWOULDBLOCK) return;
+        (void)after_failed_accept(listen_fd, error, -1);
+    }
+
+    // Woken for a client no group thread took (or told to look): accepts all that wait.
+    void accept_when_told(int listen_fd) {
+        epoll_event events[2];
+        if (::epoll_wait(accept_epoll_fd_, events, 2, -1) < 0 && errno != EINTR) {
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+            return;
+        }
+        std::uint64_t count;
+        (void)!::read(accept_wake_fd_, &count, sizeof count);
         for (;;) {
             const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
             const int error = errno;
@@ -231,23 +283,33 @@ private:
                 continue;
             }
             if (error == EINTR || error == ECONNABORTED) continue;
-            if (error == EMFILE || error == ENFILE) {
-                // accept() fails at once without a descriptor, whether or not a client waits.
-                pollfd p{listen_fd, POLLIN, 0};
-                if (::poll(&p, 1, -1) < 0 || acceptor_stopping_.load()) continue;
+            if (error == EAGAIN || error == EWOULDBLOCK || !after_failed_accept(listen_fd, error, 0)) return;
+        }
+    }
+
+    // After accept() failed with `error`: out of descriptors, a client that
+    // waits (within `wait_ms`) is accepted or told so. False if none waited.
+    bool after_failed_accept(int listen_fd, int error, int wait_ms) {
+        if (error == EMFILE || error == ENFILE) {
+            // accept() fails at once without a descriptor, whether or not a client waits.
+            pollfd p{listen_fd, POLLIN, 0};
+            const int ready = ::poll(&p, 1, wait_ms);
+            if (ready == 0 || acceptor_stopping_.load()) return false;
+            if (ready > 0) {
                 std::lock_guard state(state_mutex_);
                 // The node's thread has had its turn (closing connections that have
                 // gone frees descriptors): try once more before refusing.
                 const int again = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);  // one waits: no block
                 if (again >= 0) {
                     adopt(again);
-                    continue;
+                    return true;
                 }
-                if (broker_->refuse_for_lack_of_descriptors(listen_fd)) continue;
+                if (broker_->refuse_for_lack_of_descriptors(listen_fd)) return true;
             }
-            // Out of memory or descriptors with none in reserve: rest rather than spin.
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
+        // Out of memory or descriptors with none in reserve: rest rather than spin.
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        return true;
     }
 
     // With the state's lock held: a client for the broker; the node's thread
@@ -256,14 +318,91 @@ private:
         if (broker_->adopt(fd, false)) wake();
     }
 
+    void poke_acceptor() noexcept {
+        const std::uint64_t one = 1;
+        (void)!::write(accept_wake_fd_, &one, sizeof one);
+    }
+
     // Under the state's lock, which it lets go while the acceptor finishes.
     void stop_acceptor(std::unique_lock<std::mutex>& state) {
         if (!acceptor_.joinable()) return;
         acceptor_stopping_ = true;
         ::shutdown(broker_->listen_fd(), SHUT_RD);  // accept() returns (EINVAL)
+        poke_acceptor();                            // and so does its epoll_wait()
         state.unlock();
         acceptor_.join();
         state.lock();
+    }
+
+    // --- accept groups: a PipeServer's idle threads accept its clients ----------------
+
+public:
+    std::error_code join_group(int epoll, std::uint64_t tag) noexcept {
+        std::lock_guard state(state_mutex_);
+        try {
+            groups_.push_back({epoll, tag});
+        } catch (const std::bad_alloc&) {
+            return errc::resource_exhausted;
+        }
+        if (role_ == Role::broker) attach_listener();
+        return {};
+    }
+
+    void leave_group(int epoll) noexcept {
+        std::lock_guard state(state_mutex_);
+        std::erase_if(groups_, [&](const Group& g) { return g.epoll == epoll; });
+        if (role_ != Role::broker) return;
+        ::epoll_ctl(epoll, EPOLL_CTL_DEL, broker_->listen_fd(), nullptr);
+        if (groups_.empty()) groups_listening_ = false;
+        poke_acceptor();  // a client whose wake-up went to the group's set is its now
+    }
+
+    void accept_waiting(ClientCatcher& catcher) noexcept {
+        std::lock_guard state(state_mutex_);
+        if (role_ != Role::broker || !groups_listening_.load() || acceptor_stopping_.load()) return;
+        const int listen_fd = broker_->listen_fd();
+        catching_here = &catcher;
+        for (;;) {
+            const int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+            if (fd >= 0) {
+                adopt(fd);
+                continue;
+            }
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            // All taken; or out of descriptors, which the acceptor deals with.
+            if (errno != EAGAIN && errno != EWOULDBLOCK) poke_acceptor();
+            break;
+        }
+        catching_here = nullptr;
+    }
+
+private:
+    // With the state's lock, as broker: the listening socket in every group's
+    // set, then in the acceptor's, last (a set's place is where it was added).
+    // Undone whole if any step fails: the acceptor then accepts everything.
+    void attach_listener() {
+        const int fd = broker_->listen_fd();
+        const auto add = [fd](int epoll, std::uint64_t tag) {
+            epoll_event e{};
+            e.events = EPOLLIN | EPOLLET | EPOLLEXCLUSIVE;
+            e.data.u64 = tag;
+            return ::epoll_ctl(epoll, EPOLL_CTL_ADD, fd, &e) == 0 || errno == EEXIST;
+        };
+        bool ok = !groups_.empty();
+        if (ok && !listener_nonblocking_.load()) {
+            ok = !set_nonblocking(fd, true);
+            if (ok) listener_nonblocking_ = true;
+        }
+        for (const auto& g : groups_) ok = ok && add(g.epoll, g.tag);
+        ::epoll_ctl(accept_epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
+        const bool acceptor_listens = add(accept_epoll_fd_, 0);
+        if (ok && acceptor_listens) {
+            groups_listening_ = true;
+            return;
+        }
+        for (const auto& g : groups_) ::epoll_ctl(g.epoll, EPOLL_CTL_DEL, fd, nullptr);
+        groups_listening_ = false;
+        poke_acceptor();
     }
 
     // No role yet, or the broker went away: become the broker, or join it.
@@ -279,10 +418,13 @@ private:
             for (auto& [id, slot] : slots_)
                 if (slot->registered) broker->restore_local(id, slot->params, slot->listening_since);
             broker_ = std::move(broker);
+            listener_nonblocking_ = false;  // as the broker's start left it
+            attach_listener();
             try {
                 acceptor_ = std::thread([this, fd = broker_->listen_fd()] { accept_loop(fd); });
             } catch (const std::system_error&) {
                 broker_.reset();
+                groups_listening_ = false;
                 files_.release_broker();
                 return setback(errc::resource_exhausted);
             }
@@ -556,6 +698,8 @@ private:
                 slot.client_remote_user = remote_user;
                 slot.listening_since = -1;
                 lock.unlock();
+                // A server thread accepting for its group serves it itself: no thread woken.
+                if (catching_here && catching_here->take(slot.doorbell)) return;
                 // Rung after the lock is let go: the woken thread takes the
                 // client under it at once, and would only sleep on it again.
                 const std::uint64_t one = 1;
@@ -604,6 +748,14 @@ private:
     std::thread thread_;
     std::thread acceptor_;  // while broker
     std::atomic<bool> acceptor_stopping_{false};
+    int accept_epoll_fd_ = -1, accept_wake_fd_ = -1;  // the acceptor waits there while groups listen
+    struct Group {
+        int epoll;
+        std::uint64_t tag;
+    };
+    std::vector<Group> groups_;                    // under the state's lock
+    std::atomic<bool> groups_listening_{false};    // written under it
+    std::atomic<bool> listener_nonblocking_{false};  // written under it
     // The role and everything below it: the node's thread holds it but while
     // it waits in epoll; the broker's own process runs commands under it too.
     std::mutex state_mutex_;
@@ -733,6 +885,16 @@ int InstanceRegistration::take_client(std::shared_ptr<FlowPage>& flow, std::stri
     remote_user = std::move(slot_->client_remote_user);
     slot_->client_remote_user.clear();
     return std::exchange(slot_->client_fd, -1);
+}
+
+std::error_code InstanceRegistration::join_group(int epoll, std::uint64_t tag) noexcept {
+    return node_ ? node_->join_group(epoll, tag) : make_error_code(errc::invalid_argument);
+}
+void InstanceRegistration::leave_group(int epoll) noexcept {
+    if (node_) node_->leave_group(epoll);
+}
+void InstanceRegistration::accept_waiting(ClientCatcher& catcher) noexcept {
+    if (node_) node_->accept_waiting(catcher);
 }
 
 void InstanceRegistration::listen_again() noexcept {

@@ -20,6 +20,7 @@
 
 namespace pipeslot::posix {
 
+class ClientCatcher;
 class NameNode;
 struct InstanceSlot;
 
@@ -43,6 +44,11 @@ public:
     int take_client(std::shared_ptr<FlowPage>& flow, std::string& remote_user) noexcept;
     // accept() after a disconnect: the instance listens again, from now.
     void listen_again() noexcept;
+    // The accept groups of PipeServer (accept_group.hpp): their idle threads
+    // accept the name's clients while this process is its broker.
+    std::error_code join_group(int epoll, std::uint64_t tag) noexcept;
+    void leave_group(int epoll) noexcept;
+    void accept_waiting(ClientCatcher& catcher) noexcept;
     // What the name's first instance fixed for all (max instances, type, ...).
     const detail::InstanceParams& pipe() const noexcept { return pipe_; }
 
