@@ -106,6 +106,93 @@ TEST(PipeServerConformance, EveryInstanceServesAtOnceAndAgainAfterEachClient) {
     server.stop();
 }
 
+// A server whose every thread is busy does not hold up the name's other
+// instances: a new client connects to a free one at once (on POSIX the
+// server's idle threads accept clients themselves; with none idle, the
+// name's own accept thread must).
+TEST(PipeServerConformance, ABusyServerLeavesNewClientsToTheNamesOtherInstances) {
+    const auto name = test::unique_pipe_name("server-busy");
+    std::mutex mutex;
+    std::condition_variable changed;
+    bool entered = false, released = false;
+    std::error_code ec;
+    auto server = PipeServer::start(
+        name, {}, 1,
+        PipeServer::RequestHandler([&](std::span<const std::byte>) {
+            std::unique_lock lock(mutex);
+            entered = true;
+            changed.notify_all();
+            changed.wait_for(lock, generous, [&] { return released; });
+            return test::bytes_of("done");
+        }),
+        ec, test::ipc());
+    ASSERT_FALSE(ec) << ec.message();
+    std::thread holder([&] {
+        std::vector<std::byte> reply(8);
+        std::error_code io;
+        const auto n = test::ipc().call(name, test::as_bytes("hold"), reply, generous, io);
+        EXPECT_FALSE(io) << io.message();
+        EXPECT_EQ(text_of(std::span(reply).first(n)), "done");
+    });
+    {
+        std::unique_lock lock(mutex);
+        ASSERT_TRUE(changed.wait_for(lock, generous, [&] { return entered; }));
+    }
+    // The server's one thread is inside its handler: the only free instance is this one.
+    auto other = test::create_instance(name);
+    auto client = test::open_channel(name);
+    other.accept(generous, ec);
+    EXPECT_TRUE(!ec || ec == errc::already_connected) << ec.message();
+    other.send(test::as_bytes("from the other"), generous, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    std::vector<std::byte> buffer(32);
+    const auto n = client.receive(buffer, generous, ec);
+    ASSERT_FALSE(ec) << ec.message();
+    EXPECT_EQ(text_of(std::span(buffer).first(n)), "from the other");
+    {
+        std::lock_guard lock(mutex);
+        released = true;
+        changed.notify_all();
+    }
+    holder.join();
+    server.stop();
+}
+
+// Servers that stop while clients keep connecting leave no client waiting:
+// every call ends (served, or refused as the name goes), and the name serves
+// again at once when a new server starts.
+TEST(PipeServerConformance, StoppingWhileClientsConnectLeavesNoClientWaiting) {
+    const auto name = test::unique_pipe_name("server-churn");
+    std::atomic<bool> done{false};
+    std::atomic<int> served{0};
+    std::vector<std::thread> clients;
+    for (int t = 0; t < 3; ++t) {
+        clients.emplace_back([&] {
+            while (!done) {
+                std::vector<std::byte> reply(64);
+                std::error_code io;
+                const auto began = std::chrono::steady_clock::now();
+                (void)test::ipc().call(name, test::as_bytes("hi"), reply, std::chrono::seconds(5), io);
+                EXPECT_LT(std::chrono::steady_clock::now() - began, std::chrono::seconds(20)) << io.message();
+                if (!io) ++served;
+                else std::this_thread::yield();
+            }
+        });
+    }
+    for (int round = 0; round < 8; ++round) {
+        std::error_code ec;
+        auto server = PipeServer::start(name, {}, 2, echo(), ec, test::ipc());
+        ASSERT_FALSE(ec) << "round " << round << ": " << ec.message();
+        std::vector<std::byte> reply(64);
+        const auto n = test::ipc().call(name, test::as_bytes("mine"), reply, generous, ec);
+        ASSERT_FALSE(ec) << "round " << round << ": " << ec.message();
+        EXPECT_EQ(text_of(std::span(reply).first(n)), "echo:mine");
+        server.stop();
+    }
+    done = true;
+    for (auto& t : clients) t.join();
+}
+
 TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessages) {
     constexpr int clients = 200;
     constexpr int exchanges = 100;
