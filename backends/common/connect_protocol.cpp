@@ -16,26 +16,34 @@ std::array<std::byte, frame_header_size + N> framed(FrameKind kind) noexcept {
     return out;
 }
 
-// A fixed part of N bytes, then the remote user: its length (one byte) and its bytes.
+// A fixed part of N bytes, then the remote user: its length (one byte) and
+// its bytes; then, from a gateway offering its connection, the token (8 bytes).
 template <std::size_t N>
-std::vector<std::byte> framed_with_user(FrameKind kind, const std::string& user) {
+std::vector<std::byte> framed_with_user(FrameKind kind, const std::string& user, std::uint64_t hand_off) {
     const std::string cut = cut_remote_user(user);
-    std::vector<std::byte> out(frame_header_size + N + 1 + cut.size());
-    const auto header = encode_header({kind, static_cast<std::uint32_t>(N + 1 + cut.size())});
+    const std::size_t token_size = hand_off ? 8 : 0;
+    const std::size_t payload = N + 1 + cut.size() + token_size;
+    std::vector<std::byte> out(frame_header_size + payload);
+    const auto header = encode_header({kind, static_cast<std::uint32_t>(payload)});
     std::memcpy(out.data(), header.data(), header.size());
     out[frame_header_size + N] = static_cast<std::byte>(cut.size());
     std::memcpy(out.data() + frame_header_size + N + 1, cut.data(), cut.size());
+    if (hand_off) put_le<std::uint64_t>(std::span(out).subspan(frame_header_size + N + 1 + cut.size()), 0, hand_off);
     return out;
 }
 
-// The remote user after a fixed part of `fixed` bytes; an absent one (an
-// older peer) is empty. What follows it belongs to a later version.
-bool read_user(std::span<const std::byte> p, std::size_t fixed, std::string& user) {
+// The remote user and the hand-off token after a fixed part of `fixed` bytes;
+// absent ones (an older peer) are empty and 0. What follows them belongs to a
+// later version.
+bool read_user(std::span<const std::byte> p, std::size_t fixed, std::string& user, std::uint64_t& hand_off) {
     user.clear();
+    hand_off = 0;
     if (p.size() == fixed) return true;
     const auto size = static_cast<std::size_t>(p[fixed]);
     if (size > max_remote_user || p.size() < fixed + 1 + size) return false;
     user.assign(reinterpret_cast<const char*>(p.data() + fixed + 1), size);
+    const auto rest = p.subspan(fixed + 1 + size);
+    if (rest.size() >= 8) hand_off = get_le<std::uint64_t>(rest, 0);
     return user.find('\0') == std::string::npos;
 }
 
@@ -98,7 +106,7 @@ OpenRequest open_request_for(const ClientOptions& options, const Deadline& wait,
 }
 
 std::vector<std::byte> encode_open(const OpenRequest& r) {
-    auto out = framed_with_user<open_request_size>(FrameKind::open, r.remote_user);
+    auto out = framed_with_user<open_request_size>(FrameKind::open, r.remote_user, r.hand_off);
     auto p = std::span(out).subspan(frame_header_size);
     put_le<std::uint8_t>(p, 0, r.version);
     put_le<std::uint8_t>(p, 1, access_code(r.access));
@@ -122,7 +130,7 @@ std::optional<OpenRequest> decode_open(std::span<const std::byte> p) noexcept {
     r.wait_only = flags & 8;
     r.query = flags & 16;
     r.wait_ms = get_le<std::uint32_t>(p, 4);
-    if (!read_user(p, open_request_size, r.remote_user)) return std::nullopt;
+    if (!read_user(p, open_request_size, r.remote_user, r.hand_off)) return std::nullopt;
     return r;
 }
 
@@ -159,7 +167,7 @@ std::optional<OpenReply> decode_open_reply(std::span<const std::byte> p) noexcep
 }
 
 std::vector<std::byte> encode_control(const Control& c) {
-    auto out = framed_with_user<control_size>(FrameKind::control, c.remote_user);
+    auto out = framed_with_user<control_size>(FrameKind::control, c.remote_user, c.hand_off);
     auto p = std::span(out).subspan(frame_header_size);
     const auto& k = c.params;
     put_le<std::uint8_t>(p, 0, static_cast<std::uint8_t>(c.op));
@@ -202,7 +210,7 @@ std::optional<Control> decode_control(std::span<const std::byte> p) noexcept {
     k.first_instance = flags & 1;
     k.reject_remote = flags & 2;
     k.allow_other_users = flags & 4;
-    if (!read_user(p, control_size, c.remote_user)) return std::nullopt;
+    if (!read_user(p, control_size, c.remote_user, c.hand_off)) return std::nullopt;
     return c;
 }
 

@@ -21,7 +21,7 @@
 
 namespace pipeslot::detail {
 
-inline constexpr std::size_t max_connect_payload = 256;  // a later version may append fields up to this
+inline constexpr std::size_t max_connect_payload = 320;  // a later version may append fields up to this
 inline constexpr std::uint32_t wait_forever_ms = 0xFFFFFFFF;
 
 // --- client -> broker: the first frame on a client's connection -----------------
@@ -37,6 +37,9 @@ struct OpenRequest {
     // A gateway's: who its network client proved to be (a PSK identity or a
     // certificate's subject), for the server's client_user(). Empty otherwise.
     std::string remote_user;
+    // A gateway's offer of its client's connection itself (hand_off.hpp), for
+    // an instance in the gateway's own process to serve directly; 0: none.
+    std::uint64_t hand_off = 0;
 };
 inline constexpr std::size_t open_request_size = 8;  // the fixed part; the remote user follows (length, bytes)
 inline constexpr std::size_t max_remote_user = 192;  // bytes (a longer one is cut at a character)
@@ -90,6 +93,7 @@ struct Control {
     InstanceParams params;
     std::int64_t listening_since = -1;  // steady-clock nanoseconds (one clock for the host); -1: has a client
     std::string remote_user;            // client: the gateway client's identity (OpenRequest::remote_user)
+    std::uint64_t hand_off = 0;         // client: the gateway's offer (OpenRequest::hand_off), if this process made it
 };
 inline constexpr std::size_t control_size = 56;  // the fixed part; the remote user follows (length, bytes)
 std::vector<std::byte> encode_control(const Control& control);

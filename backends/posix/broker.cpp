@@ -255,7 +255,10 @@ void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
     // Through the door, a pipe that is not open to others does not exist.
     if (connection.via_door && !state_.params().allow_other_users) return refuse(id, errc::not_found);
     // Only this user's own processes (a gateway) may say who a remote client is.
-    if (request.remote && !connection.via_door) connection.remote_user = request.remote_user;
+    if (request.remote && !connection.via_door) {
+        connection.remote_user = request.remote_user;
+        connection.hand_off = request.hand_off;
+    }
     if (request.query) return answer_free(id);  // the count rides in every such answer
     if (state_.waiting_count() >= max_waiting) {  // no room to wait: as if it had asked not to
         request.wait_ms = 0;
@@ -277,7 +280,11 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     auto node = connections_.extract(client);
     const int fd = node.mapped().fd;
     if (node.mapped().watched) ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr);
-    if (key.member == 0) return deliver_(key.instance, fd, node.mapped().remote_user);
+    // A gateway's own connection goes only to an instance of the gateway's
+    // process (hand_off.hpp): its token means nothing anywhere else.
+    const auto& asked = node.mapped();
+    if (key.member == 0)
+        return deliver_(key.instance, fd, asked.remote_user, asked.hand_off && asked.pid == ::getpid() ? asked.hand_off : 0);
     Member* m = live_member(key.member);
     if (!m) {
         ::close(fd);  // its process went meanwhile: the client asks again
@@ -287,7 +294,8 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     control.op = detail::ControlOp::client;
     control.instance = key.instance;
     control.params = state_.params();
-    control.remote_user = node.mapped().remote_user;
+    control.remote_user = asked.remote_user;
+    control.hand_off = asked.pid == m->pid ? asked.hand_off : 0;
     if (!m->link.send(control, fd)) return drop_member(key.member);
     update_member_interest(key.member);
 }

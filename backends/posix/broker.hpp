@@ -33,7 +33,9 @@ class Broker {
 public:
     // Called with a client's connection for one of this process's instances
     // (and who a gateway's client is, else empty).
-    using Deliver = std::function<void(std::uint64_t instance, int fd, const std::string& remote_user)>;
+    // `hand_off`: the gateway's offer of its network connection (hand_off.hpp), else 0.
+    using Deliver =
+        std::function<void(std::uint64_t instance, int fd, const std::string& remote_user, std::uint64_t hand_off)>;
     Broker(NameFiles& files, int epoll_fd, Deliver deliver);
     ~Broker();
     Broker(const Broker&) = delete;
@@ -86,6 +88,7 @@ private:
         bool via_door = false;
         bool watched = false;  // in the epoll set
         std::string remote_user;  // a gateway's client: who it is
+        std::uint64_t hand_off = 0;  // and the gateway's offer of its connection
         uid_t uid = 0;
         pid_t pid = 0;
     };

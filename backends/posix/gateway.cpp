@@ -5,6 +5,7 @@
 #include "../common/throw.hpp"
 #include "fd.hpp"
 #include "flow_page.hpp"
+#include "hand_off.hpp"
 #include "name_client.hpp"
 #include "relay.hpp"
 #include "tcp.hpp"
@@ -20,6 +21,7 @@
 #include <cstring>
 #include <list>
 #include <mutex>
+#include <optional>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -47,13 +49,20 @@ struct Gateway::Impl {
     std::condition_variable changed;
     std::list<Connection> connections;  // guarded by mutex
     std::size_t live = 0;               // not yet done
+    // Plaintext connections an instance of this process took over (hand_off.hpp).
+    // Set at start, with the log.
+    std::shared_ptr<posix::HandedConnections> handed;
 
     void log(const std::string& line) const {
         if (options.log) options.log(line);
     }
     void accept_loop();
-    void serve(int fd, const sockaddr_storage& peer);
-    void serve_request(posix::Transport& network, const std::string& who, const std::string& identity);
+    // True if the connection went to an instance of this process (hand_off.hpp).
+    bool serve(int fd, const sockaddr_storage& peer);
+    // `handed_over`, if given: the connection may go to an instance of this
+    // process, and is set if it went (it is not the gateway's to close then).
+    void serve_request(posix::Transport& network, const std::string& who, const std::string& identity,
+                       bool* handed_over = nullptr);
     void linger(int fd) const;
     void reap_locked();
 };
@@ -153,8 +162,9 @@ void Gateway::Impl::accept_loop() {
         }
         std::lock_guard lock(mutex);
         reap_locked();
-        if (live >= options.max_connections) {
-            log("refused " + who + ": " + std::to_string(live) + " connections already");
+        const auto now = handed->total_with(live);  // handed over: still the gateway's clients
+        if (now >= options.max_connections) {
+            log("refused " + who + ": " + std::to_string(now) + " connections already");
             refuse(fd, errc::resource_exhausted);
             continue;
         }
@@ -162,10 +172,11 @@ void Gateway::Impl::accept_loop() {
         ++live;
         try {
             c.thread = std::thread([this, fd, peer, &c] {
-                serve(fd, peer);
+                const bool handed_over = serve(fd, peer);
                 std::lock_guard done_lock(mutex);
                 c.done = true;
                 --live;
+                if (handed_over) handed->acknowledge();  // counted there alone from now
                 changed.notify_all();
             });
         } catch (const std::system_error&) {
@@ -177,7 +188,7 @@ void Gateway::Impl::accept_loop() {
     }
 }
 
-void Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
+bool Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
     posix::Fd fd(raw_fd);
     const std::string who = posix::address_text(peer);
     posix::notice_dead_peer(fd.get(), options.dead_peer_timeout);
@@ -185,16 +196,25 @@ void Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
     if (!first_byte_came(fd.get(), stop_event.get(), deadline)) {
         // Said only when it is so: not of a client that hung up, nor when the gateway stops.
         if (deadline.expired()) log("closed " + who + ": no request within the request timeout");
-        return;
+        return false;
     }
     posix::SocketTransport plain(fd.get());
     if (!posix::starts_tls(fd.get())) {
-        if (options.plaintext_on_loopback && posix::is_loopback(peer)) return serve_request(plain, who, {});
+        if (options.plaintext_on_loopback && posix::is_loopback(peer)) {
+            bool handed_over = false;
+            serve_request(plain, who, {}, &handed_over);
+            if (handed_over) (void)fd.release();
+            return handed_over;
+        }
         log("refused " + who + ": plaintext, and TLS is required" +
             (posix::is_loopback(peer) ? std::string() : std::string(" off loopback")));
-        return send_reply(plain, errc::access_denied);
+        send_reply(plain, errc::access_denied);
+        return false;
     }
-    if (!tls) return log("refused " + who + ": TLS, and this gateway has no TLS credentials");
+    if (!tls) {
+        log("refused " + who + ": TLS, and this gateway has no TLS credentials");
+        return false;
+    }
     std::error_code ec;
     std::string identity;
     const auto ssl = tls->accept(fd.get(), deadline, stop_event.get(), identity, ec);
@@ -203,13 +223,16 @@ void Gateway::Impl::serve(int raw_fd, const sockaddr_storage& peer) {
         // TLS 1.3: a client's certificate is judged after its side is done, so
         // it is already sending; read that, so the alert is not lost to a reset.
         ::shutdown(fd.get(), SHUT_WR);
-        return linger(fd.get());
+        linger(fd.get());
+        return false;
     }
     posix::TlsTransport secure(ssl.get(), fd.get());
     serve_request(secure, who + " (" + identity + ")", identity);
+    return false;
 }
 
-void Gateway::Impl::serve_request(posix::Transport& network, const std::string& who, const std::string& identity) {
+void Gateway::Impl::serve_request(posix::Transport& network, const std::string& who, const std::string& identity,
+                                  bool* handed_over) {
     const detail::Deadline deadline(options.request_timeout);
     std::array<std::byte, detail::frame_header_size + detail::max_gateway_open_payload> request{};
     const auto read = [&](std::size_t at, std::size_t size) {
@@ -247,7 +270,7 @@ void Gateway::Impl::serve_request(posix::Transport& network, const std::string& 
     const bool forever = open->request.wait_ms == detail::wait_forever_ms;
     local.wait = forever ? Timeout::forever() : Timeout(std::chrono::milliseconds(open->request.wait_ms));
     const detail::Deadline wait(local.wait);
-    const posix::GatewayCall call{stop_event.get(), network.fd(), identity};
+    posix::GatewayCall call{stop_event.get(), network.fd(), identity};
 
     if (open->request.query || open->request.wait_only) {
         detail::OpenReply reply;
@@ -261,12 +284,21 @@ void Gateway::Impl::serve_request(posix::Transport& network, const std::string& 
         return send_reply(network, reply);
     }
 
+    // A plaintext connection goes to the instance itself if it is one of this
+    // process's (no hop here: docs/gateway.md); else, or with TLS, it is relayed.
+    if (handed_over) call.hand_off = posix::offer_connection(network.fd(), handed, who + " on " + open->name);
     posix::OpenedChannel opened;
-    if (auto result = posix::open_pipe(name, local, wait, opened, &call)) {
+    const auto result = posix::open_pipe(name, local, wait, opened, &call);
+    posix::Fd pipe(opened.fd);
+    if (call.hand_off && !posix::withdraw_connection(call.hand_off)) {
+        // The instance has the connection and has answered the client on it: not ours now.
+        *handed_over = true;
+        return;
+    }
+    if (result) {
         if (result != errc::cancelled) send_reply(network, portable(result));
         return;
     }
-    posix::Fd pipe(opened.fd);
     auto frame = detail::encode_open_reply(opened.reply);
     if (!posix::transfer_exactly(network, frame, false, detail::Deadline(reply_time), stop_event.get()) ||
         posix::set_nonblocking(pipe.get(), true)) {
@@ -297,6 +329,7 @@ Gateway Gateway::start(const GatewayOptions& options, std::error_code& ec) {
     ec.clear();
     auto impl = std::make_unique<Impl>();
     impl->options = options;
+    impl->handed = std::make_shared<posix::HandedConnections>(options.log);
     for (const auto& text : options.allowed_clients) {
         const auto network = posix::Network::parse(text);
         if (!network) {
@@ -376,7 +409,7 @@ std::uint16_t Gateway::port() const noexcept { return impl_ ? impl_->port : 0; }
 std::size_t Gateway::connections() const noexcept {
     if (!impl_) return 0;
     std::lock_guard lock(impl_->mutex);
-    return impl_->live;
+    return impl_->handed->total_with(impl_->live);
 }
 
 void Gateway::stop_accepting() noexcept {
@@ -388,13 +421,16 @@ void Gateway::stop_accepting() noexcept {
 
 bool Gateway::wait_idle(Timeout timeout) noexcept {
     if (!impl_) return true;
-    std::unique_lock lock(impl_->mutex);
-    const auto idle = [&] { return impl_->live == 0; };
-    if (timeout.is_forever()) {
-        impl_->changed.wait(lock, idle);
-        return true;
+    std::optional<std::chrono::steady_clock::time_point> until;
+    if (!timeout.is_forever()) until = std::chrono::steady_clock::now() + timeout.value();
+    {
+        std::unique_lock lock(impl_->mutex);
+        const auto idle = [&] { return impl_->live == 0; };
+        if (!until) impl_->changed.wait(lock, idle);
+        else if (!impl_->changed.wait_until(lock, *until, idle)) return false;
     }
-    return impl_->changed.wait_for(lock, timeout.value(), idle);
+    // Then those an instance took over (none comes once no connection is served).
+    return impl_->handed->wait_none(until);
 }
 
 void Gateway::stop() noexcept {
@@ -402,6 +438,7 @@ void Gateway::stop() noexcept {
     stop_accepting();
     const std::uint64_t one = 1;
     (void)!::write(impl_->stop_event.get(), &one, sizeof one);
+    impl_->handed->shut_down_all();  // their servers see the clients go
     {
         std::unique_lock lock(impl_->mutex);
         impl_->changed.wait(lock, [&] { return impl_->live == 0; });

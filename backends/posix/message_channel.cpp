@@ -9,6 +9,7 @@
 #include "canceller.hpp"
 #include "fd.hpp"
 #include "flow_page.hpp"
+#include "hand_off.hpp"
 #include "gateway_client.hpp"
 #include "name_client.hpp"
 #include "name_node.hpp"
@@ -63,6 +64,14 @@ struct Channel {
     std::mutex state_mutex;  // accept and disconnect
     posix::InstanceRegistration registration;
     std::string remote_user;  // the client's identity when a gateway brought it (else its uid)
+    // A gateway's network connection, served directly (hand_off.hpp): no
+    // peer credentials, and its close lingers. Set with the socket.
+    std::shared_ptr<posix::HandedConnections::Lease> network;
+    std::atomic<bool> over_network{false};  // network is set (readable without the I/O locks)
+    // This end disconnected a network client while calls of its own were
+    // blocked on it: they were woken by a cancel, which they report as the
+    // hang-up it stands for.
+    std::atomic<bool> hung_up{false};
     // The client's end: what the broker said of the server.
     std::int64_t server_pid = -1;
     std::string server_uid;
@@ -75,7 +84,7 @@ struct Channel {
 void ChannelDeleter::operator()(Channel* c) const noexcept {
     if (!c) return;
     if (c->flow) c->flow->stop_reading();  // a flush at the other end has its answer at once
-    if (c->fd >= 0) ::close(c->fd);
+    if (c->fd >= 0) posix::close_client({c->fd, nullptr, {}, std::move(c->network)});
     delete c;  // a server's registration leaves the name
 }
 
@@ -97,11 +106,9 @@ private:
 // instance, if one came. It was connected from the moment the broker chose
 // this instance (Windows: at the client's CreateFile).
 bool take_client_locked(Channel& c) {
-    std::shared_ptr<posix::FlowPage> flow;
-    std::string remote_user;
-    const int fd = c.registration.take_client(flow, remote_user);  // blocking (socket_io.hpp)
-    if (fd < 0) return false;
-    flow->set_quota(c.out_buffer);  // the client reads with the out size
+    posix::HandedClient client;
+    if (!c.registration.take_client(client)) return false;
+    client.flow->set_quota(c.out_buffer);  // the client reads with the out size
     std::scoped_lock io(c.read_mutex, c.write_mutex, c.flow_mutex);
     // Forgotten before the socket is published, so no call on it trusts what
     // was set on the last one (its timeout would be the kernel's default,
@@ -109,10 +116,13 @@ bool take_client_locked(Channel& c) {
     c.read_timeout.forget();
     c.write_timeout.forget();
     c.reader.reset();
-    c.flow = std::move(flow);
-    c.remote_user = std::move(remote_user);
+    c.flow = std::move(client.flow);
+    c.remote_user = std::move(client.remote_user);
+    c.network = std::move(client.network);
+    c.over_network = c.network != nullptr;
+    c.hung_up = false;
     c.write_shut = false;
-    c.fd = fd;
+    c.fd = client.fd;  // blocking (socket_io.hpp)
     c.ever_connected = true;
     c.state = Channel::State::connected;
     return true;
@@ -294,9 +304,18 @@ std::error_code disconnect(Channel& c) {
         const auto marker = detail::encode_header({detail::FrameKind::disconnect, 0});
         (void)::send(fd, marker.data(), marker.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
     }
-    ::shutdown(fd, SHUT_RDWR);  // wakes this channel's own blocked calls
+    if (c.network) {
+        // A network client: the socket must not take back what is on its way
+        // to the client (close_client lingers), so this end's own blocked
+        // calls are woken by a cancel instead.
+        c.hung_up = true;
+        c.canceller.cancel();
+    } else {
+        ::shutdown(fd, SHUT_RDWR);  // wakes this channel's own blocked calls
+    }
     std::scoped_lock io(c.read_mutex, c.write_mutex, c.flow_mutex);
-    ::close(fd);
+    posix::close_client({fd, nullptr, {}, std::move(c.network)});
+    c.over_network = false;
     c.fd = -1;
     c.reader.reset();
     c.flow.reset();
@@ -306,6 +325,14 @@ std::error_code disconnect(Channel& c) {
 
 namespace {
 // `mode`: the end's wait mode, or wait for a transact (which PIPE_NOWAIT does not change).
+// A network client that breaks the framing is cut off and the gateway logs
+// it, as when the gateway relays (its channel, here, reports protocol_error).
+void cut_off_if_malformed(Channel& c, const std::error_code& ec) {
+    if (ec != errc::protocol_error || !c.network) return;
+    c.network->ended("the client sent malformed frames");
+    ::shutdown(c.fd, SHUT_RDWR);
+}
+
 std::size_t receive_in(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, WaitMode mode,
                        std::error_code& ec) {
     const auto ticket = c.canceller.ticket();
@@ -326,6 +353,7 @@ std::size_t receive_in(Channel& c, std::span<std::byte> buffer, const Deadline& 
         // in parts, each with more_data, where Windows would have it whole.
         const auto n = c.reader.receive(buffer, c.read_mode, source, Deadline(Timeout::none()), ec);
         c.flow->took(n);
+        cut_off_if_malformed(c, ec);
         if (ec == errc::timed_out) ec = n == 0 ? errc::no_data : errc::more_data;
         return n;
     }
@@ -333,6 +361,8 @@ std::size_t receive_in(Channel& c, std::span<std::byte> buffer, const Deadline& 
     const auto n = c.reader.receive(buffer, c.read_mode, source, deadline, ec);
     c.flow->reading(0);
     c.flow->took(n);
+    cut_off_if_malformed(c, ec);
+    if (ec == errc::cancelled && c.hung_up) ec = errc::broken_pipe;  // as a local socket's shutdown reads (disconnect)
     return n;
 }
 }  // namespace
@@ -652,6 +682,10 @@ std::error_code peer_credentials(Channel& c, ucred& cred) {
     if (!c.is_server) return errc::invalid_argument;
     std::error_code ec;
     if (!ensure_connected(c, ec)) return errc::not_connected;
+    if (c.over_network) {  // the gateway of this process, as it is when it relays
+        cred = {::getpid(), ::geteuid(), ::getegid()};
+        return {};
+    }
     socklen_t size = sizeof cred;
     if (::getsockopt(c.fd, SOL_SOCKET, SO_PEERCRED, &cred, &size) < 0) return posix::last_error();
     return {};

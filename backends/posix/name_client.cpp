@@ -80,7 +80,10 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
 
     auto request = detail::open_request_for(options, wait, ask == Ask::wait_only, ask == Ask::query);
     request.remote = gateway != nullptr;
-    if (gateway) request.remote_user = gateway->client_user;
+    if (gateway) {
+        request.remote_user = gateway->client_user;
+        request.hand_off = gateway->hand_off;
+    }
     const auto frame = detail::encode_open(request);
     if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))
         return fail(errc::not_found, Step::retry);  // the broker went away

@@ -29,6 +29,7 @@ struct GatewayCall {
     int stop_fd = -1;    // readable once the gateway stops
     int client_fd = -1;  // the network client's connection
     std::string client_user;  // who it proved to be (the server's client_user()); empty on plaintext
+    std::uint64_t hand_off = 0;  // client_fd on offer to this process's instances (hand_off.hpp); 0: none
 };
 
 // not_found (no such pipe, or not this user's / not the asked user's),

@@ -1,5 +1,7 @@
 #include "name_node.hpp"
 
+#include "hand_off.hpp"
+
 #include "../common/error_map.hpp"
 #include "accept_group.hpp"
 #include "broker.hpp"
@@ -38,15 +40,13 @@ constexpr auto broker_answer_bound = std::chrono::seconds(10);
 struct InstanceSlot {
     explicit InstanceSlot(std::uint64_t id_) : id(id_), doorbell(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
     ~InstanceSlot() {
-        if (client_fd >= 0) ::close(client_fd);
+        close_client(std::move(client));
         if (doorbell >= 0) ::close(doorbell);
     }
     const std::uint64_t id;
     const int doorbell;
     std::mutex mutex;
-    int client_fd = -1;  // handed over, not yet taken by the channel
-    std::shared_ptr<FlowPage> client_flow;  // and the counters sent with its open reply
-    std::string client_remote_user;         // and who it is, if a gateway brought it
+    HandedClient client;  // handed over, not yet taken by the channel
     const std::shared_ptr<FlowPage::Spare> spare_flow = FlowPage::new_spare();  // the last connection's
     bool gone = false;   // removed: a client handed over late is turned away
     // The node thread's own.
@@ -410,7 +410,9 @@ private:
         if (files_.try_become_broker()) {
             test_stop_point("broker-locked");
             auto broker = std::make_unique<Broker>(files_, epoll_fd_,
-                                                   [this](std::uint64_t id, int fd, const std::string& user) { deliver(id, fd, user); });
+                                                   [this](std::uint64_t id, int fd, const std::string& user, std::uint64_t hand_off) {
+                                                       deliver(id, fd, user, hand_off);
+                                                   });
             if (auto ec = broker->start()) {
                 files_.release_broker();
                 return setback(ec);
@@ -620,7 +622,7 @@ private:
     void on_broker_frame(const detail::Control& c, int fd) {
         if (c.op == detail::ControlOp::client) {
             test_stop_point("member-got-client");
-            return deliver(c.instance, fd, c.remote_user);
+            return deliver(c.instance, fd, c.remote_user, c.hand_off);
         }
         if (fd >= 0) ::close(fd);
         if (c.op != detail::ControlOp::reply) return;
@@ -659,8 +661,10 @@ private:
 
     // A client for one of this process's instances. This process answers it,
     // with the instance published under its lock, so the client's open
-    // returns only once accept() can see it.
-    void deliver(std::uint64_t instance, int fd, const std::string& remote_user) {
+    // returns only once accept() can see it. `fd` is the client's connection;
+    // with `hand_off`, a gateway's of this process, whose own network
+    // connection the instance then takes and answers instead (hand_off.hpp).
+    void deliver(std::uint64_t instance, int fd, const std::string& remote_user, std::uint64_t hand_off) {
         const auto it = slots_.find(instance);
         if (it == slots_.end()) {
             ::close(fd);  // removed meanwhile: the client asks again
@@ -676,11 +680,13 @@ private:
         reply.out_buffer = slot.params.out_buffer;
         reply.server_pid = static_cast<std::uint32_t>(::getpid());
         reply.server_uid = ::geteuid();
-        std::shared_ptr<FlowPage> flow;
+        HandedClient client;
+        client.remote_user = remote_user;
+        if (hand_off && deliver_network(slot, fd, reply, hand_off, client)) return;
         int page = -1;  // the flow page's, sent with the reply
         uid_t uid = 0;
         pid_t pid = 0;
-        if (!peer_credentials(fd, uid, pid) || FlowPage::for_client(slot.spare_flow, pid, uid, flow, page)) {
+        if (!peer_credentials(fd, uid, pid) || FlowPage::for_client(slot.spare_flow, pid, uid, client.flow, page)) {
             // Out of descriptors or memory: the client is told so; the instance listens on.
             (void)send_all_now(fd, detail::encode_open_reply({errc::resource_exhausted}));
             ::close(fd);
@@ -692,22 +698,60 @@ private:
                 ::close(fd);
                 return;
             }
-            if (slot.client_fd < 0 && send_all_now(fd, detail::encode_open_reply(reply), page)) {
-                slot.client_fd = fd;
-                slot.client_flow = std::move(flow);
-                slot.client_remote_user = remote_user;
+            if (slot.client.fd < 0 && send_all_now(fd, detail::encode_open_reply(reply), page)) {
+                client.fd = fd;
+                slot.client = std::move(client);
                 slot.listening_since = -1;
                 lock.unlock();
-                // A server thread accepting for its group serves it itself: no thread woken.
-                if (catching_here && catching_here->take(slot.doorbell)) return;
-                // Rung after the lock is let go: the woken thread takes the
-                // client under it at once, and would only sleep on it again.
-                const std::uint64_t one = 1;
-                (void)!::write(slot.doorbell, &one, sizeof one);
-                return;
+                return ring(slot);
             }
         }
         if (fd >= 0) ::close(fd);  // the client left before its answer: the instance listens on, in its place
+        listen_on(instance, slot);
+    }
+
+    // The hand-off (hand_off.hpp): the gateway's network connection is claimed
+    // only by an instance that can serve it at once, since from the claim on it
+    // is the instance's to close. The gateway's own connection `fd` hears the
+    // same answer and ends; with none claimed (the slot busy or gone, or the
+    // offer withdrawn) false, and `fd` is served as any client's.
+    bool deliver_network(InstanceSlot& slot, int fd, const detail::OpenReply& reply, std::uint64_t hand_off,
+                         HandedClient& client) {
+        Offered network;
+        bool taken = false;
+        {
+            std::unique_lock lock(slot.mutex);
+            if (slot.gone || slot.client.fd >= 0 || !claim_connection(hand_off, network)) return false;
+            // No page across hosts: the network connection has no quota (docs/gateway.md).
+            client.flow = FlowPage::unshared(true);
+            client.network = std::move(network.lease);
+            client.fd = network.fd;
+            if (send_all_now(network.fd, detail::encode_open_reply(reply))) {
+                slot.client = std::exchange(client, HandedClient{});
+                slot.listening_since = -1;
+                taken = true;
+            }
+        }
+        if (!taken) close_client(std::exchange(client, HandedClient{}));  // its client went before the answer
+        (void)send_all_now(fd, detail::encode_open_reply(reply));        // the gateway finds its offer taken
+        ::close(fd);
+        if (taken) ring(slot);
+        else listen_on(slot.id, slot);
+        return true;
+    }
+
+    // The instance has its client: the thread that serves it is told.
+    void ring(InstanceSlot& slot) {
+        // A server thread accepting for its group serves it itself: no thread woken.
+        if (catching_here && catching_here->take(slot.doorbell)) return;
+        // Rung after the lock is let go: the woken thread takes the client
+        // under it at once, and would only sleep on it again.
+        const std::uint64_t one = 1;
+        (void)!::write(slot.doorbell, &one, sizeof one);
+    }
+
+    // A client that left before its answer: the instance listens on, in its place.
+    void listen_on(std::uint64_t instance, InstanceSlot& slot) {
         if (role_ == Role::broker) {
             broker_->listen_local(instance, slot.listening_since);
         } else if (role_ == Role::member) {
@@ -876,15 +920,24 @@ std::error_code InstanceRegistration::create(const Name& name, const detail::Ins
 
 int InstanceRegistration::doorbell() const noexcept { return slot_ ? slot_->doorbell : -1; }
 
-int InstanceRegistration::take_client(std::shared_ptr<FlowPage>& flow, std::string& remote_user) noexcept {
-    if (!slot_) return -1;
+bool InstanceRegistration::take_client(HandedClient& out) noexcept {
+    if (!slot_) return false;
     std::lock_guard lock(slot_->mutex);
     std::uint64_t count;
     (void)!::read(slot_->doorbell, &count, sizeof count);
-    flow = std::move(slot_->client_flow);
-    remote_user = std::move(slot_->client_remote_user);
-    slot_->client_remote_user.clear();
-    return std::exchange(slot_->client_fd, -1);
+    out = std::exchange(slot_->client, HandedClient{});
+    return out.fd >= 0;
+}
+
+void close_client(HandedClient client) noexcept {
+    if (client.fd < 0) return;
+    if (!client.network) {
+        ::close(client.fd);
+        return;
+    }
+    client.network.reset();  // before the descriptor may be reused (hand_off.hpp)
+    ::shutdown(client.fd, SHUT_WR);
+    close_network_connection(client.fd);
 }
 
 std::error_code InstanceRegistration::join_group(int epoll, std::uint64_t tag) noexcept {

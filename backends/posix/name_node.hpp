@@ -10,6 +10,7 @@
 
 #include "../common/connect_protocol.hpp"
 #include "flow_page.hpp"
+#include "hand_off.hpp"
 
 #include <pipeslot/message_channel.hpp>
 #include <pipeslot/name.hpp>
@@ -23,6 +24,17 @@ namespace pipeslot::posix {
 class ClientCatcher;
 class NameNode;
 struct InstanceSlot;
+
+// A client handed to an instance, as its channel takes it.
+struct HandedClient {
+    int fd = -1;  // blocking, close-on-exec
+    std::shared_ptr<FlowPage> flow;  // the counters sent with its open reply
+    std::string remote_user;         // who it is, if a gateway brought it
+    // A gateway's network connection itself (hand_off.hpp), else null.
+    std::shared_ptr<HandedConnections::Lease> network;
+};
+// Closes a client's connection as its kind needs (a network one lingers).
+void close_client(HandedClient client) noexcept;
 
 class InstanceRegistration {
 public:
@@ -38,10 +50,8 @@ public:
 
     // Readable (POLLIN) once a client has been handed to this instance.
     int doorbell() const noexcept;
-    // That client's connection (blocking, close-on-exec), or -1 if none came,
-    // and the flow page sent to it.
-    // With the client: its flow page, and who it is if a gateway brought it.
-    int take_client(std::shared_ptr<FlowPage>& flow, std::string& remote_user) noexcept;
+    // That client (false if none came).
+    bool take_client(HandedClient& out) noexcept;
     // accept() after a disconnect: the instance listens again, from now.
     void listen_again() noexcept;
     // The accept groups of PipeServer (accept_group.hpp): their idle threads

@@ -872,6 +872,43 @@ TEST(Gateway, StopAcceptingRefusesNewOnesAndWaitIdleWaitsForTheCarriedOnes) {
 
 // --- instances --------------------------------------------------------------------------------
 
+// No extra hop (docs/gateway.md): a plaintext client of an instance in the
+// gateway's own process is served on its own TCP connection. The gateway keeps
+// no thread and no relay socket for it, yet counts it (and stop() ends it).
+TEST(Gateway, AnInstanceInTheGatewaysProcessServesAPlaintextClientWithNoRelay) {
+    const PlaintextClients plaintext;
+    auto log = std::make_shared<LogLines>();
+    auto gateway = Gateway::start(options_logging_to(log));
+    const auto name = test::unique_pipe_name("gw-no-hop");
+    constexpr std::size_t clients = 8;
+    auto server = start_echo(name, clients, remote_ok(clients));
+    const auto threads_before = test::settled_thread_count();
+    const auto handles_before = test::open_handle_count();
+    std::vector<MessageChannel> channels;
+    for (std::size_t i = 0; i < clients; ++i) {
+        std::error_code ec;
+        channels.push_back(MessageChannel::open(remote_name(name), through(gateway.port(), generous), ec));
+        ASSERT_FALSE(ec) << "open " << i << ": " << ec.message();
+        ASSERT_EQ(echo_exchange(channels.back(), "hello " + std::to_string(i)), "");
+    }
+    EXPECT_EQ(gateway.connections(), clients);
+    EXPECT_EQ(test::thread_count_back_to(threads_before), threads_before)
+        << "a relayed client would hold a gateway thread; now: " << test::thread_names();
+    EXPECT_EQ(test::open_handle_count() - handles_before, 2 * clients)
+        << "each connection is its two TCP ends, no socket pair to a relay";
+    for (auto& channel : channels) EXPECT_EQ(echo_exchange(channel, "again"), "");
+    channels.resize(clients / 2);
+    ASSERT_TRUE(eventually([&] { return gateway.connections() == clients / 2; })) << gateway.connections();
+    gateway.stop();  // the rest end: each server sees its client go, each client its server
+    for (auto& channel : channels) {
+        std::vector<std::byte> buffer(16);
+        std::error_code ec;
+        channel.receive(buffer, generous, ec);
+        EXPECT_EQ(ec, condition::peer_gone) << ec.message();
+    }
+    EXPECT_FALSE(log->has("ended")) << log->text();
+}
+
 TEST(Gateway, ARemoteClientsCloseFreesTheInstance) {
     const PlaintextClients plaintext;
     auto log = std::make_shared<LogLines>();
