@@ -5,7 +5,10 @@
 #include <algorithm>
 #include <array>
 #include <chrono>
+#include <climits>
+#include <cstdint>
 #include <map>
+#include <system_error>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -115,71 +118,106 @@ namespace {
 
 // How long a closed server end waits for its network client to hang up.
 constexpr auto linger_bound = std::chrono::seconds(3);
+// How long the lingering thread outlives its last connection: a burst of
+// closes shares one thread, and a process with none left keeps neither a
+// thread nor a descriptor for it.
+constexpr auto idle_bound = std::chrono::milliseconds(20);
 
-// One thread for the process, started by the first lingering close.
+// The network connections whose server end is closed, each until its client
+// hangs up: one thread at a time, while there are any.
 class Lingerer {
 public:
-    Lingerer() : epoll_(::epoll_create1(EPOLL_CLOEXEC)), wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
-        epoll_event e{};
-        e.events = EPOLLIN;
-        e.data.fd = wake_.get();
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &e);
-        std::thread([this] { run(); }).detach();
-    }
-
+    // False if it cannot linger (no thread or descriptor for it).
     bool add(int fd) {
         std::lock_guard lock(mutex_);
+        if (!round_ && !start_locked()) return false;
         epoll_event e{};
         e.events = EPOLLIN | EPOLLRDHUP;
         e.data.fd = fd;
-        if (epoll_.get() < 0 || wake_.get() < 0 || ::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &e) != 0) return false;
-        const bool was_empty = until_.empty();
-        until_[fd] = std::chrono::steady_clock::now() + linger_bound;
+        if (::epoll_ctl(round_->epoll.get(), EPOLL_CTL_ADD, fd, &e) != 0) return false;
+        const bool was_empty = round_->until.empty();
+        round_->until[fd] = std::chrono::steady_clock::now() + linger_bound;
         const std::uint64_t one = 1;
-        if (was_empty) (void)!::write(wake_.get(), &one, sizeof one);  // the thread sleeps without a deadline
+        if (was_empty) (void)!::write(round_->wake.get(), &one, sizeof one);  // it may sleep out its idle time
         return true;
     }
 
 private:
-    void run() {
+    // One thread's: its own descriptors, closed as it ends.
+    struct Round {
+        Fd epoll{::epoll_create1(EPOLL_CLOEXEC)};
+        Fd wake{::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
+        std::map<int, std::chrono::steady_clock::time_point> until;  // guarded by the Lingerer's mutex
+    };
+
+    bool start_locked() {
+        auto round = std::make_shared<Round>();
+        epoll_event e{};
+        e.events = EPOLLIN;
+        e.data.fd = round->wake.get();
+        if (round->epoll.get() < 0 || round->wake.get() < 0 ||
+            ::epoll_ctl(round->epoll.get(), EPOLL_CTL_ADD, round->wake.get(), &e) != 0)
+            return false;
+        try {
+            std::thread([this, round] { run(*round); }).detach();
+        } catch (const std::system_error&) {
+            return false;
+        }
+        round_ = std::move(round);
+        return true;
+    }
+
+    void run(Round& round) {
         std::array<epoll_event, 16> events;
+        auto busy_until = std::chrono::steady_clock::now();
         for (;;) {
             int timeout = -1;
             {
                 std::lock_guard lock(mutex_);
                 const auto now = std::chrono::steady_clock::now();
-                for (auto it = until_.begin(); it != until_.end();) {
+                for (auto it = round.until.begin(); it != round.until.end();) {
                     if (it->second > now) {
-                        const auto left = std::chrono::ceil<std::chrono::milliseconds>(it->second - now).count();
-                        timeout = timeout < 0 ? static_cast<int>(left) : std::min(timeout, static_cast<int>(left));
+                        timeout = std::min(timeout < 0 ? INT32_MAX : timeout, ms_until(it->second, now));
                         ++it;
                     } else {
-                        forget(it->first);
-                        it = until_.erase(it);
+                        forget(round, it->first);
+                        it = round.until.erase(it);
                     }
                 }
+                if (!round.until.empty()) {
+                    busy_until = now;
+                } else if (now - busy_until >= idle_bound) {
+                    round_.reset();  // the next close starts a new round
+                    return;
+                } else {
+                    timeout = ms_until(busy_until + idle_bound, now);
+                }
             }
-            const int n = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), timeout);
+            const int n = ::epoll_wait(round.epoll.get(), events.data(), static_cast<int>(events.size()), timeout);
             for (int i = 0; i < n; ++i) {
                 const int fd = events[static_cast<std::size_t>(i)].data.fd;
-                if (fd == wake_.get()) {
+                if (fd == round.wake.get()) {
                     std::uint64_t count;
                     (void)!::read(fd, &count, sizeof count);
                     continue;
                 }
                 if (drained_to_end(fd)) {
                     std::lock_guard lock(mutex_);
-                    until_.erase(fd);
-                    forget(fd);
+                    round.until.erase(fd);
+                    forget(round, fd);
                 }
             }
         }
     }
 
+    static int ms_until(std::chrono::steady_clock::time_point when, std::chrono::steady_clock::time_point now) {
+        return static_cast<int>(std::chrono::ceil<std::chrono::milliseconds>(when - now).count());
+    }
+
     // Out of the set before it is closed: a forked child may still hold the
     // socket, and its events would then come under a number reused meanwhile.
-    void forget(int fd) const {
-        ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, fd, nullptr);
+    static void forget(const Round& round, int fd) {
+        ::epoll_ctl(round.epoll.get(), EPOLL_CTL_DEL, fd, nullptr);
         ::close(fd);
     }
 
@@ -193,18 +231,17 @@ private:
         }
     }
 
-    Fd epoll_, wake_;
     std::mutex mutex_;
-    std::map<int, std::chrono::steady_clock::time_point> until_;
+    std::shared_ptr<Round> round_;  // the thread's, while one runs
 };
 
 }  // namespace
 
 void close_network_connection(int fd) noexcept {
     try {
-        static auto* lingerer = new Lingerer;  // its thread runs to the process's end
+        static auto* lingerer = new Lingerer;  // no thread or descriptor while idle
         if (lingerer->add(fd)) return;
-    } catch (...) {  // no thread or memory for it: close at once
+    } catch (...) {  // no memory for it: close at once
     }
     ::close(fd);
 }

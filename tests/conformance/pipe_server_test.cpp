@@ -197,7 +197,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     constexpr int clients = 200;
     constexpr int exchanges = 100;
     const auto name = test::unique_pipe_name("load");
-    const auto handles_before = test::open_handle_count();
+    const auto handles_before = test::settled_handle_count();
     const auto threads_before = test::settled_thread_count();
     const auto names_before = test::thread_names();
     const auto started = std::chrono::steady_clock::now();
@@ -233,7 +233,7 @@ TEST(PipeServerConformance, TwoHundredConcurrentClientsEachExchangeAHundredMessa
     server.stop();
     EXPECT_LT(std::chrono::steady_clock::now() - started, 120s) << "every reply within a bounded time";
     EXPECT_EQ(test::thread_count_back_to(threads_before), threads_before) << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
-    EXPECT_EQ(test::open_handle_count(), handles_before) << "no descriptor or handle left behind";
+    EXPECT_EQ(test::handle_count_back_to(handles_before), handles_before) << "no descriptor or handle left behind";
 }
 
 }  // namespace

@@ -883,7 +883,7 @@ TEST(Gateway, AnInstanceInTheGatewaysProcessServesAPlaintextClientWithNoRelay) {
     constexpr std::size_t clients = 8;
     auto server = start_echo(name, clients, remote_ok(clients));
     const auto threads_before = test::settled_thread_count();
-    const auto handles_before = test::open_handle_count();
+    const auto handles_before = test::settled_handle_count();
     std::vector<MessageChannel> channels;
     for (std::size_t i = 0; i < clients; ++i) {
         std::error_code ec;
@@ -929,7 +929,7 @@ TEST(Gateway, ARemoteClientsCloseFreesTheInstance) {
 
 TEST(Gateway, StoppingLeavesNoDescriptorOrThread) {
     const PlaintextClients plaintext;
-    const auto handles_before = test::open_handle_count();
+    const auto handles_before = test::settled_handle_count();
     const auto threads_before = test::settled_thread_count();
     const auto names_before = test::thread_names();
     {
@@ -967,7 +967,7 @@ TEST(Gateway, StoppingLeavesNoDescriptorOrThread) {
         connected.receive(buffer, generous, ec);
         EXPECT_EQ(ec, condition::peer_gone) << ec.message();
     }
-    EXPECT_EQ(test::open_handle_count(), handles_before) << "no descriptor left behind";
+    EXPECT_EQ(test::handle_count_back_to(handles_before), handles_before) << "no descriptor left behind";
     EXPECT_EQ(test::thread_count_back_to(threads_before), threads_before)
         << "no thread left behind; before: " << names_before << "; after: " << test::thread_names();
 }

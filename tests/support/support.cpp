@@ -285,13 +285,17 @@ std::size_t thread_count() {
 #endif
 }
 
-std::size_t settled_thread_count() {
+namespace {
+
+// A count once what earlier tests left on its way out has gone: the same
+// for 50 ms in a row (at most 2 s).
+std::size_t settled(std::size_t (*count)()) {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    std::size_t last = thread_count();
+    std::size_t last = count();
     auto stable_since = std::chrono::steady_clock::now();
     while (std::chrono::steady_clock::now() < give_up) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        const auto now = thread_count();
+        const auto now = count();
         if (now != last) {
             last = now;
             stable_since = std::chrono::steady_clock::now();
@@ -302,15 +306,23 @@ std::size_t settled_thread_count() {
     return last;
 }
 
-std::size_t thread_count_back_to(std::size_t expected) {
+// A count once it has come down to `expected` (at most 2 s).
+std::size_t back_to(std::size_t (*count)(), std::size_t expected) {
     const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(2);
-    auto now = thread_count();
+    auto now = count();
     while (now > expected && std::chrono::steady_clock::now() < give_up) {
         std::this_thread::sleep_for(std::chrono::milliseconds(5));
-        now = thread_count();
+        now = count();
     }
     return now;
 }
+
+}  // namespace
+
+std::size_t settled_thread_count() { return settled(thread_count); }
+std::size_t thread_count_back_to(std::size_t expected) { return back_to(thread_count, expected); }
+std::size_t settled_handle_count() { return settled(open_handle_count); }
+std::size_t handle_count_back_to(std::size_t expected) { return back_to(open_handle_count, expected); }
 
 std::string thread_names() {
 #ifdef _WIN32

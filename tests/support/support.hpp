@@ -93,6 +93,10 @@ std::size_t settled_thread_count();
 // The count once it has come down to `expected` (at most 2 s): a joined thread
 // is still listed by the kernel for a moment after pthread_join returns.
 std::size_t thread_count_back_to(std::size_t expected);
+// The same for descriptors/handles: a network connection's server end closes
+// once its client has hung up (a moment later, on a thread of its own).
+std::size_t settled_handle_count();
+std::size_t handle_count_back_to(std::size_t expected);
 std::string thread_names();  // for a failure's message (POSIX: each thread's name)
 
 // A helper process whose stdout is read line by line (it prints "ready" first).
