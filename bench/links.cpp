@@ -720,9 +720,11 @@ int serve(Kind k, const std::string& address, int instances) {
         // The gateway runs here, in the server's process, next to its pipe:
         // the host of the pipe fronts it, as SMB does on Windows, and the
         // bench process is the client's host. So the client side carries only
-        // what a client carries (and, for TLS, its relay thread), and the
-        // server side the gateway's relay next to the server's threads, where
-        // raw TCP and raw TLS have just the server's threads.
+        // what a client carries (and, for TLS, its relay thread). On the
+        // server side a plaintext client is served by the instance on its own
+        // TCP socket (no extra hop, docs/gateway.md), and a TLS one through
+        // the gateway's relay, where raw TCP and raw TLS have just the
+        // server's threads.
         auto server = start_pipe_server(address, instances, true);
         pipeslot::GatewayOptions g;
         g.port = 0;
