@@ -23,11 +23,17 @@ std::span<const std::byte, npa_length_size> prefix(const std::vector<std::byte>&
 
 std::span<const std::byte> body(const std::vector<std::byte>& r) { return std::span(r).subspan(npa_length_size); }
 
+// A captured request, its prefix and body decoded as a server reads them.
+NpaRequest decoded(const std::vector<std::byte>& r) {
+    EXPECT_EQ(decode_npa_length(prefix(r)), r.size() - npa_length_size);
+    NpaRequest q;
+    EXPECT_EQ(decode_npa_request(body(r), q), NpaResult::ok);
+    return q;
+}
+
 TEST(SmbHandshake, AnAnonymousOpenAsSmbdSentIt) {
     const auto r = bytes(test::npa_request_anonymous, test::npa_request_anonymous_len);
-    ASSERT_EQ(decode_npa_length(prefix(r)), r.size() - npa_length_size);
-    NpaRequest q;
-    ASSERT_EQ(decode_npa_request(body(r), q), NpaResult::ok);
+    const auto q = decoded(r);
     EXPECT_EQ(q.level, 7u);
     EXPECT_EQ(q.transport, 1u) << "NCACN_NP";
     EXPECT_EQ(q.remote_client_addr, "127.0.0.1");
@@ -40,10 +46,7 @@ TEST(SmbHandshake, AnAnonymousOpenAsSmbdSentIt) {
 }
 
 TEST(SmbHandshake, AUsersOpenCarriesItsSession) {
-    const auto r = bytes(test::npa_request_nobody, test::npa_request_nobody_len);
-    ASSERT_EQ(decode_npa_length(prefix(r)), r.size() - npa_length_size);
-    NpaRequest q;
-    ASSERT_EQ(decode_npa_request(body(r), q), NpaResult::ok);
+    const auto q = decoded(bytes(test::npa_request_nobody, test::npa_request_nobody_len));
     EXPECT_EQ(q.local_server_port, 445u);
     const std::string session(reinterpret_cast<const char*>(q.session_info.data()), q.session_info.size());
     EXPECT_NE(session.find("nobody"), std::string::npos) << "the account Samba authenticated";
