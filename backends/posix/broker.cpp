@@ -284,7 +284,7 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     // process (hand_off.hpp): its token means nothing anywhere else.
     const auto& asked = node.mapped();
     if (key.member == 0)
-        return deliver_(key.instance, fd, asked.remote_user, asked.hand_off && asked.pid == ::getpid() ? asked.hand_off : 0);
+        return deliver_(key.instance, fd, asked.remote_user, asked.hand_off && asked.pid > 0 && asked.pid == ::getpid() ? asked.hand_off : 0);
     Member* m = live_member(key.member);
     if (!m) {
         ::close(fd);  // its process went meanwhile: the client asks again
@@ -295,7 +295,7 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     control.instance = key.instance;
     control.params = state_.params();
     control.remote_user = asked.remote_user;
-    control.hand_off = asked.pid == m->pid ? asked.hand_off : 0;
+    control.hand_off = asked.pid > 0 && asked.pid == m->pid ? asked.hand_off : 0;  // pid 0: not seen from here
     if (!m->link.send(control, fd)) return drop_member(key.member);
     update_member_interest(key.member);
 }

@@ -8,6 +8,8 @@
 #include <climits>
 #include <cstdint>
 #include <map>
+#include <poll.h>
+#include <random>
 #include <system_error>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -17,11 +19,27 @@
 
 namespace pipeslot::posix {
 
+// How many leased connections still have their client: one whose client
+// has hung up is over for the gateway, as a relay ends at its client's close,
+// even while the server has not yet accepted or read it. Under mutex_ (a
+// leased descriptor stays open while it is listed).
+std::size_t HandedConnections::with_client_locked() const {
+    std::vector<pollfd> all;
+    all.reserve(fds_.size());
+    for (const int fd : fds_) all.push_back({fd, POLLRDHUP, 0});
+    if (all.empty() || ::poll(all.data(), all.size(), 0) < 0) return all.size();
+    return static_cast<std::size_t>(std::count_if(all.begin(), all.end(), [](const pollfd& p) {
+        return (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)) == 0;
+    }));
+}
+
 std::size_t HandedConnections::total_with(std::size_t relaying) const {
     std::lock_guard lock(mutex_);
     // Each unacknowledged claim is one of `relaying` (acknowledged with its
-    // thread's end, under the gateway's lock), whether or not still leased.
-    return relaying + fds_.size() - unacknowledged_;
+    // thread's end, under the gateway's lock), whether or not still leased
+    // or its client still there.
+    const auto with_client = with_client_locked();
+    return relaying + with_client - std::min(unacknowledged_, with_client);
 }
 
 void HandedConnections::acknowledge() {
@@ -30,6 +48,10 @@ void HandedConnections::acknowledge() {
 }
 
 void HandedConnections::shut_down_all() {
+    {
+        std::lock_guard lock(log_mutex_);
+        log_stopped_ = true;
+    }
     std::lock_guard lock(mutex_);
     stopping_ = true;
     // Under the lock: a lease ends (and its descriptor may close) only after it.
@@ -38,12 +60,15 @@ void HandedConnections::shut_down_all() {
 
 bool HandedConnections::wait_none(std::optional<std::chrono::steady_clock::time_point> until) const {
     std::unique_lock lock(mutex_);
-    const auto none = [&] { return fds_.empty(); };
-    if (!until) {
-        released_.wait(lock, none);
-        return true;
+    // A lease's end is notified; a client's hang-up is not: looked at each slice.
+    constexpr auto slice = std::chrono::milliseconds(50);
+    for (;;) {
+        if (with_client_locked() == 0) return true;
+        auto next = std::chrono::steady_clock::now() + slice;
+        if (until && *until <= next) next = *until;
+        released_.wait_until(lock, next);
+        if (until && std::chrono::steady_clock::now() >= *until) return with_client_locked() == 0;
     }
-    return released_.wait_until(lock, *until, none);
 }
 
 HandedConnections::Lease::Lease(std::shared_ptr<HandedConnections> owner, int fd, std::string label)
@@ -53,6 +78,7 @@ std::shared_ptr<HandedConnections::Lease> HandedConnections::lease(const std::sh
                                                                    std::string label) {
     std::lock_guard lock(owner->mutex_);
     if (owner->stopping_) return nullptr;
+    owner->fds_.reserve(owner->fds_.size() + 1);  // may throw: before a lease exists whose end takes this lock
     std::shared_ptr<Lease> made(new Lease(owner, fd, std::move(label)));
     owner->fds_.push_back(fd);
     ++owner->unacknowledged_;
@@ -68,7 +94,9 @@ HandedConnections::Lease::~Lease() {
 
 void HandedConnections::Lease::ended(std::string_view reason) {
     if (reported_.exchange(true) || !owner_->log_) return;
-    owner_->log_("ended " + label_ + ": " + std::string(reason));
+    // Never after the gateway's stop(): the callback may capture what outlives it no longer.
+    std::lock_guard lock(owner_->log_mutex_);
+    if (!owner_->log_stopped_) owner_->log_("ended " + label_ + ": " + std::string(reason));
 }
 
 namespace {
@@ -84,13 +112,19 @@ std::map<std::uint64_t, Offer>& offers() {
     static auto* all = new std::map<std::uint64_t, Offer>;  // lives to the process's end (a detached relay may look)
     return *all;
 }
-std::uint64_t last_token = 0;
+// Tokens start at a random point: one of another process never matches
+// this one's by chance (the broker checks the requester's pid as well).
+std::uint64_t last_token = [] {
+    std::random_device random;
+    return (std::uint64_t{random()} << 32) ^ random();
+}();
 
 }  // namespace
 
 std::uint64_t offer_connection(int fd, std::shared_ptr<HandedConnections> owner, std::string label) {
     std::lock_guard lock(offers_mutex);
-    const auto token = ++last_token;
+    auto token = ++last_token;
+    if (token == 0) token = ++last_token;  // 0 means none on the wire
     offers().emplace(token, Offer{fd, std::move(owner), std::move(label)});
     return token;
 }

@@ -44,7 +44,10 @@ public:
 
 private:
     friend class Lease;
+    std::size_t with_client_locked() const;
     const std::function<void(std::string_view)> log_;
+    std::mutex log_mutex_;
+    bool log_stopped_ = false;  // shut_down_all: the gateway's log is not to be called from now on
     mutable std::mutex mutex_;
     mutable std::condition_variable released_;
     std::vector<int> fds_;

@@ -719,11 +719,12 @@ private:
                          HandedClient& client) {
         Offered network;
         bool taken = false;
+        // No page across hosts: the network connection has no quota (docs/gateway.md).
+        // Made first: nothing may fail between the claim and the socket's new owner.
+        client.flow = FlowPage::unshared(true);
         {
             std::unique_lock lock(slot.mutex);
             if (slot.gone || slot.client.fd >= 0 || !claim_connection(hand_off, network)) return false;
-            // No page across hosts: the network connection has no quota (docs/gateway.md).
-            client.flow = FlowPage::unshared(true);
             client.network = std::move(network.lease);
             client.fd = network.fd;
             if (send_all_now(network.fd, detail::encode_open_reply(reply))) {

@@ -909,6 +909,23 @@ TEST(Gateway, AnInstanceInTheGatewaysProcessServesAPlaintextClientWithNoRelay) {
     EXPECT_FALSE(log->has("ended")) << log->text();
 }
 
+// A handed client that leaves before its server accepts or reads is over for
+// the gateway at once, as a relayed one is at its client's close.
+TEST(Gateway, AHandedClientThatLeavesIsNoLongerCounted) {
+    const PlaintextClients plaintext;
+    auto gateway = Gateway::start(options_logging_to(std::make_shared<LogLines>()));
+    const auto name = test::unique_pipe_name("gw-handed-leaves");
+    auto instance = PipeInstance::create(name, remote_ok(1));  // never accepts
+    {
+        std::error_code ec;
+        auto channel = MessageChannel::open(remote_name(name), through(gateway.port(), generous), ec);
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_EQ(gateway.connections(), 1u);
+    }
+    EXPECT_TRUE(eventually([&] { return gateway.connections() == 0; })) << gateway.connections();
+    EXPECT_TRUE(gateway.wait_idle(generous));
+}
+
 TEST(Gateway, ARemoteClientsCloseFreesTheInstance) {
     const PlaintextClients plaintext;
     auto log = std::make_shared<LogLines>();
