@@ -118,12 +118,10 @@ errc portable(const std::error_code& ec) {
 // it sends is read and dropped until it closes (or a while has passed).
 void Gateway::Impl::linger(int fd) const {
     const detail::Deadline until(options.request_timeout);
-    std::array<std::byte, 4096> sink;
     for (;;) {
         pollfd p[2] = {{fd, POLLIN, 0}, {stop_event.get(), POLLIN, 0}};
         if (::poll(p, 2, static_cast<int>(std::max<std::int64_t>(until.remaining_ms(), 0))) <= 0 || p[1].revents) return;
-        const ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
-        if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) return;
+        if (posix::drain_to_end(fd)) return;
     }
 }
 

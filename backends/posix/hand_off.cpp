@@ -235,7 +235,7 @@ private:
                     (void)!::read(fd, &count, sizeof count);
                     continue;
                 }
-                if (drained_to_end(fd)) {
+                if (drain_to_end(fd)) {
                     std::lock_guard lock(mutex_);
                     round.until.erase(fd);
                     forget(round, fd);
@@ -255,21 +255,20 @@ private:
         ::close(fd);
     }
 
-    // True once the client has closed (or the connection failed).
-    static bool drained_to_end(int fd) {
-        std::array<std::byte, 4096> sink;
-        for (;;) {
-            const ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
-            if (n > 0) continue;
-            return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
-        }
-    }
-
     std::mutex mutex_;
     std::shared_ptr<Round> round_;  // the thread's, while one runs
 };
 
 }  // namespace
+
+bool drain_to_end(int fd) noexcept {
+    std::array<std::byte, 4096> sink;
+    for (;;) {
+        const ssize_t n = ::recv(fd, sink.data(), sink.size(), MSG_DONTWAIT);
+        if (n > 0) continue;
+        return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    }
+}
 
 void close_network_connection(int fd) noexcept {
     try {

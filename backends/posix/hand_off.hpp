@@ -93,5 +93,8 @@ bool claim_connection(std::uint64_t token, Offered& out);
 // seconds), so that closing never resets the connection before the client
 // has read the server's last bytes. Takes `fd` (its sending side shut already).
 void close_network_connection(int fd) noexcept;
+// Reads and drops what the peer has sent so far: true once it has closed (or
+// the connection failed), false while it may send more.
+bool drain_to_end(int fd) noexcept;
 
 }  // namespace pipeslot::posix
