@@ -2,6 +2,7 @@
 
 #include "little_endian.hpp"
 
+#include <cstdio>
 #include <cstring>
 
 namespace pipeslot::detail {
@@ -37,6 +38,10 @@ public:
     bool pointer() {
         const auto id = get<std::uint32_t>();
         return ok_ && id != 0;
+    }
+    void skip(std::size_t n) {
+        if (!ok_ || in_.size() - at_ < n) return (void)fail<int>();
+        at_ += n;
     }
     // A conformant-varying string ([string,charset(UTF8|DOS)]): max, offset
     // 0, actual (with the terminating NUL, the only one), the bytes.
@@ -102,6 +107,51 @@ NpaResult decode_npa_request(std::span<const std::byte> body, NpaRequest& out) {
         return NpaResult::malformed;  // nothing may follow
     }
     return NpaResult::ok;
+}
+
+std::optional<std::string> session_user_sid(std::span<const std::byte> session_info) {
+    constexpr std::uint32_t max_sids = 4096;  // a token of thousands of groups still fits the request's bound
+    constexpr std::uint8_t max_sub_authorities = 15;
+    NdrReader r(session_info);
+    // auth_session_info_transport: the session's pointer, the exported GSSAPI credentials (a blob).
+    if (!r.pointer()) return std::nullopt;
+    r.skip(r.get<std::uint32_t>());
+    // auth_session_info: token, unix token, user info, unix info, two null
+    // pointers around the session key (a blob), the session's GUID.
+    if (!r.pointer()) return std::nullopt;  // no token: nobody to name
+    for (int i = 0; i < 3; ++i) (void)r.get<std::uint32_t>();
+    if (r.get<std::uint32_t>() != 0) return std::nullopt;  // "torture", never sent
+    r.skip(r.get<std::uint32_t>());
+    if (r.get<std::uint32_t>() != 0) return std::nullopt;  // credentials, never sent
+    (void)r.get<std::uint32_t>(), (void)r.get<std::uint16_t>(), (void)r.get<std::uint16_t>();
+    r.skip(8);
+    // The token's referent: a conformant struct, its count first (aligned as its 8-byte members).
+    r.align(8);
+    const auto conformance = r.get<std::uint32_t>();
+    const auto count = r.get<std::uint32_t>();
+    if (!r.ok() || count != conformance || count == 0 || count > max_sids) return std::nullopt;
+    std::string first;
+    for (std::uint32_t i = 0; i < count; ++i) {
+        r.align(4);
+        const auto revision = r.get<std::uint8_t>();
+        const auto sub_authorities = r.get<std::uint8_t>();
+        std::uint64_t authority = 0;
+        for (int b = 0; b < 6; ++b) authority = (authority << 8) | r.get<std::uint8_t>();
+        if (!r.ok() || revision != 1 || sub_authorities > max_sub_authorities) return std::nullopt;
+        // As ConvertSidToStringSid: an authority past 32 bits in hexadecimal.
+        std::string sid = "S-1-";
+        if (authority >> 32) {
+            char hex[24];
+            std::snprintf(hex, sizeof hex, "0x%012llX", static_cast<unsigned long long>(authority));
+            sid += hex;
+        } else {
+            sid += std::to_string(authority);
+        }
+        for (std::uint8_t a = 0; a < sub_authorities; ++a) sid += "-" + std::to_string(r.get<std::uint32_t>());
+        if (!r.ok()) return std::nullopt;
+        if (i == 0) first = std::move(sid);
+    }
+    return first;
 }
 
 std::vector<std::byte> encode_npa_reply(std::uint32_t level, SmbPipeType type) {

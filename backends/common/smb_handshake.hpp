@@ -44,6 +44,12 @@ std::optional<std::size_t> decode_npa_length(std::span<const std::byte, npa_leng
 // The bytes after the prefix.
 NpaResult decode_npa_request(std::span<const std::byte> body, NpaRequest& out);
 
+// The user Samba authenticated, from NpaRequest::session_info: the first SID
+// of the session's token, as Windows writes a SID (S-1-5-21-...-1001;
+// S-1-5-7 for an anonymous session). That is the SID a Windows server sees
+// for the same client. nullopt if the session is malformed or has no token.
+std::optional<std::string> session_user_sid(std::span<const std::byte> session_info);
+
 enum class SmbPipeType : std::uint16_t { byte = 1, message = 2 };
 // The answer smbd takes: the request's level, the pipe's type (it selects
 // the framing); smbd 4.17 ignores the status, so no open can be refused here.

@@ -1,6 +1,7 @@
 // libFuzzer target: what smbd (or anything that reaches a published pipe's
 // socket) sends first, as common/smb_handshake.cpp decodes it: the length
-// prefix, then the named-pipe-auth request; and message mode's 2-byte headers.
+// prefix, then the named-pipe-auth request and the session's user; and
+// message mode's 2-byte headers.
 #include "common/smb_handshake.hpp"
 
 #include <cstdint>
@@ -35,6 +36,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     check_string(request.remote_client_addr);
     check_string(request.local_server_name);
     check_string(request.local_server_addr);
+    if (const auto sid = session_user_sid(request.session_info)) {
+        if (sid->rfind("S-1-", 0) != 0 || sid->size() > 4 + 14 + 15 * 11) __builtin_trap();
+    }
     const auto reply = encode_npa_reply(request.level, SmbPipeType::message);
     if (reply.size() != 36) __builtin_trap();
     return 0;

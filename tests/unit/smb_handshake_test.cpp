@@ -52,6 +52,43 @@ TEST(SmbHandshake, AUsersOpenCarriesItsSession) {
     EXPECT_NE(session.find("nobody"), std::string::npos) << "the account Samba authenticated";
 }
 
+// The SIDs python3-samba's own NDR decoder reads in the same captures.
+TEST(SmbHandshake, TheSessionsUserIsItsTokensFirstSid) {
+    const auto anonymous = decoded(bytes(test::npa_request_anonymous, test::npa_request_anonymous_len));
+    EXPECT_EQ(session_user_sid(anonymous.session_info), "S-1-5-7") << "ANONYMOUS LOGON";
+    const auto nobody = decoded(bytes(test::npa_request_nobody, test::npa_request_nobody_len));
+    EXPECT_EQ(session_user_sid(nobody.session_info), "S-1-5-21-1122290409-2917997796-954646685-501")
+        << "VM\\nobody, as Samba's SAM names it";
+}
+
+TEST(SmbHandshake, ASessionCutBeforeItsLastSidNamesNobody) {
+    const auto nobody = decoded(bytes(test::npa_request_nobody, test::npa_request_nobody_len));
+    const std::size_t sids_end = 0x16c - 0x80;  // the 9th SID's last byte, counted from the session's start
+    const auto session = std::span<const std::byte>(nobody.session_info);
+    for (std::size_t n = 0; n < sids_end; ++n) EXPECT_EQ(session_user_sid(session.first(n)), std::nullopt) << n;
+    EXPECT_TRUE(session_user_sid(session.first(sids_end)));
+}
+
+TEST(SmbHandshake, ABrokenTokenNamesNobody) {
+    const auto nobody = decoded(bytes(test::npa_request_nobody, test::npa_request_nobody_len));
+    // From the session's start: 0x08 the token's pointer, 0x48 the count, 0x4c the
+    // number of SIDs, 0x50 the first SID's revision and number of sub-authorities.
+    const struct {
+        std::size_t at, width;  // `width` bytes from `at` become `value`'s (little-endian)
+        std::uint32_t value;
+        const char* why;
+    } cases[] = {
+        {0x00, 4, 0, "no session"},           {0x08, 4, 0, "no token"},        {0x48, 4, 8, "count and size differ"},
+        {0x4c, 4, 0, "no SID"},               {0x50, 1, 2, "SID revision 2"},  {0x51, 1, 16, "16 sub-authorities"},
+        {0x44, 1, 1, "non-zero padding"},     {0x30, 4, 1, "a credentials pointer"},
+    };
+    for (const auto& c : cases) {
+        auto session = nobody.session_info;
+        for (std::size_t i = 0; i < c.width; ++i) session[c.at + i] = static_cast<std::byte>(c.value >> (8 * i));
+        EXPECT_EQ(session_user_sid(session), std::nullopt) << c.why;
+    }
+}
+
 TEST(SmbHandshake, EveryTruncationIsMalformedAndNothingReadsPastTheEnd) {
     for (const auto& r : {bytes(test::npa_request_anonymous, test::npa_request_anonymous_len),
                           bytes(test::npa_request_nobody, test::npa_request_nobody_len)}) {
