@@ -1,4 +1,4 @@
-// pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N] [--remote]
+// pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N] [--remote] [--smb [--smb-directory DIR]]
 // A named-pipe server in the classic shape: N instances, one thread each. A
 // request whose first word is an allowed PROGRAM runs it (no shell) and
 // replies with its output; any other request is echoed back upper-cased.
@@ -23,11 +23,14 @@ int usage(const char* problem) {
     std::fprintf(stderr,
                  "pipeslot-server: %s\n"
                  "usage: pipeslot-server NAME [--instances N] [--allow PROGRAM]... [--clients N] [--remote]\n"
+                 "                       [--smb [--smb-directory DIR]]\n"
                  "Serves the named pipe NAME (e.g. \\\\.\\pipe\\demo) with N instances (default 4).\n"
                  "A request 'PROGRAM ARGS...' runs PROGRAM if it was allowed and replies with its\n"
                  "output; any other request is echoed upper-cased. Stops once N clients have\n"
                  "come and gone (--clients), or when standard input ends. --remote accepts\n"
-                 "clients on other hosts (through a gateway; refused by default).\n",
+                 "clients on other hosts (through a gateway; refused by default). --smb also\n"
+                 "serves Windows clients through Samba's smbd (implies --remote), publishing the\n"
+                 "pipe in DIR (default $PIPESLOT_SMB_DIRECTORY, else /run/samba/ncalrpc/np).\n",
                  problem);
     return 2;
 }
@@ -71,6 +74,8 @@ int main(int argc, char** argv) {
         else if (args[i] == "--clients" && has_value) clients = std::strtol(args[++i].c_str(), nullptr, 10);
         else if (args[i] == "--allow" && has_value) allowed.insert(args[++i]);
         else if (args[i] == "--remote") options.reject_remote_clients = false;
+        else if (args[i] == "--smb") options.publish_smb = true, options.reject_remote_clients = false;
+        else if (args[i] == "--smb-directory" && has_value) options.smb_directory = args[++i];
         else return usage(("unknown or incomplete option " + args[i]).c_str());
     }
     if (instances == 0 || instances > max_limited_instances) return usage("--instances takes 1..254");

@@ -13,7 +13,8 @@ bool valid(const ServerOptions& o) {
     return o.max_instances >= 1 && o.max_instances <= unlimited_instances &&
            o.in_buffer_size <= max_pipe_buffer_size && o.out_buffer_size <= max_pipe_buffer_size &&
            o.default_wait.is_valid() && !(o.type == PipeType::byte && o.read_mode == ReadMode::message) &&
-           o.max_message_size >= 1 && o.max_message_size <= max_message_size;
+           o.max_message_size >= 1 && o.max_message_size <= max_message_size &&
+           !(o.publish_smb && o.reject_remote_clients);  // a local-only pipe is never published
 }
 
 Timeout left(const detail::Deadline& d) {

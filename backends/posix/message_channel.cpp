@@ -13,6 +13,7 @@
 #include "gateway_client.hpp"
 #include "name_client.hpp"
 #include "name_node.hpp"
+#include "smb_front.hpp"
 #include "socket_io.hpp"
 
 #include <pipeslot/error.hpp>
@@ -34,6 +35,9 @@
 namespace pipeslot::platform {
 
 struct Channel {
+    // A server end's share in its name's publication to smbd (smb_front.hpp).
+    // First, so it is let go last: after the instance has left the name.
+    std::shared_ptr<posix::SmbPublication> smb;
     bool is_server = false;
     PipeType type = PipeType::byte;
     std::atomic<ReadMode> read_mode{ReadMode::byte};
@@ -210,6 +214,8 @@ std::error_code create_instance(const PipeName& name, const ServerOptions& optio
     params.in_buffer = std::min<std::uint64_t>(options.in_buffer_size, detail::max_buffer_quota);
     params.out_buffer = std::min<std::uint64_t>(options.out_buffer_size, detail::max_buffer_quota);
     if (auto ec = posix::InstanceRegistration::create(name, params, c->registration)) return ec;
+    if (options.publish_smb)
+        if (auto ec = posix::publish_for_smb(name, options.smb_directory, c->smb)) return ec;
     c->can_read = options.access != PipeAccess::outbound;
     c->can_write = options.access != PipeAccess::inbound;
     c->max_instances = c->registration.pipe().max_instances;
@@ -235,13 +241,10 @@ std::error_code wait_for_instance(const PipeName& given, const ClientOptions& op
     return name.is_local() ? posix::wait_for_pipe(name, options, wait) : posix::wait_for_remote_pipe(name, options, wait);
 }
 
-std::error_code open_channel(const PipeName& given, const ClientOptions& options, const Deadline& wait,
-                             ChannelPtr& out) {
-    const auto name = this_host_as_local(given);
-    posix::OpenedChannel opened;
-    if (auto ec = name.is_local() ? posix::open_pipe(name, options, wait, opened)
-                                  : posix::open_remote_pipe(name, options, wait, opened))
-        return ec;
+namespace {
+
+// The client's end of what an open returned.
+ChannelPtr client_channel(const PipeName& name, const ClientOptions& options, posix::OpenedChannel& opened) {
     const auto& reply = opened.reply;
     const auto mode = options.read_mode.value_or(reply.type == PipeType::message ? ReadMode::message : ReadMode::byte);
     auto c = new_channel(false, reply.type, mode);
@@ -261,7 +264,19 @@ std::error_code open_channel(const PipeName& given, const ClientOptions& options
     c->server_user = options.server_user;
     c->gateway_port = options.gateway_port;
     if (!name.is_local()) c->reader.deliver_before_disconnect();
-    out.reset(c.release());
+    return ChannelPtr(c.release());
+}
+
+}  // namespace
+
+std::error_code open_channel(const PipeName& given, const ClientOptions& options, const Deadline& wait,
+                             ChannelPtr& out) {
+    const auto name = this_host_as_local(given);
+    posix::OpenedChannel opened;
+    if (auto ec = name.is_local() ? posix::open_pipe(name, options, wait, opened)
+                                  : posix::open_remote_pipe(name, options, wait, opened))
+        return ec;
+    out = client_channel(name, options, opened);
     return {};
 }
 
@@ -731,6 +746,18 @@ std::error_code server_user(const Channel& c, std::string& user) {
 std::string current_user() { return std::to_string(::geteuid()); }
 
 }  // namespace pipeslot::platform
+
+namespace pipeslot::posix {
+
+std::error_code open_channel_for(const PipeName& name, const ClientOptions& options, const detail::Deadline& wait,
+                                 const GatewayCall& call, platform::ChannelPtr& out) {
+    OpenedChannel opened;
+    if (auto ec = open_pipe(name, options, wait, opened, &call)) return ec;
+    out = platform::client_channel(name, options, opened);
+    return {};
+}
+
+}  // namespace pipeslot::posix
 
 namespace pipeslot::posix {
 int instance_doorbell(const platform::Channel& c) noexcept { return c.is_server ? c.registration.doorbell() : -1; }

@@ -59,6 +59,14 @@ struct ServerOptions {
     // The longest message receive_message takes (up to max_message_size); a
     // longer one is refused, read and dropped without being kept: see receive_message.
     std::size_t max_message_size = default_max_message_size;
+    // Serves Windows clients' SMB opens of \\HOST\pipe\NAME through Samba's
+    // smbd (docs/samba.md): POSIX publishes the pipe where smbd looks for it.
+    // Needs reject_remote_clients = false. Windows' own SMB server already
+    // serves every pipe that accepts remote clients: there it changes nothing.
+    bool publish_smb = false;
+    // Where smbd looks: its "ncalrpc dir" followed by /np. Empty:
+    // $PIPESLOT_SMB_DIRECTORY, else /run/samba/ncalrpc/np.
+    std::string smb_directory = {};
 };
 
 // none: connects to an instance (of any direction) and may only ask state (info, process ids).

@@ -6,6 +6,7 @@
 // netns exec), so no byte goes near the machine's own interfaces, and every
 // name is an address literal (no lookup). Needs root; every wait is bounded,
 // and the namespaces and their processes go however a test ends.
+#include "../support/host_commands.hpp"
 #include "../support/pki.hpp"
 #include "../support/support.hpp"
 
@@ -41,40 +42,6 @@ std::int64_t ms_of(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
 }
 
-// Runs a command to its end (bounded), quietly; its exit status, -1 if it could not run.
-int run(std::vector<std::string> argv, std::string* output = nullptr) {
-    Command c;
-    c.program = argv.front();
-    c.args.assign(argv.begin() + 1, argv.end());
-    c.std_in = Stdio::null();
-    c.std_err = Stdio::null();
-    if (output) {
-        std::error_code ec;
-        auto pipe = Pipe::create({}, ec);
-        if (ec) return -1;
-        c.std_out = Stdio::from(std::move(pipe.write_end));
-        auto p = Process::spawn(std::move(c), ec);
-        if (ec) return -1;
-        *output = test::read_all(pipe.read_end, generous);
-        return p.wait(generous, ec);
-    }
-    c.std_out = Stdio::null();
-    std::error_code ec;
-    auto p = Process::spawn(std::move(c), ec);
-    return ec ? -1 : p.wait(generous, ec);
-}
-
-// The processes in a network namespace (ip netns pids).
-std::vector<pid_t> pids_in(const std::string& ns) {
-    std::string out;
-    run({"ip", "netns", "pids", ns}, &out);
-    std::vector<pid_t> pids;
-    std::istringstream in(out);
-    for (long pid = 0; in >> pid;)
-        if (pid > 1) pids.push_back(static_cast<pid_t>(pid));
-    return pids;
-}
-
 // Three hosts on one bridge, 198.51.100.1-3, each with its own pipeslot
 // directories; the namespaces, everything running in them and the
 // directories are removed on destruction.
@@ -86,24 +53,24 @@ public:
             return;
         }
         remove_stale_namespaces();
-        if (run({"ip", "netns", "add", prefix_ + "br"}) != 0) {
+        if (test::run_command({"ip", "netns", "add", prefix_ + "br"}) != 0) {
             why = "cannot create network namespaces here (ip netns add failed)";
             return;
         }
         names_.push_back(prefix_ + "br");
-        ok_ = run({"ip", "-n", bridge(), "link", "add", "br0", "type", "bridge"}) == 0 &&
-              run({"ip", "-n", bridge(), "link", "set", "br0", "up"}) == 0;
+        ok_ = test::run_command({"ip", "-n", bridge(), "link", "add", "br0", "type", "bridge"}) == 0 &&
+              test::run_command({"ip", "-n", bridge(), "link", "set", "br0", "up"}) == 0;
         for (int i = 1; ok_ && i <= 3; ++i) {
             const auto ns = host(i);
             const auto port = "vb" + std::to_string(i);
-            ok_ = run({"ip", "netns", "add", ns}) == 0;
+            ok_ = test::run_command({"ip", "netns", "add", ns}) == 0;
             if (!ok_) break;
             names_.push_back(ns);
-            ok_ = run({"ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", bridge()}) == 0 &&
-                  run({"ip", "-n", bridge(), "link", "set", port, "master", "br0", "up"}) == 0 &&
-                  run({"ip", "-n", ns, "addr", "add", address(i) + "/24", "dev", "eth0"}) == 0 &&
-                  run({"ip", "-n", ns, "link", "set", "eth0", "up"}) == 0 &&
-                  run({"ip", "-n", ns, "link", "set", "lo", "up"}) == 0;
+            ok_ = test::run_command({"ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", bridge()}) == 0 &&
+                  test::run_command({"ip", "-n", bridge(), "link", "set", port, "master", "br0", "up"}) == 0 &&
+                  test::run_command({"ip", "-n", ns, "addr", "add", address(i) + "/24", "dev", "eth0"}) == 0 &&
+                  test::run_command({"ip", "-n", ns, "link", "set", "eth0", "up"}) == 0 &&
+                  test::run_command({"ip", "-n", ns, "link", "set", "lo", "up"}) == 0;
             std::error_code ec;
             fs::create_directories(dir(i) / "runtime", ec);
             fs::create_directories(dir(i) / "shared", ec);
@@ -113,10 +80,7 @@ public:
         if (!ok_) why = "setting up the namespaces failed";
     }
     ~HostNetwork() {
-        for (const auto& ns : names_) {
-            for (const pid_t pid : pids_in(ns)) ::kill(pid, SIGKILL);
-            run({"ip", "netns", "del", ns});
-        }
+        for (const auto& ns : names_) test::remove_namespace(ns);
         std::error_code ignored;
         fs::remove_all(base(), ignored);
     }
@@ -151,23 +115,23 @@ public:
     }
 
     // Host i's only link (eth0) up or down: a cable pulled, or put back.
-    bool set_link(int i, bool up) const { return run({"ip", "-n", host(i), "link", "set", "eth0", up ? "up" : "down"}) == 0; }
+    bool set_link(int i, bool up) const { return test::run_command({"ip", "-n", host(i), "link", "set", "eth0", up ? "up" : "down"}) == 0; }
     // Host i's interface deleted (with its veth peer on the bridge): gone, not down.
-    bool delete_link(int i) const { return run({"ip", "-n", host(i), "link", "del", "eth0"}) == 0; }
+    bool delete_link(int i) const { return test::run_command({"ip", "-n", host(i), "link", "del", "eth0"}) == 0; }
     // Host i's namespace deleted (ip netns del). Linux keeps a namespace while
     // a process is in it, so those are killed too: then it really goes, and
     // its veth pair with it.
     bool delete_host(int i) {
         const auto ns = host(i);
-        const auto pids = pids_in(ns);
-        const bool deleted = run({"ip", "netns", "del", ns}) == 0;
+        const auto pids = test::pids_in_namespace(ns);
+        const bool deleted = test::run_command({"ip", "netns", "del", ns}) == 0;
         for (const pid_t pid : pids) ::kill(pid, SIGKILL);
         if (deleted) std::erase(names_, ns);
         return deleted;
     }
     // The bridge's port for host i still exists (its namespace is not yet gone).
     bool bridge_port_exists(int i) const {
-        return run({"ip", "-n", bridge(), "link", "show", "vb" + std::to_string(i)}) == 0;
+        return test::run_command({"ip", "-n", bridge(), "link", "show", "vb" + std::to_string(i)}) == 0;
     }
 
 private:
@@ -175,7 +139,7 @@ private:
     // Namespaces of this test's pattern left by runs that died (their process is gone).
     static void remove_stale_namespaces() {
         std::string list;
-        if (run({"ip", "netns", "list"}, &list) != 0) return;
+        if (test::run_command({"ip", "netns", "list"}, &list) != 0) return;
         std::istringstream in(list);
         for (std::string line; std::getline(in, line);) {
             const auto name = line.substr(0, line.find(' '));
@@ -183,7 +147,7 @@ private:
             const auto digits = name.substr(3, name.find('-') - 3);
             if (digits.empty() || digits.find_first_not_of("0123456789") != std::string::npos) continue;
             const auto pid = std::stol(digits);
-            if (pid != ::getpid() && !fs::exists("/proc/" + digits)) run({"ip", "netns", "del", name});
+            if (pid != ::getpid() && !fs::exists("/proc/" + digits)) test::run_command({"ip", "netns", "del", name});
         }
     }
 

@@ -1,6 +1,7 @@
 // Mailslots across hosts for real: three network namespaces joined by a
 // bridge (in a fourth), addresses from 198.51.100.0/24 (documentation range),
 // a reader in each. Needs root; nothing touches the machine's own interfaces.
+#include "../support/host_commands.hpp"
 #include "../support/support.hpp"
 
 #include <gmock/gmock.h>
@@ -16,17 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using ::testing::UnorderedElementsAre;
 
-int run(std::vector<std::string> argv) {
-    Command c;
-    c.program = argv.front();
-    c.args.assign(argv.begin() + 1, argv.end());
-    c.std_out = Stdio::null();
-    c.std_err = Stdio::null();
-    std::error_code ec;
-    auto p = Process::spawn(std::move(c), ec);
-    return ec ? -1 : p.wait(test::generous, ec);
-}
-
 // Three hosts and the bridge between them; all removed on destruction.
 class TestNetwork {
 public:
@@ -37,22 +27,22 @@ public:
             why = "needs root to create network namespaces";
             return;
         }
-        if (run({"ip", "netns", "add", bridge_}) != 0) {
+        if (test::run_command({"ip", "netns", "add", bridge_}) != 0) {
             why = "cannot create network namespaces here (ip netns add failed)";
             return;
         }
-        ok_ = run({"ip", "-n", bridge_, "link", "add", "br0", "type", "bridge"}) == 0 &&
-              run({"ip", "-n", bridge_, "link", "set", "br0", "up"}) == 0;
+        ok_ = test::run_command({"ip", "-n", bridge_, "link", "add", "br0", "type", "bridge"}) == 0 &&
+              test::run_command({"ip", "-n", bridge_, "link", "set", "br0", "up"}) == 0;
         for (int i = 1; ok_ && i <= 3; ++i) {
             const auto host = prefix + std::to_string(i);
             const auto port = "vb" + std::to_string(i);
             hosts_.push_back(host);
-            ok_ = run({"ip", "netns", "add", host}) == 0 &&
-                  run({"ip", "-n", host, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", bridge_}) == 0 &&
-                  run({"ip", "-n", bridge_, "link", "set", port, "master", "br0", "up"}) == 0 &&
-                  run({"ip", "-n", host, "addr", "add", address(i) + "/24", "dev", "eth0"}) == 0 &&
-                  run({"ip", "-n", host, "link", "set", "eth0", "up"}) == 0 &&
-                  run({"ip", "-n", host, "link", "set", "lo", "up"}) == 0;
+            ok_ = test::run_command({"ip", "netns", "add", host}) == 0 &&
+                  test::run_command({"ip", "-n", host, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", bridge_}) == 0 &&
+                  test::run_command({"ip", "-n", bridge_, "link", "set", port, "master", "br0", "up"}) == 0 &&
+                  test::run_command({"ip", "-n", host, "addr", "add", address(i) + "/24", "dev", "eth0"}) == 0 &&
+                  test::run_command({"ip", "-n", host, "link", "set", "eth0", "up"}) == 0 &&
+                  test::run_command({"ip", "-n", host, "link", "set", "lo", "up"}) == 0;
             fs::create_directories(dir(i) / "runtime");
             fs::create_directories(dir(i) / "shared");
             fs::permissions(dir(i) / "runtime", fs::perms::owner_all);
@@ -61,8 +51,8 @@ public:
         if (!ok_) why = "setting up the namespaces failed";
     }
     ~TestNetwork() {
-        for (const auto& h : hosts_) run({"ip", "netns", "del", h});
-        if (!bridge_.empty()) run({"ip", "netns", "del", bridge_});
+        for (const auto& h : hosts_) test::run_command({"ip", "netns", "del", h});
+        if (!bridge_.empty()) test::run_command({"ip", "netns", "del", bridge_});
         std::error_code ignored;
         fs::remove_all(base(), ignored);
     }
