@@ -400,6 +400,28 @@ TEST_F(SmbClients, APipeNobodyPublishedIsNotFound) {
     EXPECT_EQ(ec, errc::invalid_argument) << "a pipe that rejects remote clients is never published";
 }
 
+TEST_F(SmbClients, AServerPublishingElsewhereIsReachedThroughASymlinkInSmbdsDirectory) {
+    // What root does for an unprivileged server: smbd's directory is root's alone.
+    const auto name = test::unique_pipe_name("smb-symlink");
+    const auto own = fs::temp_directory_path() / ("pipeslot-smb-own-" + std::to_string(::getpid()));
+    std::error_code ec;
+    fs::create_directory(own, ec);
+    fs::permissions(own, fs::perms::owner_all, ec);
+    auto options = published();
+    options.smb_directory = own.string();
+    {
+        EchoServer echo(name, options, 1);
+        const auto link = fs::path(host->np_directory()) / leaf(name);
+        fs::create_symlink(own / leaf(name), link, ec);
+        ASSERT_FALSE(ec) << ec.message();
+        EXPECT_EQ(host->client({"open:" + leaf(name), "transact:via link"}).lines,
+                  (std::vector<std::string>{"opened", "transact echo:via link"}));
+        fs::remove(link, ec);
+    }
+    EXPECT_TRUE(fs::is_empty(own)) << "the server removed the socket it made";
+    fs::remove_all(own, ec);
+}
+
 TEST_F(SmbClients, SomethingElseAtThePathIsNeitherReplacedNorRemoved) {
     const auto name = test::unique_pipe_name("smb-taken");
     const auto path = fs::path(host->np_directory()) / leaf(name);
