@@ -17,34 +17,55 @@ std::array<std::byte, frame_header_size + N> framed(FrameKind kind) noexcept {
 }
 
 // A fixed part of N bytes, then the remote user: its length (one byte) and
-// its bytes; then, from a gateway offering its connection, the token (8 bytes).
+// its bytes; then, from a gateway offering its connection, the token (8
+// bytes; 0 if none but a computer follows); then the remote computer: its
+// length (one byte) and its bytes.
 template <std::size_t N>
-std::vector<std::byte> framed_with_user(FrameKind kind, const std::string& user, std::uint64_t hand_off) {
-    const std::string cut = cut_remote_user(user);
-    const std::size_t token_size = hand_off ? 8 : 0;
-    const std::size_t payload = N + 1 + cut.size() + token_size;
+std::vector<std::byte> framed_with_tail(FrameKind kind, const std::string& remote_user, std::uint64_t hand_off,
+                                        const std::string& remote_computer) {
+    const std::string user = cut_remote_user(remote_user);
+    const std::string computer = remote_computer.substr(0, max_remote_computer);
+    const std::size_t token_size = hand_off || !computer.empty() ? 8 : 0;
+    const std::size_t computer_size = computer.empty() ? 0 : 1 + computer.size();
+    const std::size_t payload = N + 1 + user.size() + token_size + computer_size;
     std::vector<std::byte> out(frame_header_size + payload);
     const auto header = encode_header({kind, static_cast<std::uint32_t>(payload)});
     std::memcpy(out.data(), header.data(), header.size());
-    out[frame_header_size + N] = static_cast<std::byte>(cut.size());
-    std::memcpy(out.data() + frame_header_size + N + 1, cut.data(), cut.size());
-    if (hand_off) put_le<std::uint64_t>(std::span(out).subspan(frame_header_size + N + 1 + cut.size()), 0, hand_off);
+    auto p = std::span(out).subspan(frame_header_size + N);
+    p[0] = static_cast<std::byte>(user.size());
+    std::memcpy(p.data() + 1, user.data(), user.size());
+    p = p.subspan(1 + user.size());
+    if (token_size) put_le<std::uint64_t>(p, 0, hand_off), p = p.subspan(8);
+    if (computer_size) {
+        p[0] = static_cast<std::byte>(computer.size());
+        std::memcpy(p.data() + 1, computer.data(), computer.size());
+    }
     return out;
 }
 
-// The remote user and the hand-off token after a fixed part of `fixed` bytes;
-// absent ones (an older peer) are empty and 0. What follows them belongs to a
-// later version.
-bool read_user(std::span<const std::byte> p, std::size_t fixed, std::string& user, std::uint64_t& hand_off) {
-    user.clear();
+// A length-prefixed string at the start of `p` (no NUL, at most `max` bytes);
+// `p` is left after it. False if malformed.
+bool read_short_string(std::span<const std::byte>& p, std::size_t max, std::string& out) {
+    const auto size = static_cast<std::size_t>(p[0]);
+    if (size > max || p.size() < 1 + size) return false;
+    out.assign(reinterpret_cast<const char*>(p.data() + 1), size);
+    p = p.subspan(1 + size);
+    return out.find('\0') == std::string::npos;
+}
+
+// The tail after a fixed part of `fixed` bytes; absent fields (an older peer)
+// are empty and 0. What follows them belongs to a later version.
+bool read_tail(std::span<const std::byte> p, std::size_t fixed, std::string& user, std::uint64_t& hand_off,
+               std::string& computer) {
+    user.clear(), computer.clear();
     hand_off = 0;
-    if (p.size() == fixed) return true;
-    const auto size = static_cast<std::size_t>(p[fixed]);
-    if (size > max_remote_user || p.size() < fixed + 1 + size) return false;
-    user.assign(reinterpret_cast<const char*>(p.data() + fixed + 1), size);
-    const auto rest = p.subspan(fixed + 1 + size);
-    if (rest.size() >= 8) hand_off = get_le<std::uint64_t>(rest, 0);
-    return user.find('\0') == std::string::npos;
+    p = p.subspan(fixed);
+    if (p.empty()) return true;
+    if (!read_short_string(p, max_remote_user, user)) return false;
+    if (p.size() < 8) return true;
+    hand_off = get_le<std::uint64_t>(p, 0);
+    p = p.subspan(8);
+    return p.empty() || read_short_string(p, max_remote_computer, computer);
 }
 
 std::uint8_t access_code(ClientAccess a) noexcept {
@@ -75,7 +96,7 @@ std::optional<PipeAccess> pipe_access(std::uint8_t code) noexcept {
 }
 
 bool valid_errc(std::uint32_t value) noexcept {
-    return value <= static_cast<std::uint32_t>(errc::bad_pipe);  // the last code
+    return value <= static_cast<std::uint32_t>(errc::pipe_local);  // the last code
 }
 
 // A later version may append fields: read the known prefix, check its size.
@@ -106,7 +127,7 @@ OpenRequest open_request_for(const ClientOptions& options, const Deadline& wait,
 }
 
 std::vector<std::byte> encode_open(const OpenRequest& r) {
-    auto out = framed_with_user<open_request_size>(FrameKind::open, r.remote_user, r.hand_off);
+    auto out = framed_with_tail<open_request_size>(FrameKind::open, r.remote_user, r.hand_off, r.remote_computer);
     auto p = std::span(out).subspan(frame_header_size);
     put_le<std::uint8_t>(p, 0, r.version);
     put_le<std::uint8_t>(p, 1, access_code(r.access));
@@ -130,7 +151,7 @@ std::optional<OpenRequest> decode_open(std::span<const std::byte> p) noexcept {
     r.wait_only = flags & 8;
     r.query = flags & 16;
     r.wait_ms = get_le<std::uint32_t>(p, 4);
-    if (!read_user(p, open_request_size, r.remote_user, r.hand_off)) return std::nullopt;
+    if (!read_tail(p, open_request_size, r.remote_user, r.hand_off, r.remote_computer)) return std::nullopt;
     return r;
 }
 
@@ -167,7 +188,7 @@ std::optional<OpenReply> decode_open_reply(std::span<const std::byte> p) noexcep
 }
 
 std::vector<std::byte> encode_control(const Control& c) {
-    auto out = framed_with_user<control_size>(FrameKind::control, c.remote_user, c.hand_off);
+    auto out = framed_with_tail<control_size>(FrameKind::control, c.remote_user, c.hand_off, c.remote_computer);
     auto p = std::span(out).subspan(frame_header_size);
     const auto& k = c.params;
     put_le<std::uint8_t>(p, 0, static_cast<std::uint8_t>(c.op));
@@ -210,7 +231,7 @@ std::optional<Control> decode_control(std::span<const std::byte> p) noexcept {
     k.first_instance = flags & 1;
     k.reject_remote = flags & 2;
     k.allow_other_users = flags & 4;
-    if (!read_user(p, control_size, c.remote_user, c.hand_off)) return std::nullopt;
+    if (!read_tail(p, control_size, c.remote_user, c.hand_off, c.remote_computer)) return std::nullopt;
     return c;
 }
 

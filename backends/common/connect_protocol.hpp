@@ -21,7 +21,7 @@
 
 namespace pipeslot::detail {
 
-inline constexpr std::size_t max_connect_payload = 320;  // a later version may append fields up to this
+inline constexpr std::size_t max_connect_payload = 384;  // a later version may append fields up to this
 inline constexpr std::uint32_t wait_forever_ms = 0xFFFFFFFF;
 
 // --- client -> broker: the first frame on a client's connection -----------------
@@ -40,9 +40,14 @@ struct OpenRequest {
     // A gateway's offer of its client's connection itself (hand_off.hpp), for
     // an instance in the gateway's own process to serve directly; 0: none.
     std::uint64_t hand_off = 0;
+    // A gateway's: where its network client connected from (an address),
+    // for the server's client_computer_name(). Empty otherwise.
+    std::string remote_computer;
 };
-inline constexpr std::size_t open_request_size = 8;  // the fixed part; the remote user follows (length, bytes)
-inline constexpr std::size_t max_remote_user = 192;  // bytes (a longer one is cut at a character)
+// The fixed part; the remote user (length, bytes), the hand-off token and the remote computer (length, bytes) follow.
+inline constexpr std::size_t open_request_size = 8;
+inline constexpr std::size_t max_remote_user = 192;     // bytes (a longer one is cut at a character)
+inline constexpr std::size_t max_remote_computer = 64;  // bytes: an IPv6 address with its zone fits
 std::vector<std::byte> encode_open(const OpenRequest& request);
 // What a client asks, from its options and what is left of its wait.
 OpenRequest open_request_for(const ClientOptions& options, const Deadline& wait, bool wait_only, bool query);
@@ -94,8 +99,9 @@ struct Control {
     std::int64_t listening_since = -1;  // steady-clock nanoseconds (one clock for the host); -1: has a client
     std::string remote_user;            // client: the gateway client's identity (OpenRequest::remote_user)
     std::uint64_t hand_off = 0;         // client: the gateway's offer (OpenRequest::hand_off), if this process made it
+    std::string remote_computer;        // client: where the gateway's client is (OpenRequest::remote_computer)
 };
-inline constexpr std::size_t control_size = 56;  // the fixed part; the remote user follows (length, bytes)
+inline constexpr std::size_t control_size = 56;  // the fixed part; then as an open request's
 std::vector<std::byte> encode_control(const Control& control);
 std::optional<Control> decode_control(std::span<const std::byte> payload) noexcept;
 

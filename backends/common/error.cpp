@@ -38,6 +38,7 @@ public:
         case errc::pipe_listening: return "the pipe instance is waiting for its first client";
         case errc::pipe_closing: return "the pipe is being closed: the other end has closed";
         case errc::bad_pipe: return "the pipe's state does not allow the operation";
+        case errc::pipe_local: return "the pipe's client is on this computer";
         }
         return "unknown pipeslot error " + std::to_string(value);
     }
@@ -180,6 +181,7 @@ enum : std::uint32_t {
     win_invalid_function = 1,
     win_sharing_violation = 32,
     win_handle_eof = 38,
+    win_pipe_local = 229,
     win_bad_pipe = 230,
     win_pipe_busy = 231,
     win_no_data = 232,
@@ -209,6 +211,7 @@ std::error_code error_from_win32(std::uint32_t e) noexcept {
     case win_pipe_connected: return errc::already_connected;
     case win_pipe_listening: return errc::pipe_listening;
     case win_bad_pipe: return errc::bad_pipe;
+    case win_pipe_local: return errc::pipe_local;
     case win_handle_eof: return errc::end_of_stream;
     case win_not_found: return errc::not_found;  // e.g. the client process id of a disconnected instance
     case win_sharing_violation: return errc::access_denied;

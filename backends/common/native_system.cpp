@@ -44,6 +44,11 @@ public:
         ec = platform::client_user(*c_, user);
         return user;
     }
+    std::string client_computer_name(std::error_code& ec) override {
+        std::string name;
+        ec = platform::client_computer_name(*c_, name);
+        return name;
+    }
     std::int64_t server_process_id(std::error_code& ec) override {
         std::int64_t pid = -1;
         ec = platform::server_process_id(*c_, pid);

@@ -101,6 +101,8 @@ ChannelInfo info(const Channel& c, std::error_code& ec);
 void cancel(Channel& c) noexcept;
 std::error_code client_process_id(const Channel& c, std::int64_t& pid);
 std::error_code client_user(const Channel& c, std::string& user);
+// GetNamedPipeClientComputerName: pipe_local unless the client came over a network.
+std::error_code client_computer_name(const Channel& c, std::string& name);
 std::error_code server_process_id(const Channel& c, std::int64_t& pid);
 std::error_code server_user(const Channel& c, std::string& user);
 std::string current_user();

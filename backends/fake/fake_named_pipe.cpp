@@ -276,6 +276,9 @@ public:
         return current_user();
     }
 
+    // Every fake client is on this computer (ERROR_PIPE_LOCAL, with a client or without).
+    std::string client_computer_name(std::error_code& ec) override { return fail(ec, errc::pipe_local), std::string(); }
+
     std::int64_t server_process_id(std::error_code& ec) override {
         std::lock_guard lock(net().mutex);
         if (!server_ && client_connection_->disconnected) return fail(ec, errc::not_connected), -1;

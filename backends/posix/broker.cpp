@@ -258,6 +258,7 @@ void Broker::decide(std::uint64_t id, detail::OpenRequest request) {
     if (request.remote && !connection.via_door) {
         connection.remote_user = request.remote_user;
         connection.hand_off = request.hand_off;
+        connection.remote_computer = request.remote_computer;
     }
     if (request.query) return answer_free(id);  // the count rides in every such answer
     if (state_.waiting_count() >= max_waiting) {  // no room to wait: as if it had asked not to
@@ -284,7 +285,8 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     // process (hand_off.hpp): its token means nothing anywhere else.
     const auto& asked = node.mapped();
     if (key.member == 0)
-        return deliver_(key.instance, fd, asked.remote_user, asked.hand_off && asked.pid > 0 && asked.pid == ::getpid() ? asked.hand_off : 0);
+        return deliver_(key.instance, fd, asked.remote_user,
+                        asked.hand_off && asked.pid > 0 && asked.pid == ::getpid() ? asked.hand_off : 0, asked.remote_computer);
     Member* m = live_member(key.member);
     if (!m) {
         ::close(fd);  // its process went meanwhile: the client asks again
@@ -295,6 +297,7 @@ void Broker::hand_over(std::uint64_t client, InstanceKey key) {
     control.instance = key.instance;
     control.params = state_.params();
     control.remote_user = asked.remote_user;
+    control.remote_computer = asked.remote_computer;
     control.hand_off = asked.pid > 0 && asked.pid == m->pid ? asked.hand_off : 0;  // pid 0: not seen from here
     if (!m->link.send(control, fd)) return drop_member(key.member);
     update_member_interest(key.member);

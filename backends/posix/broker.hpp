@@ -32,10 +32,10 @@ inline std::uint64_t event_id(std::uint64_t tag) noexcept { return tag & ((std::
 class Broker {
 public:
     // Called with a client's connection for one of this process's instances
-    // (and who a gateway's client is, else empty).
+    // (and who and where a gateway's client is, else empty).
     // `hand_off`: the gateway's offer of its network connection (hand_off.hpp), else 0.
-    using Deliver =
-        std::function<void(std::uint64_t instance, int fd, const std::string& remote_user, std::uint64_t hand_off)>;
+    using Deliver = std::function<void(std::uint64_t instance, int fd, const std::string& remote_user,
+                                       std::uint64_t hand_off, const std::string& remote_computer)>;
     Broker(NameFiles& files, int epoll_fd, Deliver deliver);
     ~Broker();
     Broker(const Broker&) = delete;
@@ -89,6 +89,7 @@ private:
         bool watched = false;  // in the epoll set
         std::string remote_user;  // a gateway's client: who it is
         std::uint64_t hand_off = 0;  // and the gateway's offer of its connection
+        std::string remote_computer;  // and where it is
         uid_t uid = 0;
         pid_t pid = 0;
     };

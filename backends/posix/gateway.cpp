@@ -268,7 +268,12 @@ void Gateway::Impl::serve_request(posix::Transport& network, const std::string& 
     const bool forever = open->request.wait_ms == detail::wait_forever_ms;
     local.wait = forever ? Timeout::forever() : Timeout(std::chrono::milliseconds(open->request.wait_ms));
     const detail::Deadline wait(local.wait);
-    posix::GatewayCall call{stop_event.get(), network.fd(), identity};
+    sockaddr_storage peer{};
+    socklen_t peer_size = sizeof peer;
+    const auto computer = ::getpeername(network.fd(), reinterpret_cast<sockaddr*>(&peer), &peer_size) == 0
+                              ? posix::host_text(peer)
+                              : std::string();
+    posix::GatewayCall call{stop_event.get(), network.fd(), identity, 0, computer};
 
     if (open->request.query || open->request.wait_only) {
         detail::OpenReply reply;

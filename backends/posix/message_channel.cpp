@@ -68,6 +68,7 @@ struct Channel {
     std::mutex state_mutex;  // accept and disconnect
     posix::InstanceRegistration registration;
     std::string remote_user;  // the client's identity when a gateway brought it (else its uid)
+    std::string remote_computer;  // where it connected from; empty for a local client
     // A gateway's network connection, served directly (hand_off.hpp): no
     // peer credentials, and its close lingers. Set with the socket.
     std::shared_ptr<posix::HandedConnections::Lease> network;
@@ -122,6 +123,7 @@ bool take_client_locked(Channel& c) {
     c.reader.reset();
     c.flow = std::move(client.flow);
     c.remote_user = std::move(client.remote_user);
+    c.remote_computer = std::move(client.remote_computer);
     c.network = std::move(client.network);
     c.over_network = c.network != nullptr;
     c.hung_up = false;
@@ -728,6 +730,16 @@ std::error_code client_user(const Channel& c, std::string& user) {
     ucred cred{};
     if (auto ec = peer_credentials(const_cast<Channel&>(c), cred)) return ec;
     user = c.remote_user.empty() ? std::to_string(cred.uid) : c.remote_user;
+    return {};
+}
+
+// As Windows: only a client that came over a network has a computer; an
+// instance without a client, or with a local one, is ERROR_PIPE_LOCAL.
+std::error_code client_computer_name(const Channel& c, std::string& name) {
+    auto& channel = const_cast<Channel&>(c);
+    std::lock_guard lock(channel.state_mutex);  // a new client's fields are set under it
+    if (!c.is_server || c.state != Channel::State::connected || c.remote_computer.empty()) return errc::pipe_local;
+    name = c.remote_computer;
     return {};
 }
 

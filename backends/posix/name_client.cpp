@@ -83,6 +83,7 @@ Step attempt(const BrokerAddress& address, const ClientOptions& options, const d
     if (gateway) {
         request.remote_user = gateway->client_user;
         request.hand_off = gateway->hand_off;
+        request.remote_computer = gateway->client_computer;
     }
     const auto frame = detail::encode_open(request);
     if (::send(fd, frame.data(), frame.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(frame.size()))

@@ -30,6 +30,7 @@ struct GatewayCall {
     int client_fd = -1;  // the network client's connection
     std::string client_user;  // who it proved to be (the server's client_user()); empty on plaintext
     std::uint64_t hand_off = 0;  // client_fd on offer to this process's instances (hand_off.hpp); 0: none
+    std::string client_computer;  // where it connected from (the server's client_computer_name())
 };
 
 // not_found (no such pipe, or not this user's / not the asked user's),

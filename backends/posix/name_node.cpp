@@ -410,9 +410,8 @@ private:
         if (files_.try_become_broker()) {
             test_stop_point("broker-locked");
             auto broker = std::make_unique<Broker>(files_, epoll_fd_,
-                                                   [this](std::uint64_t id, int fd, const std::string& user, std::uint64_t hand_off) {
-                                                       deliver(id, fd, user, hand_off);
-                                                   });
+                                                   [this](std::uint64_t id, int fd, const std::string& user, std::uint64_t hand_off,
+                                                          const std::string& computer) { deliver(id, fd, user, hand_off, computer); });
             if (auto ec = broker->start()) {
                 files_.release_broker();
                 return setback(ec);
@@ -622,7 +621,7 @@ private:
     void on_broker_frame(const detail::Control& c, int fd) {
         if (c.op == detail::ControlOp::client) {
             test_stop_point("member-got-client");
-            return deliver(c.instance, fd, c.remote_user, c.hand_off);
+            return deliver(c.instance, fd, c.remote_user, c.hand_off, c.remote_computer);
         }
         if (fd >= 0) ::close(fd);
         if (c.op != detail::ControlOp::reply) return;
@@ -664,7 +663,8 @@ private:
     // returns only once accept() can see it. `fd` is the client's connection;
     // with `hand_off`, a gateway's of this process, whose own network
     // connection the instance then takes and answers instead (hand_off.hpp).
-    void deliver(std::uint64_t instance, int fd, const std::string& remote_user, std::uint64_t hand_off) {
+    void deliver(std::uint64_t instance, int fd, const std::string& remote_user, std::uint64_t hand_off,
+                 const std::string& remote_computer) {
         const auto it = slots_.find(instance);
         if (it == slots_.end()) {
             ::close(fd);  // removed meanwhile: the client asks again
@@ -682,6 +682,7 @@ private:
         reply.server_uid = ::geteuid();
         HandedClient client;
         client.remote_user = remote_user;
+        client.remote_computer = remote_computer;
         if (hand_off && deliver_network(slot, fd, reply, hand_off, client)) return;
         int page = -1;  // the flow page's, sent with the reply
         uid_t uid = 0;

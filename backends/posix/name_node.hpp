@@ -32,6 +32,7 @@ struct HandedClient {
     std::string remote_user;         // who it is, if a gateway brought it
     // A gateway's network connection itself (hand_off.hpp), else null.
     std::shared_ptr<HandedConnections::Lease> network;
+    std::string remote_computer = {};  // where it connected from, if a gateway (or smbd) brought it
 };
 // Closes a client's connection as its kind needs (a network one lingers).
 void close_client(HandedClient client) noexcept;

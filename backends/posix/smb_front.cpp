@@ -222,7 +222,7 @@ void Publication::serve(Connection& c) {
     if (!user) return;  // smbd 4.17 takes no refusal code: closing is the refusal
 
     // The SMB open asked for no particular access: the pipe's own directions.
-    GatewayCall call{stop_event_.get(), c.fd, *user, 0};
+    GatewayCall call{stop_event_.get(), c.fd, *user, 0, request.remote_client_addr.value_or("")};
     std::unique_ptr<platform::Channel, platform::ChannelDeleter> pipe;
     std::error_code ec;
     for (const auto access : {ClientAccess::read_write, ClientAccess::read, ClientAccess::write}) {

@@ -75,12 +75,18 @@ bool is_loopback(const sockaddr_storage& a) noexcept {
     return v4->contains(a) || v6->contains(a);
 }
 
-std::string address_text(const sockaddr_storage& a) {
+std::string host_text(const sockaddr_storage& a) {
     char text[INET6_ADDRSTRLEN] = "?";
     int af = 0;
     const unsigned char* b = nullptr;
-    if (!address_bytes(a, af, b)) return text;
-    ::inet_ntop(af, b, text, sizeof text);
+    if (address_bytes(a, af, b)) ::inet_ntop(af, b, text, sizeof text);
+    return text;
+}
+
+std::string address_text(const sockaddr_storage& a) {
+    const std::string text = host_text(a);
+    if (text == "?") return text;
+    const int af = a.ss_family == AF_INET6 ? AF_INET6 : AF_INET;
     const auto port = a.ss_family == AF_INET ? reinterpret_cast<const sockaddr_in&>(a).sin_port
                                              : reinterpret_cast<const sockaddr_in6&>(a).sin6_port;
     // Appended piece by piece: GCC 12 at -O3 takes "[" + text + "]" for an overlapping copy.

@@ -25,6 +25,7 @@ struct Network {
 };
 bool is_loopback(const sockaddr_storage& address) noexcept;
 std::string address_text(const sockaddr_storage& address);  // "198.51.100.7:51234", "[::1]:4455"
+std::string host_text(const sockaddr_storage& address);     // "198.51.100.7", "::1"
 
 // Keepalive probes after a second of silence, and a bound on unacknowledged
 // data, so that a vanished peer is noticed within `dead_peer` (at least 3 s).

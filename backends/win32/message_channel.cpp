@@ -389,6 +389,13 @@ std::error_code client_user(const Channel& c, std::string& user) {
     return ec;
 }
 
+std::error_code client_computer_name(const Channel& c, std::string& name) {
+    wchar_t buffer[256] = {};  // MAX_COMPUTERNAME_LENGTH is 15; a DNS name or an address fits too
+    if (!GetNamedPipeClientComputerNameW(c.handle, buffer, sizeof buffer)) return pipe_error(GetLastError());
+    name = win32::to_utf8(buffer);
+    return {};
+}
+
 std::error_code server_process_id(const Channel& c, std::int64_t& pid) {
     ULONG id = 0;
     if (!GetNamedPipeServerProcessId(c.handle, &id)) return pipe_error(GetLastError());

@@ -44,6 +44,7 @@ public:
     virtual void accept(Timeout timeout, std::error_code& ec) = 0;
     virtual void disconnect(std::error_code& ec) = 0;
     virtual std::string client_user(std::error_code& ec) = 0;
+    virtual std::string client_computer_name(std::error_code& ec) = 0;
 };
 
 class PIPESLOT_API MailslotBackend {

@@ -35,6 +35,7 @@ enum class errc {
     pipe_closing,       // a write after the other end closed (ERROR_NO_DATA on a write: "the pipe is being closed")
     bad_pipe,           // the pipe's state does not allow the operation (ERROR_BAD_PIPE): a peek or
                         // transact on a server end without a client, a transact in byte read mode
+    pipe_local,         // the client is on this computer: it has no computer name (ERROR_PIPE_LOCAL)
     // (A new code goes here, last: the wire's open reply checks a code against the last one.)
 };
 

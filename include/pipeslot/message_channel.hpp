@@ -239,6 +239,11 @@ public:
 
     // The client's user: a uid on POSIX, a SID string on Windows.
     std::string client_user(std::error_code& ec) const;
+    // Where a remote client is (GetNamedPipeClientComputerName): on Windows
+    // the name its SMB server reports; on POSIX the address the gateway or
+    // smbd saw it connect from. errc::pipe_local for a client on this
+    // computer, and for an instance without a client (as Windows).
+    std::string client_computer_name(std::error_code& ec) const;
 
 private:
     friend class PipeServer;  // waits on its instances together where the platform can

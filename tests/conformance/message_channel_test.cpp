@@ -1151,6 +1151,27 @@ TEST(MessageChannelConformance, TheServerKnowsItsClientsProcessAndUser) {
     EXPECT_EQ(user, test::remote_client_user().empty() ? current_user() : test::remote_client_user());
 }
 
+// GetNamedPipeClientComputerName fails with ERROR_PIPE_LOCAL on a local
+// pipe: an instance without a client, one with a client on this computer,
+// and a client's own end. A client that came over the network has the
+// computer it came from (through the gateway on loopback: 127.0.0.1).
+TEST(MessageChannelConformance, OnlyARemoteClientHasAComputerName) {
+    const auto name = test::unique_pipe_name("computer");
+    auto listening = test::create_instance(name);
+    std::error_code ec;
+    (void)listening.client_computer_name(ec);
+    EXPECT_EQ(ec, errc::pipe_local) << ec.message();
+    auto c = connect_pair("computer-connected");
+    const auto computer = c.server.client_computer_name(ec);
+    if (test::using_remote_clients()) {
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(computer, "127.0.0.1");
+    } else {
+        EXPECT_EQ(ec, errc::pipe_local) << ec.message();
+        EXPECT_TRUE(computer.empty());
+    }
+}
+
 // Wine's kernel32 pipe.c (test_namedpipe_process_id): either end can ask for
 // both processes; after a disconnect the server end has no client process
 // (ERROR_NOT_FOUND) but still its own, and the client knows neither

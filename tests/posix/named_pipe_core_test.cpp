@@ -520,7 +520,7 @@ TEST(NamedPipeCore, IdleAndGarbageConnectionsNeverBlockAnInstance) {
         "\x05\x00\x00\x00\x38\x00\x00\x00"s + std::string(56, '\x07'),              // a control frame of nonsense
         "GET / HTTP/1.1\r\n\r\n"s,                                                    // not ours at all
         "\x03\x00\x00\x00\x08\x00\x00\x00\x01\x03\x00\x00\x00\x00\x00\x00"s,          // an open of version 1
-        "\x03\x00\x00\x00\x41\x01\x00\x00"s,                                         // an open longer than allowed (321 > 320)
+        "\x03\x00\x00\x00\x81\x01\x00\x00"s,                                         // an open longer than allowed (385 > 384)
     };
     for (const auto& j : junk) {
         const int fd = connect_raw(name);

@@ -56,6 +56,17 @@ public:
             fs::create_directories(base() / d, ec);
         fs::permissions(np_directory(), fs::perms::owner_all, ec);  // or smbd exits at start
         std::ofstream(conf()) << config();
+        {
+            ServerOptions probe;
+            probe.reject_remote_clients = false;
+            probe.publish_smb = true;
+            probe.smb_directory = np_directory();
+            (void)PipeInstance::create(test::unique_pipe_name("smb-probe"), probe, ec);
+            if (ec == errc::not_supported) {
+                skip_ = "built with -Dsmb=disabled";
+                return;
+            }
+        }
         if (test::run_command({"ip", "netns", "add", ns()}) != 0 ||
             test::run_command({"ip", "-n", ns(), "link", "set", "lo", "up"}) != 0) {
             why_ = "cannot create a network namespace (ip netns add)";
@@ -202,7 +213,7 @@ void send_text(MessageChannel& c, const std::string& s) {
 // message, and records what it received and whom it served.
 struct EchoServer {
     std::mutex mutex;
-    std::vector<std::string> received, users;
+    std::vector<std::string> received, users, computers;
     PipeServer server;
 
     EchoServer(const std::string& name, const ServerOptions& options, std::size_t instances) {
@@ -212,9 +223,11 @@ struct EchoServer {
             [this](PipeInstance& client) {
                 std::error_code io;
                 const auto user = client.client_user(io);
+                const auto computer = client.client_computer_name(io);
                 {
                     std::lock_guard lock(mutex);
                     users.push_back(user);
+                    computers.push_back(io ? io.message() : computer);
                 }
                 for (;;) {
                     const auto m = client.receive_message(generous, io);
@@ -356,6 +369,7 @@ TEST_F(SmbClients, TheServerSeesTheUserSambaAuthenticated) {
     std::lock_guard lock(echo.mutex);
     EXPECT_EQ(echo.users, (std::vector<std::string>{host->nobody_sid(), "S-1-5-7"}))
         << "the user's SID from Samba's SAM, then ANONYMOUS LOGON";
+    EXPECT_EQ(echo.computers, (std::vector<std::string>{"127.0.0.1", "127.0.0.1"})) << "the address smbd saw";
 }
 
 TEST_F(SmbClients, AWrongPasswordIsRefusedBySambaAndTheServerSeesNothing) {

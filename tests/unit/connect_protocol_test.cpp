@@ -54,6 +54,32 @@ TEST(ConnectProtocol, AGatewaysRemoteUserRidesAlongCutAtACharacter) {
     EXPECT_EQ(control->remote_user, c.remote_user);
 }
 
+TEST(ConnectProtocol, ARemoteComputerRidesAfterTheTokenWithTheLongestFieldsStillInBounds) {
+    OpenRequest r;
+    r.remote = true;
+    r.remote_user = "S-1-5-7";
+    r.remote_computer = "198.51.100.2";
+    auto back = decode_open(payload_of(encode_open(r)));
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->remote_user, "S-1-5-7");
+    EXPECT_EQ(back->hand_off, 0u) << "a zero token holds the computer's place";
+    EXPECT_EQ(back->remote_computer, "198.51.100.2");
+    Control c;
+    c.op = ControlOp::client;
+    c.remote_user = std::string(max_remote_user, 'u');
+    c.hand_off = 77;
+    c.remote_computer = std::string(max_remote_computer + 10, 'c');  // cut to the bound
+    const auto frame = encode_control(c);
+    EXPECT_LE(payload_of(frame).size(), max_connect_payload) << "every field at its longest";
+    const auto control = decode_control(payload_of(frame));
+    ASSERT_TRUE(control);
+    EXPECT_EQ(control->hand_off, 77u);
+    EXPECT_EQ(control->remote_computer, std::string(max_remote_computer, 'c'));
+    auto broken = encode_open(r);
+    broken.back() = std::byte{0};  // a NUL inside the computer
+    EXPECT_FALSE(decode_open(payload_of(broken)));
+}
+
 TEST(ConnectProtocol, OpenRequestsOutOfRangeAreRefused) {
     const auto good = payload_of(encode_open({}));
     EXPECT_TRUE(decode_open(good));

@@ -62,6 +62,7 @@ public:
     MOCK_METHOD(void, accept, (Timeout, std::error_code&), (override));
     MOCK_METHOD(void, disconnect, (std::error_code&), (override));
     MOCK_METHOD(std::string, client_user, (std::error_code&), (override));
+    MOCK_METHOD(std::string, client_computer_name, (std::error_code&), (override));
 };
 
 class MockMailslotBackend : public MailslotBackend {
