@@ -389,7 +389,18 @@ std::error_code client_user(const Channel& c, std::string& user) {
     return ec;
 }
 
+// Wine's kernel32 has no GetNamedPipeClientComputerNameW: its stub aborts
+// the process when called. Under Wine the call is not_supported instead.
+bool has_client_computer_name() {
+    static const bool has = [] {
+        const HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+        return !(ntdll && GetProcAddress(ntdll, "wine_get_version"));
+    }();
+    return has;
+}
+
 std::error_code client_computer_name(const Channel& c, std::string& name) {
+    if (!has_client_computer_name()) return errc::not_supported;
     wchar_t buffer[256] = {};  // MAX_COMPUTERNAME_LENGTH is 15; a DNS name or an address fits too
     if (!GetNamedPipeClientComputerNameW(c.handle, buffer, sizeof buffer)) return pipe_error(GetLastError());
     name = win32::to_utf8(buffer);
