@@ -244,6 +244,10 @@ std::int64_t MessageChannel::client_process_id(std::error_code& ec) const {
     return check_open(ec) ? impl_->client_process_id(ec) : -1;
 }
 
+EventSource MessageChannel::event_source(ChannelEvent event) const {
+    return impl_ ? impl_->event_source(event) : EventSource{};
+}
+
 std::string PipeInstance::client_computer_name(std::error_code& ec) const {
     ec.clear();
     return check_open(ec) ? instance()->client_computer_name(ec) : std::string();

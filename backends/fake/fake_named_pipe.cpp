@@ -61,7 +61,7 @@ public:
                     }
             }
         }
-        net().changed.notify_all();
+        net().notify();
     }
 
     std::size_t receive(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {
@@ -104,7 +104,7 @@ public:
                 if (queue.front().left() == 0) queue.pop_front();
             }
         }
-        net().changed.notify_all();  // room for a waiting writer
+        net().notify();  // room for a waiting writer
         return got;
     }
 
@@ -139,7 +139,7 @@ public:
             c->client_sent += data.size();
             if (c->client_sent >= c->close_after) c->server_closed = c->client_closed = true;  // the fault: it "dies"
         }
-        net().changed.notify_all();
+        net().notify();
         if (data.empty()) return 0;  // an empty write never waits
         if (mode == WaitMode::nowait) return data.size();  // it fit (a waiting read takes the rest)
         const auto unread_to_here = [&] { return end - (sent_outgoing(*c) - unread_outgoing(*c)); };
@@ -227,7 +227,7 @@ public:
     void cancel() noexcept override {
         std::lock_guard lock(net().mutex);
         ++cancels_;
-        net().changed.notify_all();
+        net().notify();
     }
 
     void accept(Timeout timeout, std::error_code& ec) override {
@@ -239,7 +239,7 @@ public:
         if (instance_->state == FakeInstance::State::disconnected) {
             instance_->state = FakeInstance::State::listening;  // free for the next client
             instance_->listening_since = ++net().listen_order;
-            net().changed.notify_all();
+            net().notify();
         }
         if (wait_mode_ == WaitMode::nowait) return (void)fail(ec, errc::pipe_listening);  // ConnectNamedPipe, PIPE_NOWAIT
         const auto ticket = cancels_;
@@ -258,7 +258,7 @@ public:
         c.unread_to_client = 0;
         instance_->connection.reset();
         instance_->state = FakeInstance::State::disconnected;
-        net().changed.notify_all();
+        net().notify();
     }
 
     // As Windows: a server end without a client has no client process
@@ -277,6 +277,9 @@ public:
     }
 
     // Every fake client is on this computer (ERROR_PIPE_LOCAL, with a client or without).
+    EventSource event_source(ChannelEvent) override {
+        return {invalid_native_handle, [state = &net()](std::function<void()> call) { state->watch(std::move(call)); }};
+    }
     std::string client_computer_name(std::error_code& ec) override { return fail(ec, errc::pipe_local), std::string(); }
 
     std::int64_t server_process_id(std::error_code& ec) override {
@@ -364,7 +367,7 @@ std::unique_ptr<InstanceBackend> FakeSystem::do_create_instance(const PipeName& 
             return ec = errc::too_many_instances, nullptr;
     }
     auto end = std::make_unique<FakeEnd>(*self_, pipe, o);
-    state_->changed.notify_all();  // a waiting client may take it
+    state_->notify();  // a waiting client may take it
     return end;
 }
 
@@ -408,7 +411,7 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     const bool got = state_->wait(lock, wait, never_cancelled, 0, found_free, ec);
     if (pipe) {
         std::erase(pipe->waiters, ticket);
-        state_->changed.notify_all();  // the next in line may go
+        state_->notify();  // the next in line may go
     }
     if (!got) return ec = errc::pipe_busy, nullptr;
     if (!pipe) return ec = errc::not_found, nullptr;
@@ -418,7 +421,7 @@ std::unique_ptr<ChannelBackend> FakeSystem::do_open_channel(const PipeName& name
     if (self_->close_after) c->close_after = *std::exchange(self_->close_after, std::nullopt);
     free->connection = c;
     free->state = FakeInstance::State::connected;
-    state_->changed.notify_all();
+    state_->notify();
     return std::make_unique<FakeEnd>(*self_, std::move(c), *pipe, *free, o, name.folded_name());
 }
 

@@ -6,6 +6,7 @@
 #include <pipeslot/testing/fake.hpp>
 
 #include <condition_variable>
+#include <functional>
 #include <cstdint>
 #include <deque>
 #include <limits>
@@ -23,6 +24,20 @@ struct FakeState {
     std::condition_variable changed;
     std::vector<FakeHost*> hosts;
     std::uint64_t listen_order = 0;  // the order instances began listening in
+    // Event loops' one-shot calls (pipeslot/asio/), made at the next change.
+    std::vector<std::function<void()>> watchers;
+
+    // With `mutex` held: wakes every waiting call and watcher.
+    void notify() {
+        changed.notify_all();
+        auto called = std::move(watchers);
+        watchers.clear();
+        for (auto& call : called) call();
+    }
+    void watch(std::function<void()> call) {
+        std::lock_guard lock(mutex);
+        watchers.push_back(std::move(call));
+    }
 
     // Waits, with `lock` held, until ready(), the timeout, or a cancel of the
     // caller's object since `ticket`. False with ec = timed_out or cancelled.

@@ -71,7 +71,7 @@ public:
     ~FakeMailslotEnd() override {
         std::lock_guard lock(host_.network->mutex);
         host_.mailslots.erase(name_);
-        host_.network->changed.notify_all();  // a writer waiting for room: nobody hears it now
+        host_.network->notify();  // a writer waiting for room: nobody hears it now
     }
     std::size_t receive(std::span<std::byte> buffer, std::error_code& ec) override {
         std::unique_lock lock(host_.network->mutex);
@@ -87,7 +87,7 @@ public:
         if (n > 0) std::memcpy(buffer.data(), next.data(), n);
         slot_.queued_bytes -= n;
         slot_.queue.pop_front();
-        host_.network->changed.notify_all();  // room for a waiting writer
+        host_.network->notify();  // room for a waiting writer
         return n;
     }
     MailslotInfo info(std::error_code&) override {
@@ -107,7 +107,7 @@ public:
     void cancel() noexcept override {
         std::lock_guard lock(host_.network->mutex);
         ++slot_.cancels;
-        host_.network->changed.notify_all();
+        host_.network->notify();
     }
 
 private:
@@ -157,7 +157,7 @@ public:
             if ((slot.max_message_size > 0 && message.size() > slot.max_message_size) || !slot.has_room()) ++slot.dropped;
             else slot.push(message);
         }
-        from_.network->changed.notify_all();
+        from_.network->notify();
     }
 
 private:
@@ -206,14 +206,14 @@ public:
         const auto n = std::min(buffer.size(), s_->bytes.size());
         std::copy_n(s_->bytes.begin(), n, buffer.begin());
         s_->bytes.erase(s_->bytes.begin(), s_->bytes.begin() + static_cast<std::ptrdiff_t>(n));
-        net_.changed.notify_all();
+        net_.notify();
         return n;
     }
     void close() noexcept override {
         std::lock_guard lock(net_.mutex);
         if (s_) s_->reader_closed = true;
         s_.reset();
-        net_.changed.notify_all();
+        net_.notify();
     }
     bool is_open() const noexcept override { return s_ != nullptr; }
 
@@ -244,7 +244,7 @@ public:
             s_->bytes.insert(s_->bytes.end(), data.begin() + static_cast<std::ptrdiff_t>(done),
                              data.begin() + static_cast<std::ptrdiff_t>(done + n));
             done += n;
-            net_.changed.notify_all();
+            net_.notify();
         }
         return done;
     }
@@ -252,7 +252,7 @@ public:
         std::lock_guard lock(net_.mutex);
         if (s_) s_->writer_closed = true;
         s_.reset();
-        net_.changed.notify_all();
+        net_.notify();
     }
     bool is_open() const noexcept override { return s_ != nullptr; }
 

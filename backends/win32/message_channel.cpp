@@ -399,6 +399,9 @@ bool has_client_computer_name() {
     return has;
 }
 
+// No descriptor: Windows has no readiness for pipes, and the layer polls.
+native_handle_type event_descriptor(const Channel&, ChannelEvent) noexcept { return invalid_native_handle; }
+
 std::error_code client_computer_name(const Channel& c, std::string& name) {
     if (!has_client_computer_name()) return errc::not_supported;
     wchar_t buffer[256] = {};  // MAX_COMPUTERNAME_LENGTH is 15; a DNS name or an address fits too

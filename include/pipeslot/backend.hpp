@@ -4,6 +4,7 @@
 // before calling these, so an implementation gets valid input only.
 #pragma once
 
+#include <pipeslot/event_source.hpp>
 #include <pipeslot/export.hpp>
 #include <pipeslot/mailslot.hpp>
 #include <pipeslot/message_channel.hpp>
@@ -36,6 +37,8 @@ public:
     virtual std::int64_t server_process_id(std::error_code& ec) = 0;
     virtual std::string server_user(std::error_code& ec) = 0;
     virtual std::int64_t client_process_id(std::error_code& ec) = 0;
+    // For event loops (pipeslot/asio): by default none, and the loop polls.
+    virtual EventSource event_source(ChannelEvent) { return {}; }
 };
 
 // The server's end of one instance.

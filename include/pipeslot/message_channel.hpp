@@ -3,6 +3,7 @@
 // way), byte or message mode, with the Win32 semantics on every backend.
 #pragma once
 
+#include <pipeslot/event_source.hpp>
 #include <pipeslot/export.hpp>
 #include <pipeslot/name.hpp>
 #include <pipeslot/stream.hpp>
@@ -188,6 +189,10 @@ public:
     // Makes the operations blocked on this channel in other threads return
     // errc::cancelled. Operations started afterwards are not affected.
     void cancel() noexcept;
+
+    // What an event loop waits on before it tries again an operation that,
+    // in WaitMode::nowait, found nothing to do (pipeslot/asio/).
+    EventSource event_source(ChannelEvent event) const;
 
     // ByteReader / ByteWriter: receive and send.
     std::size_t read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {

@@ -1,0 +1,241 @@
+// Named pipes on an Asio executor: a channel's receive, send, transact and a
+// server instance's accept as asynchronous operations with completion tokens
+// (callbacks, asio::use_awaitable, asio::deferred, asio::use_future).
+//
+// An AsyncChannel owns its MessageChannel and keeps it in WaitMode::nowait;
+// its operations run on its executor (with a multi-threaded io_context, give
+// it a strand). Each takes a cancellation slot; cancel() ends them all with
+// errc::cancelled. Destroy it only once its operations have completed.
+#pragma once
+
+#include <pipeslot/asio/retry.hpp>
+#include <pipeslot/ipc_system.hpp>
+#include <pipeslot/message_channel.hpp>
+
+#include <cstddef>
+#include <span>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace pipeslot::async {
+
+template <class Channel>
+class BasicAsyncChannel {
+public:
+    using executor_type = net::any_io_executor;
+
+    BasicAsyncChannel(executor_type ex, Channel channel)
+        : executor_(std::move(ex)), core_(std::make_unique<Core>(std::move(channel))) {
+        std::error_code ec;
+        if (core_->channel.is_open()) core_->channel.set_wait_mode(WaitMode::nowait, ec);
+    }
+    BasicAsyncChannel(BasicAsyncChannel&&) = default;
+    BasicAsyncChannel& operator=(BasicAsyncChannel&&) = default;
+
+    executor_type get_executor() const noexcept { return executor_; }
+    Channel& channel() noexcept { return core_->channel; }  // the synchronous calls that never wait (peek, info, ...)
+    bool is_open() const noexcept { return core_->channel.is_open(); }
+
+    // Message read mode: one message; if it does not fit, its first part and
+    // errc::more_data (the rest comes in the next receives). Byte read mode:
+    // what is there. Completes with void(std::error_code, std::size_t).
+    template <class Token>
+    auto async_receive(std::span<std::byte> buffer, Token&& token) {
+        return detail::async_retry<std::size_t>(
+            executor_, core_->pending,
+            [core = core_.get(), buffer](std::error_code& ec) -> std::optional<std::size_t> {
+                const auto n = core->channel.receive(buffer, Timeout::none(), ec);
+                if (ec == errc::no_data) return std::nullopt;
+                return n;
+            },
+            readable(), std::forward<Token>(token));
+    }
+
+    // The next message whole, up to max_size; a longer one is
+    // errc::message_too_large and the channel goes on at the next message.
+    // Completes with void(std::error_code, std::vector<std::byte>).
+    template <class Token>
+    auto async_receive_message(Token&& token, std::size_t max_size = default_max_message_size) {
+        struct Gathered {
+            std::vector<std::byte> bytes;
+            bool too_large = false;
+        };
+        auto gathered = std::make_shared<Gathered>();
+        return detail::async_retry<std::vector<std::byte>>(
+            executor_, core_->pending,
+            [core = core_.get(), gathered, max_size](std::error_code& ec) -> std::optional<std::vector<std::byte>> {
+                for (;;) {
+                    std::byte part[16384];
+                    const auto n = core->channel.receive(part, Timeout::none(), ec);
+                    if (ec == errc::no_data) return std::nullopt;
+                    if (!gathered->too_large) {
+                        if (gathered->bytes.size() + n > max_size) {
+                            gathered->too_large = true;
+                            gathered->bytes = {};
+                        } else {
+                            gathered->bytes.insert(gathered->bytes.end(), part, part + n);
+                        }
+                    }
+                    if (ec == errc::more_data) continue;
+                    if (!ec && gathered->too_large) ec = errc::message_too_large;
+                    if (ec) return std::vector<std::byte>{};
+                    return std::move(gathered->bytes);
+                }
+            },
+            readable(), std::forward<Token>(token));
+    }
+
+    // One message (bytes, on a byte pipe), sent whole once the pipe's quota
+    // has room for it. Completes with void(std::error_code, std::size_t).
+    template <class Token>
+    auto async_send(std::span<const std::byte> data, Token&& token) {
+        return detail::async_retry<std::size_t>(
+            executor_, core_->pending,
+            [core = core_.get(), data](std::error_code& ec) -> std::optional<std::size_t> {
+                const auto n = core->channel.send(data, Timeout::none(), ec);
+                if (!ec && n == 0 && !data.empty()) return std::nullopt;  // no room yet
+                return n;
+            },
+            no_event(), std::forward<Token>(token));
+    }
+
+    // Several messages in order, each whole; completes with how many were sent.
+    template <class Token>
+    auto async_send_messages(std::span<const std::span<const std::byte>> messages, Token&& token) {
+        auto sent = std::make_shared<std::size_t>(0);
+        return detail::async_retry<std::size_t>(
+            executor_, core_->pending,
+            [core = core_.get(), messages, sent](std::error_code& ec) -> std::optional<std::size_t> {
+                *sent += core->channel.send_messages(messages.subspan(*sent), Timeout::none(), ec);
+                if (!ec && *sent < messages.size()) return std::nullopt;
+                return *sent;
+            },
+            no_event(), std::forward<Token>(token));
+    }
+
+    // One request and its reply, as TransactNamedPipe: this end in message
+    // read mode (else bad_pipe) with nothing unread (else pipe_busy). The
+    // reply as async_receive gives it. void(std::error_code, std::size_t).
+    template <class Token>
+    auto async_transact(std::span<const std::byte> request, std::span<std::byte> reply, Token&& token) {
+        auto sent = std::make_shared<bool>(false);
+        return detail::async_retry<std::size_t>(
+            executor_, core_->pending,
+            [core = core_.get(), request, reply, sent](std::error_code& ec) -> std::optional<std::size_t> {
+                if (!*sent) {
+                    const auto info = core->channel.info(ec);
+                    if (ec) return 0;
+                    if (info.read_mode != ReadMode::message) return ec = errc::bad_pipe, 0;
+                    if (core->channel.peek({}, ec).total_available > 0) return ec = errc::pipe_busy, 0;
+                    if (ec) return 0;
+                    const auto n = core->channel.send(request, Timeout::none(), ec);
+                    if (ec) return 0;
+                    if (n == 0 && !request.empty()) return std::nullopt;
+                    *sent = true;
+                }
+                const auto n = core->channel.receive(reply, Timeout::none(), ec);
+                if (ec == errc::no_data) return std::nullopt;
+                return n;
+            },
+            readable(), std::forward<Token>(token));
+    }
+
+    // Ends every pending operation of this channel with errc::cancelled.
+    void cancel() { core_->pending.cancel_all(); }
+    void close() {
+        cancel();
+        core_->channel.close();
+    }
+
+protected:
+    auto readable() {
+        return [core = core_.get()] { return core->channel.event_source(ChannelEvent::readable); };
+    }
+    auto arrivals() {
+        return [core = core_.get()] { return core->channel.event_source(ChannelEvent::client_arrived); };
+    }
+    // Room in the quota has no descriptor: the fake says when it changes, else it is polled.
+    auto no_event() {
+        return [core = core_.get()] {
+            auto source = core->channel.event_source(ChannelEvent::readable);
+            source.descriptor = invalid_native_handle;
+            return source;
+        };
+    }
+
+    // On the heap, so that moving the object leaves its pending operations' state in place.
+    struct Core {
+        explicit Core(Channel c) : channel(std::move(c)) {}
+        Channel channel;
+        detail::PendingWaits pending;
+    };
+    executor_type executor_;
+    std::unique_ptr<Core> core_;
+};
+
+using AsyncChannel = BasicAsyncChannel<MessageChannel>;
+
+class AsyncInstance : public BasicAsyncChannel<PipeInstance> {
+public:
+    using BasicAsyncChannel::BasicAsyncChannel;
+
+    // Waits for a client (ConnectNamedPipe): one that came before the call
+    // completes with errc::already_connected, one that came and already
+    // closed with errc::no_data, as Windows reports them; either way the
+    // instance has that client. void(std::error_code).
+    template <class Token>
+    auto async_accept(Token&& token) {
+        return net::async_initiate<Token, void(std::error_code)>(
+            [core = core_.get(), ex = executor_, arrived = arrivals()](auto handler) {
+                detail::async_retry<int>(
+                    ex, core->pending,
+                    [core, waited = false](std::error_code& ec) mutable -> std::optional<int> {
+                        core->channel.accept(Timeout::none(), ec);
+                        if (ec == errc::pipe_listening) return waited = true, std::nullopt;
+                        // A client that came while this accept waited came during the call:
+                        // Windows completes a pending ConnectNamedPipe with success.
+                        if (waited && (ec == errc::already_connected || ec == errc::no_data)) ec.clear();
+                        return 0;
+                    },
+                    arrived, detail::adapt(std::move(handler), ex, [](auto& h, std::error_code ec, int) {
+                        std::move(h)(ec);
+                    }));
+            },
+            token);
+    }
+};
+
+// Opens `name` (MessageChannel::open), waiting up to options.wait for a free
+// instance without blocking the executor. void(std::error_code, AsyncChannel).
+template <class Token>
+auto async_open(net::any_io_executor ex, IpcSystem& system, std::string name, ClientOptions options,
+                Token&& token) {
+    struct State {
+        detail::PendingWaits pending;
+        std::optional<std::chrono::steady_clock::time_point> until;
+    };
+    auto state = std::make_shared<State>();
+    if (!options.wait.is_forever()) state->until = std::chrono::steady_clock::now() + options.wait.value();
+    options.wait = Timeout::none();
+    return net::async_initiate<Token, void(std::error_code, AsyncChannel)>(
+        [ex, state, &system, name = std::move(name), options](auto handler) {
+            detail::async_retry<std::optional<MessageChannel>>(
+                ex, state->pending,
+                [state, &system, name, options](std::error_code& ec) -> std::optional<std::optional<MessageChannel>> {
+                    auto channel = system.open_channel(name, options, ec);
+                    if (ec == errc::pipe_busy && (!state->until || std::chrono::steady_clock::now() < *state->until))
+                        return std::nullopt;
+                    if (ec) return std::optional<MessageChannel>();
+                    return std::optional<MessageChannel>(std::move(channel));
+                },
+                [] { return EventSource{}; },
+                detail::adapt(std::move(handler), ex,
+                              [ex, state](auto& h, std::error_code ec, std::optional<MessageChannel> channel) {
+                                  std::move(h)(ec, AsyncChannel(ex, channel ? std::move(*channel) : MessageChannel()));
+                              }));
+        },
+        token);
+}
+
+}  // namespace pipeslot::async

@@ -1,0 +1,174 @@
+// The one mechanism under every asynchronous operation of pipeslot/asio/:
+// try the channel's operation in WaitMode::nowait; when it finds nothing to
+// do, wait for the channel's EventSource (a descriptor on the reactor, the
+// fake's change notice, or else a short pause) and try again. The wait takes
+// Asio's per-operation cancellation, so one pending receive is cancelled
+// without touching a pending send.
+#pragma once
+
+#if defined(PIPESLOT_BOOST_ASIO)
+#include <boost/asio.hpp>
+#define PIPESLOT_ASIO_NAMESPACE boost::asio
+#else
+#include <asio.hpp>
+#define PIPESLOT_ASIO_NAMESPACE asio
+#endif
+
+#include <pipeslot/error.hpp>
+#include <pipeslot/event_source.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <system_error>
+#include <vector>
+
+namespace pipeslot::async {
+
+namespace net = ::PIPESLOT_ASIO_NAMESPACE;
+
+namespace detail {
+
+// What cancel() reaches: every wait an object's operations have pending.
+class PendingWaits {
+public:
+    struct Wait {
+        explicit Wait(const net::any_io_executor& ex) : timer(ex) {}
+        net::steady_timer timer;
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+        std::optional<net::posix::stream_descriptor> descriptor;
+#endif
+        void stop() {
+            timer.cancel();
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+            if (descriptor) descriptor->cancel();
+#endif
+        }
+        // The descriptor is the channel's: let it go without closing it.
+        void release_descriptor() {
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+            if (descriptor) {
+                descriptor->release();
+                descriptor.reset();
+            }
+#endif
+        }
+        ~Wait() { release_descriptor(); }
+    };
+
+    std::uint64_t generation() const noexcept { return cancels_; }
+    std::shared_ptr<Wait> make(const net::any_io_executor& ex) {
+        auto wait = std::make_shared<Wait>(ex);
+        std::erase_if(waits_, [](const std::weak_ptr<Wait>& w) { return w.expired(); });
+        waits_.push_back(wait);
+        return wait;
+    }
+    void cancel_all() {
+        ++cancels_;
+        for (auto& w : waits_)
+            if (auto wait = w.lock()) wait->stop();
+    }
+
+private:
+    std::uint64_t cancels_ = 0;
+    std::vector<std::weak_ptr<Wait>> waits_;
+};
+
+// `attempt(ec)` returns the result, or nullopt while there is nothing to do
+// yet; `source()` says what to wait on then. Completes with the result, or
+// errc::cancelled (a cancellation slot's request or the owner's cancel()).
+template <class Result, class Attempt, class Source>
+class RetryOp {
+public:
+    RetryOp(net::any_io_executor ex, PendingWaits& pending, Attempt attempt, Source source)
+        : executor_(std::move(ex)), pending_(&pending), generation_(pending.generation()),
+          attempt_(std::move(attempt)), source_(std::move(source)) {}
+
+    template <class Self>
+    void operator()(Self& self, std::error_code = {}) {
+        if (finished_) return self.complete(ec_, std::move(*result_));
+        if (wait_) {
+            wait_->release_descriptor();
+            if (self.get_cancellation_state().cancelled() != net::cancellation_type::none ||
+                pending_->generation() != generation_)
+                return self.complete(make_error_code(errc::cancelled), Result{});
+        }
+        if (try_once()) {
+            if (!wait_) {  // still inside the initiating call: complete from the executor, never inline
+                finished_ = true;
+                return net::post(executor_, std::move(self));
+            }
+            return self.complete(ec_, std::move(*result_));
+        }
+        if (!wait_) wait_ = pending_->make(executor_);
+        EventSource source = source_();
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+        if (source.descriptor != invalid_native_handle) {
+            // A descriptor of its own for each wait: the channel may have
+            // closed and reused the number since the last one.
+            wait_->descriptor.emplace(executor_);
+            std::error_code ec;
+            wait_->descriptor->assign(static_cast<int>(source.descriptor), ec);
+            if (!ec) return wait_->descriptor->async_wait(net::posix::descriptor_base::wait_read, std::move(self));
+            wait_->descriptor.reset();
+        }
+#endif
+        if (source.watch) {
+            // Registered before the second look, so no change falls between.
+            source.watch([timer = std::weak_ptr<PendingWaits::Wait>(wait_), ex = executor_] {
+                net::post(ex, [timer] {
+                    if (auto wait = timer.lock()) wait->timer.cancel();
+                });
+            });
+            if (try_once()) return self.complete(ec_, std::move(*result_));
+            wait_->timer.expires_after(std::chrono::hours(24));
+        } else {
+            // Nothing to wait on: look again soon, less often the longer it takes.
+            pause_ = std::min(pause_ * 2, std::chrono::microseconds(16000));
+            wait_->timer.expires_after(pause_);
+        }
+        wait_->timer.async_wait(std::move(self));
+    }
+
+private:
+    bool try_once() {
+        ec_.clear();
+        result_ = attempt_(ec_);
+        return result_.has_value();
+    }
+
+    net::any_io_executor executor_;
+    PendingWaits* pending_;
+    std::uint64_t generation_;
+    Attempt attempt_;
+    Source source_;
+    std::shared_ptr<PendingWaits::Wait> wait_;
+    std::chrono::microseconds pause_{250};
+    std::error_code ec_;
+    std::optional<Result> result_;
+    bool finished_ = false;
+};
+
+// A completion handler that calls `convert(handler, args...)`, keeping the
+// handler's executor and cancellation slot (lost by a plain lambda).
+template <class Handler, class Convert>
+auto adapt(Handler handler, const net::any_io_executor& ex, Convert convert) {
+    auto slot = net::get_associated_cancellation_slot(handler);
+    auto executor = net::get_associated_executor(handler, ex);
+    return net::bind_cancellation_slot(
+        slot, net::bind_executor(executor, [handler = std::move(handler), convert](auto&&... args) mutable {
+            convert(handler, std::forward<decltype(args)>(args)...);
+        }));
+}
+
+template <class Result, class Token, class Attempt, class Source>
+auto async_retry(const net::any_io_executor& ex, PendingWaits& pending, Attempt attempt, Source source,
+                 Token&& token) {
+    return net::async_compose<Token, void(std::error_code, Result)>(
+        RetryOp<Result, Attempt, Source>(ex, pending, std::move(attempt), std::move(source)), token, ex);
+}
+
+}  // namespace detail
+}  // namespace pipeslot::async
