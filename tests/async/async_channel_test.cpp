@@ -1,9 +1,7 @@
 // The asynchronous layer's conformance core (pipeslot/asio/), against the
 // public API only: it runs on the native backend and on the fake (--fake),
 // and asserts what Windows' overlapped named-pipe calls report.
-#include "support/support.hpp"
-
-#include <pipeslot/asio/channel.hpp>
+#include "async_support.hpp"
 
 #include <gtest/gtest.h>
 
@@ -16,58 +14,6 @@
 
 namespace pipeslot::test {
 namespace {
-
-using namespace std::chrono_literals;
-using async::AsyncChannel;
-using async::AsyncInstance;
-
-// Runs `body` as a coroutine on a fresh io_context, bounded: a hang fails the test.
-template <class Body>
-void run_coroutine(Body body) {
-    asio::io_context io;
-    bool finished = false;
-    std::exception_ptr failure;
-    asio::co_spawn(io, body(io.get_executor()), [&](std::exception_ptr e) {
-        finished = true;
-        failure = e;
-    });
-    io.run_for(generous);
-    ASSERT_TRUE(finished) << "the coroutine did not finish within " << generous.count() << " s";
-    if (failure) std::rethrow_exception(failure);
-}
-
-constexpr auto no_throw = asio::experimental::as_tuple(asio::use_awaitable);
-
-std::vector<std::byte> bytes_of(std::string_view s) {
-    std::vector<std::byte> out(s.size());
-    std::memcpy(out.data(), s.data(), s.size());
-    return out;
-}
-std::string text_of(std::span<const std::byte> b) { return std::string(reinterpret_cast<const char*>(b.data()), b.size()); }
-
-// Named, not `{}`: g++ 12 destroys a braced temporary in a co_await twice.
-const ClientOptions at_once;
-
-// A server instance and a client opened asynchronously, the accept completed.
-// (No default arguments: g++ 12 frees a coroutine's defaulted parameters twice.)
-asio::awaitable<std::pair<AsyncInstance, AsyncChannel>> connect(asio::any_io_executor ex, std::string purpose,
-                                                                 ServerOptions server, ClientOptions client) {
-    const auto name = unique_pipe_name(purpose);
-    AsyncInstance instance(ex, create_instance(name, server));
-    auto [open_ec, channel] = co_await async::async_open(ex, ipc(), name, client, no_throw);
-    EXPECT_FALSE(open_ec) << open_ec.message();
-    auto [accept_ec] = co_await instance.async_accept(no_throw);
-    EXPECT_EQ(accept_ec, errc::already_connected);  // the client came first
-    co_return std::pair(std::move(instance), std::move(channel));
-}
-
-asio::awaitable<std::pair<AsyncInstance, AsyncChannel>> connect(asio::any_io_executor ex, std::string purpose) {
-    co_return co_await connect(ex, std::move(purpose), ServerOptions(), ClientOptions());
-}
-asio::awaitable<std::pair<AsyncInstance, AsyncChannel>> connect(asio::any_io_executor ex, std::string purpose,
-                                                                 ServerOptions server) {
-    co_return co_await connect(ex, std::move(purpose), std::move(server), ClientOptions());
-}
 
 TEST(AsyncConformance, MessagesKeepTheirBoundariesBothWays) {
     run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {

@@ -40,11 +40,12 @@ public:
 #if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
         std::optional<net::posix::stream_descriptor> descriptor;
 #endif
+        // Releasing (which cancels) rather than cancelling alone: the owner may
+        // close the channel next, and a reactor registration left on a closed
+        // number would later be removed from whatever reuses it.
         void stop() {
             timer.cancel();
-#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
-            if (descriptor) descriptor->cancel();
-#endif
+            release_descriptor();
         }
         // The descriptor is the channel's: let it go without closing it.
         void release_descriptor() {
