@@ -37,6 +37,11 @@ enum class Kind {
     // with the TLS kind's PSK and suites, and tcp_raw's framing). Appended, so
     // the numbers of the kinds above (passed to the child) stay as they were.
     remote_pipeslot, remote_tls_pipeslot, tls_raw,
+    // The asynchronous rows (async_links.cpp, when Asio is found): pipeslot's
+    // Asio layer (AsyncInstance, AsyncChannel) vs raw Asio over an AF_UNIX
+    // stream with the 4-byte length prefix; each server is one io_context on
+    // one thread, each client side one io_context on one thread.
+    async_pipeslot, asio_raw,
 };
 
 const char* kind_name(Kind k);
@@ -64,5 +69,26 @@ std::string make_psk_file();
 // The libuv peer (uv_link.cpp), when built.
 std::unique_ptr<Link> connect_uv(const std::string& path);
 int serve_uv(const std::string& path);
+
+// What one client event loop measured: `clients` connections driven from the
+// calling thread's loop, each sending a `size`-byte message starting with 'e'
+// and waiting for its echo, one round trip after another. Every connection
+// connects and warms up first; the clock starts when the last is ready and
+// each stops after `seconds`; `seconds` below is from that start until the
+// last round trip in flight came back.
+struct LoopFigures {
+    long round_trips = 0;
+    double seconds = 0;
+    std::vector<double> latencies_us;  // every measured round trip's, unsorted
+};
+// For async_pipeslot, asio_raw and uv_pipe; throws for another kind, a kind
+// not built, or a connection that failed.
+LoopFigures loop_clients(Kind k, const std::string& address, int clients, std::size_t size, double seconds);
+
+// async_links.cpp (BENCH_HAVE_ASIO): the Asio loops and servers.
+LoopFigures async_clients(Kind k, const std::string& address, int clients, std::size_t size, double seconds);
+int serve_async(Kind k, const std::string& address, int instances);
+// uv_link.cpp (BENCH_HAVE_UV): the same loop on libuv.
+LoopFigures uv_clients(const std::string& path, int clients, std::size_t size, double seconds);
 
 }  // namespace bench

@@ -3,8 +3,10 @@
 // on a loop); the client runs its loop until each operation completes.
 #include "links.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
+#include <memory>
 #include <stdexcept>
 #include <unistd.h>
 #include <uv.h>
@@ -145,7 +147,148 @@ void on_connection(uv_stream_t* server, int status) {
     });
 }
 
+// --- the clients' loop (the asynchronous rows): many connections on one uv loop ---
+
+using Clock = std::chrono::steady_clock;
+
+struct LoopRun;
+
+struct LoopClient {
+    uv_pipe_t pipe;
+    uv_connect_t connect;
+    LoopRun* run = nullptr;
+    Frames frames;
+    std::vector<std::byte> message, reply;
+    std::vector<char> read_buffer = std::vector<char>(65536);
+    int warmup = 0;
+    bool measuring = false, closed = false;
+    Clock::time_point t0;
+    long measured = 0;
+    std::vector<double> latencies;
+};
+
+struct LoopRun {
+    int clients = 0, ready = 0, finished = 0;
+    double seconds = 0;
+    Clock::time_point start, end;
+    std::vector<std::unique_ptr<LoopClient>> all;
+    std::vector<LoopClient*> parked;  // ready, waiting for the others
+    uv_timer_t bound;                 // ends a run whose server stopped answering
+    std::string error;
+    LoopFigures figures;
+};
+
+void finish(LoopClient* c) {
+    if (c->closed) return;
+    c->closed = true;
+    uv_close(reinterpret_cast<uv_handle_t*>(&c->pipe), [](uv_handle_t* h) {
+        auto* c = static_cast<LoopClient*>(h->data);
+        LoopRun& run = *c->run;
+        run.figures.round_trips += c->measured;
+        run.figures.latencies_us.insert(run.figures.latencies_us.end(), c->latencies.begin(), c->latencies.end());
+        if (++run.finished == run.clients) {
+            run.figures.seconds = std::chrono::duration<double>(Clock::now() - run.start).count();
+            uv_close(reinterpret_cast<uv_handle_t*>(&run.bound), nullptr);
+        }
+    });
+}
+
+void exchange(LoopClient* c) {
+    c->t0 = Clock::now();
+    write_frame(reinterpret_cast<uv_stream_t*>(&c->pipe), c->message.data(), c->message.size(), nullptr);
+}
+
+void now_ready(LoopClient* c) {
+    LoopRun& run = *c->run;
+    run.parked.push_back(c);
+    if (++run.ready < run.clients) return;
+    run.start = Clock::now();
+    run.end = run.start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(run.seconds));
+    for (LoopClient* p : run.parked) {
+        if (p->closed) continue;
+        if (!run.error.empty()) {
+            finish(p);
+            continue;
+        }
+        p->measuring = true;
+        exchange(p);
+    }
+}
+
+void fail(LoopClient* c, const std::string& what) {
+    if (c->run->error.empty()) c->run->error = what;
+    const bool was_ready = c->measuring || std::find(c->run->parked.begin(), c->run->parked.end(), c) != c->run->parked.end();
+    finish(c);
+    if (!was_ready) now_ready(c);
+}
+
+// A round trip has come back: count it, then the next (or park, or stop).
+void returned(LoopClient* c) {
+    const auto now = Clock::now();
+    if (c->measuring) {
+        c->latencies.push_back(std::chrono::duration<double, std::micro>(now - c->t0).count());
+        ++c->measured;
+        if (now >= c->run->end) return finish(c);
+        return exchange(c);
+    }
+    if (--c->warmup > 0) return exchange(c);
+    now_ready(c);
+}
+
+void on_read(uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+    auto* c = static_cast<LoopClient*>(s->data);
+    if (n < 0) return fail(c, std::string("uv read: ") + uv_strerror(static_cast<int>(n)));
+    c->frames.inbox.insert(c->frames.inbox.end(), reinterpret_cast<std::byte*>(buf->base),
+                           reinterpret_cast<std::byte*>(buf->base) + n);
+    std::size_t size = 0;
+    while (!c->closed && c->frames.take(c->reply, size)) returned(c);
+}
+
 }  // namespace
+
+LoopFigures uv_clients(const std::string& path, int clients, std::size_t size, double seconds) {
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    LoopRun run;
+    run.clients = clients;
+    run.seconds = seconds;
+    uv_timer_init(&loop, &run.bound);
+    run.bound.data = &run;
+    // Connecting and warming up, the run, and a generous margin.
+    uv_timer_start(&run.bound, [](uv_timer_t* t) {
+        auto* run = static_cast<LoopRun*>(t->data);
+        if (run->error.empty()) run->error = "the clients did not finish";
+        for (auto& c : run->all) fail(c.get(), run->error);
+    }, static_cast<std::uint64_t>((seconds + 60) * 1000), 0);
+    const int warmup = std::max(1, 2000 / clients);  // as async_clients
+    for (int i = 0; i < clients; ++i) {
+        run.all.push_back(std::make_unique<LoopClient>());
+        LoopClient* c = run.all.back().get();
+        c->run = &run;
+        c->warmup = warmup;
+        c->message.assign(size, std::byte{'e'});
+        c->reply.resize(size + 16);
+        uv_pipe_init(&loop, &c->pipe, 0);
+        c->pipe.data = c;
+        c->connect.data = c;
+        uv_pipe_connect(&c->connect, &c->pipe, path.c_str(), [](uv_connect_t* req, int status) {
+            auto* c = static_cast<LoopClient*>(req->data);
+            if (status != 0) return fail(c, std::string("uv connect: ") + uv_strerror(status));
+            uv_read_start(
+                reinterpret_cast<uv_stream_t*>(&c->pipe),
+                [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+                    auto* c = static_cast<LoopClient*>(h->data);
+                    *buf = uv_buf_init(c->read_buffer.data(), static_cast<unsigned>(c->read_buffer.size()));
+                },
+                on_read);
+            exchange(c);
+        });
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    if (!run.error.empty()) throw std::runtime_error("libuv clients: " + run.error);
+    return std::move(run.figures);
+}
 
 std::unique_ptr<Link> connect_uv(const std::string& path) { return std::make_unique<UvClient>(path); }
 
