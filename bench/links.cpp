@@ -629,6 +629,8 @@ const char* kind_name(Kind k) {
     case Kind::remote_pipeslot: return "pipeslot remote (gateway, plaintext)";
     case Kind::remote_tls_pipeslot: return "pipeslot remote (gateway, TLS 1.3 PSK)";
     case Kind::tls_raw: return "raw TLS 1.3 PSK over TCP loopback (OpenSSL)";
+    case Kind::async_pipeslot: return "pipeslot async (AsyncInstance, AsyncChannel)";
+    case Kind::asio_raw: return "raw Asio AF_UNIX stream (async)";
     }
     return "?";
 }
@@ -637,6 +639,7 @@ bool kind_available(Kind k) {
     if (k == Kind::nng_pair) return BENCH_HAVE_NNG;
     if (k == Kind::zmq_pair) return BENCH_HAVE_ZMQ;
     if (k == Kind::uv_pipe) return BENCH_HAVE_UV;
+    if (k == Kind::async_pipeslot || k == Kind::asio_raw) return BENCH_HAVE_ASIO;
     return true;
 }
 
@@ -693,6 +696,17 @@ std::unique_ptr<Link> connect_link(Kind k, const std::string& address, int read_
 #endif
     default: throw std::runtime_error("not available");
     }
+}
+
+LoopFigures loop_clients(Kind k, const std::string& address, int clients, std::size_t size, double seconds) {
+#if BENCH_HAVE_UV
+    if (k == Kind::uv_pipe) return uv_clients(address, clients, size, seconds);
+#endif
+#if BENCH_HAVE_ASIO
+    if (k == Kind::async_pipeslot || k == Kind::asio_raw) return async_clients(k, address, clients, size, seconds);
+#endif
+    (void)address, (void)clients, (void)size, (void)seconds;
+    throw std::runtime_error(std::string("no client loop for ") + kind_name(k));
 }
 
 int serve(Kind k, const std::string& address, int instances) {
@@ -789,6 +803,10 @@ int serve(Kind k, const std::string& address, int instances) {
 #endif
 #if BENCH_HAVE_UV
     case Kind::uv_pipe: return serve_uv(address);
+#endif
+#if BENCH_HAVE_ASIO
+    case Kind::async_pipeslot:
+    case Kind::asio_raw: return serve_async(k, address, instances);
 #endif
 #if BENCH_HAVE_ZMQ
     case Kind::zmq_pair: {

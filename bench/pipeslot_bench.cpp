@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -53,6 +54,7 @@ std::string address_for(Kind k, int n) {
     const auto tag = std::to_string(::getpid()) + "-" + std::to_string(n);
     switch (k) {
     case Kind::channel_pipeslot:
+    case Kind::async_pipeslot:
     case Kind::remote_pipeslot:
     case Kind::remote_tls_pipeslot: return R"(\\.\pipe\pipeslot-bench-)" + tag;
     case Kind::slot_pipeslot: return R"(\\.\mailslot\pipeslot-bench\)" + tag;
@@ -165,14 +167,22 @@ Figure connections(Kind k, const std::string& address) {
     return {count / duration<double>(steady_clock::now() - start).count()};
 }
 
-Figure scaled(Kind k, const std::string& address, int clients) {
+// `connect_first`: the clock starts once every thread has connected (as the
+// asynchronous rows' loops, which it is the reference of); else it includes
+// the connections.
+Figure scaled(Kind k, const std::string& address, int clients, bool connect_first = false) {
     std::atomic<long> total{0};
     std::vector<std::thread> threads;
-    const auto end = steady_clock::now() + duration<double>(seconds_per_run);
-    const auto start = steady_clock::now();
+    auto end = steady_clock::now() + duration<double>(seconds_per_run);
+    auto start = steady_clock::now();
+    std::barrier connected(clients, [&]() noexcept {
+        start = steady_clock::now();
+        end = start + duration_cast<steady_clock::duration>(duration<double>(seconds_per_run));
+    });
     for (int t = 0; t < clients; ++t) {
         threads.emplace_back([&] {
             auto link = bench::connect_link(k, address);
+            if (connect_first) connected.arrive_and_wait();
             std::vector<std::byte> message(64, std::byte{'e'}), buffer(128);
             long n = 0;
             while (steady_clock::now() < end) {
@@ -185,6 +195,14 @@ Figure scaled(Kind k, const std::string& address, int clients) {
     }
     for (auto& t : threads) t.join();
     return {total / duration<double>(steady_clock::now() - start).count()};
+}
+
+// The asynchronous rows: `clients` connections on one client loop (bench::loop_clients).
+Figure looped(Kind k, const std::string& address, int clients) {
+    auto f = bench::loop_clients(k, address, clients, 64, seconds_per_run);
+    if (f.latencies_us.empty() || f.seconds <= 0) throw std::runtime_error(std::string(bench::kind_name(k)) + ": no round trip");
+    std::sort(f.latencies_us.begin(), f.latencies_us.end());
+    return {f.round_trips / f.seconds, f.latencies_us[f.latencies_us.size() / 2], f.latencies_us[f.latencies_us.size() * 99 / 100]};
 }
 
 // --- cases ---------------------------------------------------------------------------
@@ -423,6 +441,38 @@ int main(int argc, char** argv) {
         {"Remote reference: raw TLS next to raw TCP, 64 B round trip", "us", Kind::tls_raw, Kind::tcp_raw, {}, 0,
          Metric::median_latency, rt(64)},
     };
+#if BENCH_HAVE_ASIO
+    // The asynchronous layer (pipeslot/asio/): the server an io_context on one
+    // thread (AsyncInstance; a new instance listens as each accepts), the
+    // clients AsyncChannels on one io_context on one thread; raw Asio the same
+    // over an AF_UNIX stream with the length prefix, libuv its loop on each
+    // side (bench/async_links.cpp, uv_link.cpp). Round trip target: <= 1.1 x
+    // raw Asio. The last row is 1,000 async clients of one server thread next
+    // to the synchronous PipeServer (64 instances, 64 threads) and 64 client
+    // threads, both timed from when every client has connected: >= 0.9.
+    const std::vector<Kind> async_peers = {Kind::uv_pipe};
+    const auto loop_of = [](int clients) {
+        return [clients](Kind k, Server&, const std::string& a) { return looped(k, a, clients); };
+    };
+    const std::vector<Case> async_cases = {
+        {"async 64 B round trip, 1 client (median latency)", "us", Kind::async_pipeslot, Kind::asio_raw, async_peers, 1.1,
+         Metric::median_latency, loop_of(1)},
+        {"async 64 B round trip, 1 client (p99 latency)", "us", Kind::async_pipeslot, Kind::asio_raw, async_peers, 0,
+         Metric::p99_latency, loop_of(1)},
+        {"async 64 B round trips, 1 client, one server thread", "rt/s", Kind::async_pipeslot, Kind::asio_raw, async_peers, 0,
+         Metric::rate, loop_of(1)},
+        {"async 64 B round trips, 64 clients, one server thread", "rt/s", Kind::async_pipeslot, Kind::asio_raw, async_peers,
+         0, Metric::rate, loop_of(64)},
+        {"async 64 B round trips, 1,000 clients, one server thread", "rt/s", Kind::async_pipeslot, Kind::asio_raw,
+         async_peers, 0, Metric::rate, loop_of(1000)},
+        {"async 1,000 clients 1 thread / sync 64 clients 64 threads", "rt/s", Kind::async_pipeslot,
+         Kind::channel_pipeslot, {}, 0.9, Metric::rate,
+         [](Kind k, Server&, const std::string& a) {
+             return k == Kind::channel_pipeslot ? scaled(k, a, 64, true) : looped(k, a, 1000);
+         }},
+    };
+    cases.insert(cases.end(), async_cases.begin(), async_cases.end());
+#endif
 
     // The key of the TLS kinds, for this process and its servers (the file is
     // named in the environment they inherit).

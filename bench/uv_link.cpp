@@ -1,13 +1,16 @@
 // The libuv peer: uv_pipe_t over a UNIX socket, the same 4-byte length
 // prefix as the raw baseline, driven the way libuv is meant to be (callbacks
-// on a loop); the client runs its loop until each operation completes.
+// on a loop); the client runs its loop until each operation completes. For
+// the asynchronous rows, uv_clients drives many connections from one loop.
 #include "links.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
+#include <string>
 #include <unistd.h>
 #include <uv.h>
 

@@ -78,6 +78,8 @@ void Mailslot::cancel() noexcept {
 
 void Mailslot::close() noexcept { impl_.reset(); }
 
+EventSource Mailslot::event_source() const { return impl_ ? impl_->event_source() : EventSource{}; }
+
 Broadcaster::Broadcaster() noexcept = default;
 Broadcaster::Broadcaster(std::unique_ptr<BroadcasterBackend> backend) noexcept : impl_(std::move(backend)) {}
 Broadcaster::Broadcaster(Broadcaster&&) noexcept = default;

@@ -57,6 +57,9 @@ std::size_t PipeWriteEnd::write(std::span<const std::byte> data, Timeout timeout
     return platform::write(handle_, data, detail::Deadline(timeout), ec);
 }
 
+EventSource PipeReadEnd::readable_source() const { return {platform::pollable_descriptor(handle_), false, {}}; }
+EventSource PipeWriteEnd::writable_source() const { return {platform::pollable_descriptor(handle_), true, {}}; }
+
 Pipe Pipe::create(const PipeOptions& options, std::error_code& ec) {
     if (options.buffer_size > max_pipe_buffer_size) {
         ec = errc::invalid_argument;

@@ -34,6 +34,8 @@ struct PipeHandles {
 // written in this process (Win32: synchronous handles, as children expect).
 std::error_code create_pipe(std::size_t buffer_size, bool for_children, PipeHandles& out);
 std::error_code pipe_buffer_size(native_handle_type h, std::size_t& size);
+// `h` as an event loop can wait on it (a POSIX descriptor), else invalid.
+native_handle_type pollable_descriptor(native_handle_type h) noexcept;
 // Blocks until at least one byte; errc::end_of_stream when every writer is gone.
 std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec);

@@ -278,7 +278,7 @@ public:
 
     // Every fake client is on this computer (ERROR_PIPE_LOCAL, with a client or without).
     EventSource event_source(ChannelEvent) override {
-        return {invalid_native_handle, [state = &net()](std::function<void()> call) { state->watch(std::move(call)); }};
+        return watch_source(net());
     }
     std::string client_computer_name(std::error_code& ec) override { return fail(ec, errc::pipe_local), std::string(); }
 

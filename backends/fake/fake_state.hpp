@@ -53,6 +53,11 @@ struct FakeState {
     }
 };
 
+// What the asynchronous layer waits on: the next change of `state`.
+inline EventSource watch_source(FakeState& state) {
+    return {invalid_native_handle, false, [s = &state](std::function<void()> call) { s->watch(std::move(call)); }};
+}
+
 struct Message {
     std::vector<std::byte> data;
     std::size_t read = 0;

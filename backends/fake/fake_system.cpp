@@ -104,6 +104,9 @@ public:
         std::lock_guard lock(host_.network->mutex);
         slot_.read_timeout = timeout;
     }
+    EventSource event_source() override {
+        return watch_source(*host_.network);
+    }
     void cancel() noexcept override {
         std::lock_guard lock(host_.network->mutex);
         ++slot_.cancels;
@@ -216,6 +219,7 @@ public:
         net_.notify();
     }
     bool is_open() const noexcept override { return s_ != nullptr; }
+    EventSource readable_source() const override { return watch_source(net_); }
 
 private:
     FakeState& net_;
@@ -255,6 +259,7 @@ public:
         net_.notify();
     }
     bool is_open() const noexcept override { return s_ != nullptr; }
+    EventSource writable_source() const override { return watch_source(net_); }
 
 private:
     // One timeout for every wait of a write.

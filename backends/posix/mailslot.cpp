@@ -394,15 +394,17 @@ std::error_code send(MailslotWriter& w, std::span<const std::byte> message, cons
         // A blocking send bounded by SO_SNDTIMEO: one system call per message,
         // where a non-blocking one would need send + poll + send whenever the
         // reader's queue is full. The option is set again only when the
-        // timeout changes by more than a few milliseconds.
+        // timeout changes by more than a few milliseconds. No time at all
+        // (the asynchronous layer's try) is a send that does not wait.
+        const bool at_once = deadline.expired();
         const std::int64_t wanted = deadline.is_forever() ? 0 : std::max<std::int64_t>(deadline.remaining_ms(), 1);
-        if (w.send_timeout_ms < 0 || std::abs(wanted - w.send_timeout_ms) > 5 || (wanted == 0) != (w.send_timeout_ms == 0)) {
+        if (!at_once && (w.send_timeout_ms < 0 || std::abs(wanted - w.send_timeout_ms) > 5 || (wanted == 0) != (w.send_timeout_ms == 0))) {
             const timeval tv{static_cast<time_t>(wanted / 1000), static_cast<suseconds_t>(wanted % 1000 * 1000)};
             if (::setsockopt(w.fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv) < 0) return posix::last_error();
             w.send_timeout_ms = wanted;
         }
         for (;;) {
-            if (::send(w.fd, message.data(), message.size(), MSG_NOSIGNAL) >= 0) return {};
+            if (::send(w.fd, message.data(), message.size(), MSG_NOSIGNAL | (at_once ? MSG_DONTWAIT : 0)) >= 0) return {};
             if (errno == EINTR) continue;
             if (errno == EMSGSIZE) return errc::message_too_large;
             // The reader has gone (the first send after it says ECONNREFUSED,

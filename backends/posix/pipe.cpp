@@ -45,6 +45,8 @@ std::error_code pipe_buffer_size(native_handle_type h, std::size_t& size) {
 #endif
 }
 
+native_handle_type pollable_descriptor(native_handle_type h) noexcept { return h; }
+
 std::size_t read(native_handle_type h, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec) {
     const int fd = static_cast<int>(h);

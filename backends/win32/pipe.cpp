@@ -62,6 +62,9 @@ std::error_code pipe_buffer_size(native_handle_type native, std::size_t& size) {
     return {};
 }
 
+// A handle is not waited on by a reactor: the asynchronous layer looks again instead.
+native_handle_type pollable_descriptor(native_handle_type) noexcept { return invalid_native_handle; }
+
 std::size_t read(native_handle_type native, std::span<std::byte> buffer, const Deadline& deadline,
                  std::error_code& ec) {
     const HANDLE h = win32::as_handle(native);

@@ -58,6 +58,8 @@ public:
     virtual MailslotInfo info(std::error_code& ec) = 0;
     virtual void set_read_timeout(Timeout timeout, std::error_code& ec) = 0;
     virtual void cancel() noexcept = 0;
+    // What an event loop waits on before it receives again (pipeslot/asio/).
+    virtual EventSource event_source() { return {}; }
 };
 
 class PIPESLOT_API BroadcasterBackend {

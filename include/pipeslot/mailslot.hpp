@@ -3,6 +3,7 @@
 // reader, one host's, or every host's on the network (\\*\mailslot\NAME).
 #pragma once
 
+#include <pipeslot/event_source.hpp>
 #include <pipeslot/export.hpp>
 #include <pipeslot/name.hpp>
 #include <pipeslot/timeout.hpp>
@@ -73,6 +74,8 @@ public:
     void cancel() noexcept;
     void close() noexcept;
     bool is_open() const noexcept { return impl_ != nullptr; }
+    // What an event loop waits on before it receives again (pipeslot/asio/).
+    EventSource event_source() const;
 
 private:
     bool check_open(std::error_code& ec) const;

@@ -50,6 +50,7 @@ public:
     std::size_t read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override;
     void close() noexcept override { close_handle(); }
     bool is_open() const noexcept override { return handle_ != invalid_native_handle; }
+    EventSource readable_source() const override;
 };
 
 class PIPESLOT_API PipeWriteEnd final : public PipeEnd, public ByteWriter {
@@ -59,6 +60,7 @@ public:
     std::size_t write(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override;
     void close() noexcept override { close_handle(); }
     bool is_open() const noexcept override { return handle_ != invalid_native_handle; }
+    EventSource writable_source() const override;
 };
 
 struct PIPESLOT_API Pipe {

@@ -2,6 +2,7 @@
 // test can hand it a mock or a fake instead of a real pipe end.
 #pragma once
 
+#include <pipeslot/event_source.hpp>
 #include <pipeslot/export.hpp>
 #include <pipeslot/timeout.hpp>
 
@@ -24,6 +25,9 @@ public:
 
     virtual void close() noexcept = 0;
     virtual bool is_open() const noexcept = 0;
+    // What an event loop waits on before it reads again (pipeslot/asio/);
+    // none: the loop looks again a little later.
+    virtual EventSource readable_source() const { return {}; }
 };
 
 class PIPESLOT_API ByteWriter {
@@ -38,6 +42,8 @@ public:
 
     virtual void close() noexcept = 0;
     virtual bool is_open() const noexcept = 0;
+    // What an event loop waits on before it writes again (pipeslot/asio/).
+    virtual EventSource writable_source() const { return {}; }
 };
 
 }  // namespace pipeslot

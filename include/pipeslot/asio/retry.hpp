@@ -112,7 +112,10 @@ public:
             wait_->descriptor.emplace(executor_);
             std::error_code ec;
             wait_->descriptor->assign(static_cast<int>(source.descriptor), ec);
-            if (!ec) return wait_->descriptor->async_wait(net::posix::descriptor_base::wait_read, std::move(self));
+            if (!ec)
+                return wait_->descriptor->async_wait(source.writable ? net::posix::descriptor_base::wait_write
+                                                                     : net::posix::descriptor_base::wait_read,
+                                                     std::move(self));
             wait_->descriptor.reset();
         }
 #endif
