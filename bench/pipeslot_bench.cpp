@@ -197,8 +197,12 @@ Figure scaled(Kind k, const std::string& address, int clients, bool connect_firs
     return {total / duration<double>(steady_clock::now() - start).count()};
 }
 
-// The asynchronous rows: `clients` connections on one client loop (bench::loop_clients).
+// The asynchronous rows: `clients` connections on one client loop
+// (bench::loop_clients); the synchronous MessageChannel next to them, a
+// thread per client (one: round_trips(), as the MessageChannel rows).
 Figure looped(Kind k, const std::string& address, int clients) {
+    if (k == Kind::channel_pipeslot)
+        return clients == 1 ? round_trips(*bench::connect_link(k, address), 64) : scaled(k, address, clients, true);
     auto f = bench::loop_clients(k, address, clients, 64, seconds_per_run);
     if (f.latencies_us.empty() || f.seconds <= 0) throw std::runtime_error(std::string(bench::kind_name(k)) + ": no round trip");
     std::sort(f.latencies_us.begin(), f.latencies_us.end());
@@ -450,7 +454,9 @@ int main(int argc, char** argv) {
     // raw Asio. The last row is 1,000 async clients of one server thread next
     // to the synchronous PipeServer (64 instances, 64 threads) and 64 client
     // threads, both timed from when every client has connected: >= 0.9.
-    const std::vector<Kind> async_peers = {Kind::uv_pipe};
+    // Peers: libuv (its loop on each side) and, where its 64-instance server
+    // can take every client, the synchronous MessageChannel (a thread each).
+    const std::vector<Kind> async_peers = {Kind::uv_pipe, Kind::channel_pipeslot}, many_peers = {Kind::uv_pipe};
     const auto loop_of = [](int clients) {
         return [clients](Kind k, Server&, const std::string& a) { return looped(k, a, clients); };
     };
@@ -464,7 +470,7 @@ int main(int argc, char** argv) {
         {"async 64 B round trips, 64 clients, one server thread", "rt/s", Kind::async_pipeslot, Kind::asio_raw, async_peers,
          0, Metric::rate, loop_of(64)},
         {"async 64 B round trips, 1,000 clients, one server thread", "rt/s", Kind::async_pipeslot, Kind::asio_raw,
-         async_peers, 0, Metric::rate, loop_of(1000)},
+         many_peers, 0, Metric::rate, loop_of(1000)},
         {"async 1,000 clients 1 thread / sync 64 clients 64 threads", "rt/s", Kind::async_pipeslot,
          Kind::channel_pipeslot, {}, 0.9, Metric::rate,
          [](Kind k, Server&, const std::string& a) {
@@ -509,22 +515,27 @@ int main(int argc, char** argv) {
     std::printf("(%d pairs of %.1f s runs per case; the ratio is the median of pipeslot/raw over the pairs; '!' marks a missed target)\n",
                 pairs, seconds_per_run);
 
+    // The CSV's and the plot's peer columns: the peers above, then any other a row has.
+    std::vector<Kind> all_peers = peers;
+    for (const auto& c : cases)
+        for (Kind p : c.peers)
+            if (std::find(all_peers.begin(), all_peers.end(), p) == all_peers.end()) all_peers.push_back(p);
     if (!csv_path.empty()) {
         std::ofstream csv(csv_path);
         csv << "case,unit,pipeslot,raw,ratio,target,lower_is_better";
-        for (Kind p : peers) csv << "," << bench::kind_name(p);
+        for (Kind p : all_peers) csv << "," << bench::kind_name(p);
         csv << "\n";
         for (const auto& r : rows) {
             csv << '"' << r.name << "\"," << r.unit << "," << r.pipeslot << "," << r.raw << "," << r.ratio << ","
                 << r.target << "," << r.lower_is_better;
-            for (Kind p : peers) {
+            for (Kind p : all_peers) {
                 const auto it = r.peers.find(bench::kind_name(p));
                 csv << "," << (it == r.peers.end() ? std::string() : it->second < 0 ? "absent" : std::to_string(it->second / r.raw));
             }
             csv << "\n";
         }
     }
-    if (!plot_path.empty()) plot(rows, peers, plot_path);
+    if (!plot_path.empty()) plot(rows, all_peers, plot_path);
     ::unlink(psk_file.c_str());
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -300,7 +301,10 @@ int serve_uv(const std::string& path) {
     uv_loop_t* loop = uv_default_loop();
     uv_pipe_t server;
     uv_pipe_init(loop, &server, 0);
-    if (uv_pipe_bind(&server, path.c_str()) != 0 || uv_listen(reinterpret_cast<uv_stream_t*>(&server), 128, on_connection) != 0)
+    // The backlog as raw Asio's (the system's largest, SOMAXCONN): the 1,000
+    // clients of an asynchronous row connect at once, and a non-blocking
+    // connect to a full AF_UNIX backlog fails (EAGAIN) where a blocking one waits.
+    if (uv_pipe_bind(&server, path.c_str()) != 0 || uv_listen(reinterpret_cast<uv_stream_t*>(&server), SOMAXCONN, on_connection) != 0)
         return 1;
     std::fprintf(stderr, "ready\n");
     uv_run(loop, UV_RUN_DEFAULT);
