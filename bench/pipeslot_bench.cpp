@@ -197,6 +197,7 @@ Figure scaled(Kind k, const std::string& address, int clients, bool connect_firs
     return {total / duration<double>(steady_clock::now() - start).count()};
 }
 
+#if BENCH_HAVE_ASIO
 // The asynchronous rows: `clients` connections on one client loop
 // (bench::loop_clients); the synchronous MessageChannel next to them, a
 // thread per client (one: round_trips(), as the MessageChannel rows).
@@ -208,6 +209,7 @@ Figure looped(Kind k, const std::string& address, int clients) {
     std::sort(f.latencies_us.begin(), f.latencies_us.end());
     return {f.round_trips / f.seconds, f.latencies_us[f.latencies_us.size() / 2], f.latencies_us[f.latencies_us.size() * 99 / 100]};
 }
+#endif
 
 // --- cases ---------------------------------------------------------------------------
 

@@ -83,9 +83,13 @@ std::size_t read(native_handle_type native, std::span<std::byte> buffer, const D
 std::size_t write(native_handle_type native, std::span<const std::byte> data, const Deadline& deadline,
                   std::error_code& ec) {
     const HANDLE h = win32::as_handle(native);
+    // No time to wait (the asynchronous layer's try): pieces of a page, so
+    // that what the buffer has room for goes in and is counted, where one
+    // larger write would wait for the reader and be cancelled.
+    const std::size_t piece = deadline.expired() ? 4096 : max_io_chunk;
     std::size_t done = 0;
     while (done < data.size()) {
-        const auto chunk = static_cast<DWORD>(std::min<std::size_t>(data.size() - done, max_io_chunk));
+        const auto chunk = static_cast<DWORD>(std::min<std::size_t>(data.size() - done, piece));
         const auto r = win32::overlapped_io(
             h, deadline, [&](OVERLAPPED* ov) { return WriteFile(h, data.data() + done, chunk, nullptr, ov); });
         done += r.bytes;
