@@ -113,6 +113,20 @@ std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeou
     return impl_->send(data, timeout, ec);
 }
 
+std::size_t MessageChannel::send_waiting(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) {
+    ec.clear();
+    if (!check_open(ec)) return 0;
+    if (!timeout.is_valid()) {
+        ec = errc::invalid_argument;
+        return 0;
+    }
+    if (data.size() > max_message_size) {
+        ec = errc::message_too_large;
+        return 0;
+    }
+    return impl_->send_waiting(data, timeout, ec);
+}
+
 std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeout) {
     return detail::or_throw("send", [&](std::error_code& ec) { return send(data, timeout, ec); });
 }

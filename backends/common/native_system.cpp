@@ -19,6 +19,9 @@ public:
     std::size_t send(std::span<const std::byte> d, Timeout t, std::error_code& ec) override {
         return platform::send(*c_, d, detail::Deadline(t), ec);
     }
+    std::size_t send_waiting(std::span<const std::byte> d, Timeout t, std::error_code& ec) override {
+        return platform::send_waiting(*c_, d, detail::Deadline(t), ec);
+    }
     std::size_t send_messages(std::span<const std::span<const std::byte>> m, Timeout t, std::error_code& ec) override {
         return platform::send_messages(*c_, m, detail::Deadline(t), ec);
     }

@@ -91,6 +91,8 @@ std::error_code disconnect(Channel& c);
 std::error_code flush(Channel& c);
 std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& deadline, std::error_code& ec);
 std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec);
+// send() as in WaitMode::wait whatever the channel's mode (Win32: not_supported on a nowait handle).
+std::size_t send_waiting(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec);
 // Returns how many messages were sent whole.
 std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
                           std::error_code& ec);

@@ -114,6 +114,9 @@ public:
     std::size_t send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override {
         return send_in(data, timeout, wait_mode_, ec);
     }
+    std::size_t send_waiting(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) override {
+        return send_in(data, timeout, WaitMode::wait, ec);
+    }
 
     std::size_t send_in(std::span<const std::byte> data, Timeout timeout, WaitMode mode, std::error_code& ec) {
         std::unique_lock lock(net().mutex);

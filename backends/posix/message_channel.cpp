@@ -569,6 +569,10 @@ std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& de
     return send_in(c, data, deadline, c.wait_mode, ec);
 }
 
+std::size_t send_waiting(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+    return send_in(c, data, deadline, WaitMode::wait, ec);
+}
+
 std::size_t send_messages(Channel& c, std::span<const std::span<const std::byte>> messages, const Deadline& deadline,
                           std::error_code& ec) {
     const auto ticket = c.canceller.ticket();

@@ -268,6 +268,15 @@ std::size_t receive(Channel& c, std::span<std::byte> buffer, const Deadline& dea
     }
 }
 
+// PIPE_NOWAIT belongs to the handle: a write on it cannot wait.
+std::size_t send_waiting(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
+    if (c.wait_mode == WaitMode::nowait) {
+        ec = errc::not_supported;
+        return 0;
+    }
+    return send(c, data, deadline, ec);
+}
+
 std::size_t send(Channel& c, std::span<const std::byte> data, const Deadline& deadline, std::error_code& ec) {
     if (!c.can_write) {
         ec = errc::access_denied;

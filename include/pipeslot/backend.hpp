@@ -39,6 +39,10 @@ public:
     virtual std::int64_t client_process_id(std::error_code& ec) = 0;
     // For event loops (pipeslot/asio): by default none, and the loop polls.
     virtual EventSource event_source(ChannelEvent) { return {}; }
+    // send() in wait mode whatever this end's mode (see MessageChannel::send_waiting).
+    virtual std::size_t send_waiting(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) {
+        return send(data, timeout, ec);
+    }
 };
 
 // The server's end of one instance.

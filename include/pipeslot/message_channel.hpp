@@ -193,6 +193,11 @@ public:
     // What an event loop waits on before it tries again an operation that,
     // in WaitMode::nowait, found nothing to do (pipeslot/asio/).
     EventSource event_source(ChannelEvent event) const;
+    // As send(), but waiting as in WaitMode::wait whatever this end's mode,
+    // as TransactNamedPipe's write does: for the asynchronous layer's
+    // messages larger than the quota, sent from a thread of their own.
+    // Win32 cannot wait on a PIPE_NOWAIT handle: not_supported there.
+    std::size_t send_waiting(std::span<const std::byte> data, Timeout timeout, std::error_code& ec);
 
     // ByteReader / ByteWriter: receive and send.
     std::size_t read(std::span<std::byte> buffer, Timeout timeout, std::error_code& ec) override {

@@ -263,6 +263,43 @@ TEST(AsyncConformance, OpeningANameWithoutAnInstanceIsNotFound) {
     });
 }
 
+template <class Sender, class Receiver>
+asio::awaitable<void> send_one_large(asio::any_io_executor ex, Sender& sender, Receiver& receiver,
+                                     std::vector<std::byte> big) {
+    std::error_code send_ec;
+    std::size_t sent = 0;
+    bool send_done = false;
+    sender.async_send(big, [&](std::error_code ec, std::size_t n) {
+        send_ec = ec;
+        sent = n;
+        send_done = true;
+    });
+    auto [ec, got] = co_await receiver.async_receive_message(no_throw, 2 << 20);
+    EXPECT_FALSE(ec) << ec.message();
+    EXPECT_EQ(got, big);
+    asio::steady_timer settle(ex);
+    for (int i = 0; i < 2000 && !send_done; ++i) {
+        settle.expires_after(1ms);
+        co_await settle.async_wait(no_throw);
+    }
+    EXPECT_TRUE(send_done);
+    EXPECT_FALSE(send_ec) << send_ec.message();
+    EXPECT_EQ(sent, big.size());
+}
+
+// An overlapped WriteFile larger than the pipe's buffer waits for the reader
+// and completes whole; so does async_send, both ways.
+TEST(AsyncConformance, AMessageLargerThanTheQuotaGoesWhole) {
+#ifdef _WIN32
+    if (!using_fake()) GTEST_SKIP() << "the Win32 backend's PIPE_NOWAIT handles cannot wait (not_supported) until its overlapped path";
+#endif
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-large");
+        co_await send_one_large(ex, client, server, pattern_bytes(1 << 20));
+        co_await send_one_large(ex, server, client, pattern_bytes(3 << 19));
+    });
+}
+
 TEST(AsyncConformance, CallbacksAndFuturesToo) {
     const auto name = unique_pipe_name("async-future");
     asio::io_context io;

@@ -87,31 +87,58 @@ public:
     }
 
     // One message (bytes, on a byte pipe), sent whole once the pipe's quota
-    // has room for it. Completes with void(std::error_code, std::size_t).
+    // has room for it. One larger than the quota, which no non-blocking
+    // write can take, is sent by a thread of its own that waits as a
+    // blocking send does (Win32 cannot: not_supported, until its overlapped
+    // path). Completes with void(std::error_code, std::size_t).
     template <class Token>
     auto async_send(std::span<const std::byte> data, Token&& token) {
-        return detail::async_retry<std::size_t>(
-            executor_, core_->pending,
-            [core = core_.get(), data](std::error_code& ec) -> std::optional<std::size_t> {
-                const auto n = core->channel.send(data, Timeout::none(), ec);
-                if (!ec && n == 0 && !data.empty()) return std::nullopt;  // no room yet
-                return n;
+        return net::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [core = core_.get(), ex = executor_, data](auto handler) {
+                if (data.size() > core->largest_at_once()) {
+                    return core->send_blocking(ex, std::move(handler), [core, data](std::error_code& ec) {
+                        return core->channel.send_waiting(data, Timeout::forever(), ec);
+                    });
+                }
+                detail::async_retry<std::size_t>(
+                    ex, core->pending,
+                    [core, data](std::error_code& ec) -> std::optional<std::size_t> {
+                        const auto n = core->channel.send(data, Timeout::none(), ec);
+                        if (!ec && n == 0 && !data.empty()) return std::nullopt;  // no room yet
+                        return n;
+                    },
+                    no_event(core), std::move(handler));
             },
-            no_event(), std::forward<Token>(token));
+            token);
     }
 
     // Several messages in order, each whole; completes with how many were sent.
     template <class Token>
     auto async_send_messages(std::span<const std::span<const std::byte>> messages, Token&& token) {
-        auto sent = std::make_shared<std::size_t>(0);
-        return detail::async_retry<std::size_t>(
-            executor_, core_->pending,
-            [core = core_.get(), messages, sent](std::error_code& ec) -> std::optional<std::size_t> {
-                *sent += core->channel.send_messages(messages.subspan(*sent), Timeout::none(), ec);
-                if (!ec && *sent < messages.size()) return std::nullopt;
-                return *sent;
+        return net::async_initiate<Token, void(std::error_code, std::size_t)>(
+            [core = core_.get(), ex = executor_, messages](auto handler) {
+                for (const auto& m : messages) {
+                    if (m.size() <= core->largest_at_once()) continue;
+                    return core->send_blocking(ex, std::move(handler), [core, messages](std::error_code& ec) {
+                        std::size_t sent = 0;
+                        while (sent < messages.size() && !ec) {
+                            core->channel.send_waiting(messages[sent], Timeout::forever(), ec);
+                            if (!ec) ++sent;
+                        }
+                        return sent;
+                    });
+                }
+                auto sent = std::make_shared<std::size_t>(0);
+                detail::async_retry<std::size_t>(
+                    ex, core->pending,
+                    [core, messages, sent](std::error_code& ec) -> std::optional<std::size_t> {
+                        *sent += core->channel.send_messages(messages.subspan(*sent), Timeout::none(), ec);
+                        if (!ec && *sent < messages.size()) return std::nullopt;
+                        return *sent;
+                    },
+                    no_event(core), std::move(handler));
             },
-            no_event(), std::forward<Token>(token));
+            token);
     }
 
     // One request and its reply, as TransactNamedPipe: this end in message
@@ -142,10 +169,15 @@ public:
     }
 
     // Ends every pending operation of this channel with errc::cancelled.
-    void cancel() { core_->pending.cancel_all(); }
+    void cancel() {
+        core_->pending.cancel_all();
+        if (core_->blocking > 0) core_->channel.cancel();
+    }
+    // A send on a thread of its own still under way: the channel closes when it is done.
     void close() {
         cancel();
-        core_->channel.close();
+        if (core_->blocking > 0) core_->close_when_idle = true;
+        else core_->channel.close();
     }
 
 protected:
@@ -155,21 +187,49 @@ protected:
     auto arrivals() {
         return [core = core_.get()] { return core->channel.event_source(ChannelEvent::client_arrived); };
     }
-    // Room in the quota has no descriptor: the fake says when it changes, else it is polled.
-    auto no_event() {
-        return [core = core_.get()] {
-            auto source = core->channel.event_source(ChannelEvent::readable);
-            source.descriptor = invalid_native_handle;
-            return source;
-        };
-    }
 
     // On the heap, so that moving the object leaves its pending operations' state in place.
     struct Core {
         explicit Core(Channel c) : channel(std::move(c)) {}
         Channel channel;
         detail::PendingWaits pending;
+        int blocking = 0;  // sends on threads of their own (counted on the executor)
+        bool close_when_idle = false;
+        std::size_t at_once_limit = 0;
+
+        // The largest message a non-blocking write can ever take: the
+        // reading end's quota (within what a socket buffer holds).
+        std::size_t largest_at_once() {
+            if (at_once_limit == 0) {
+                std::error_code ec;
+                const auto info = channel.info(ec);
+                const auto quota = info.is_server ? info.out_buffer_size : info.in_buffer_size;
+                at_once_limit = std::min<std::size_t>(ec || quota == 0 ? 65536 : quota, 128 * 1024);
+            }
+            return at_once_limit;
+        }
+
+        template <class Handler, class Work>
+        void send_blocking(const net::any_io_executor& ex, Handler handler, Work work) {
+            ++blocking;
+            detail::run_blocking<std::size_t>(
+                ex,
+                detail::adapt(std::move(handler), ex,
+                              [this](auto& h, std::error_code ec, std::size_t n) {
+                                  if (--blocking == 0 && close_when_idle) channel.close();
+                                  std::move(h)(ec, n);
+                              }),
+                std::move(work), [this] { channel.cancel(); });
+        }
     };
+    // Room in the quota has no descriptor: the fake says when it changes, else it is polled.
+    static auto no_event(Core* core) {
+        return [core] {
+            auto source = core->channel.event_source(ChannelEvent::readable);
+            source.descriptor = invalid_native_handle;
+            return source;
+        };
+    }
     executor_type executor_;
     std::unique_ptr<Core> core_;
 };

@@ -23,6 +23,7 @@
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <thread>
 #include <vector>
 
 namespace pipeslot::async {
@@ -165,6 +166,26 @@ auto adapt(Handler handler, const net::any_io_executor& ex, Convert convert) {
         slot, net::bind_executor(executor, [handler = std::move(handler), convert](auto&&... args) mutable {
             convert(handler, std::forward<decltype(args)>(args)...);
         }));
+}
+
+// Runs `work(ec)`, a call that blocks, on a thread of its own, and completes
+// `handler` with its result on the executor; a cancellation request calls
+// `cancel()` from the executor. For what no non-blocking call can do.
+template <class Result, class Handler, class Work, class Cancel>
+void run_blocking(const net::any_io_executor& ex, Handler handler, Work work, Cancel cancel) {
+    auto slot = net::get_associated_cancellation_slot(handler);
+    if (slot.is_connected()) slot.assign([cancel](net::cancellation_type) { cancel(); });
+    auto completion_executor = net::get_associated_executor(handler, ex);
+    std::thread([handler = std::move(handler), work = std::move(work), ex = completion_executor,
+                 busy = net::make_work_guard(ex)]() mutable {
+        std::error_code ec;
+        Result result = work(ec);
+        net::post(ex, [handler = std::move(handler), ec, result = std::move(result)]() mutable {
+            auto slot = net::get_associated_cancellation_slot(handler);
+            if (slot.is_connected()) slot.clear();
+            std::move(handler)(ec, std::move(result));
+        });
+    }).detach();
 }
 
 template <class Result, class Token, class Attempt, class Source>
