@@ -300,6 +300,57 @@ TEST(AsyncConformance, AMessageLargerThanTheQuotaGoesWhole) {
     });
 }
 
+// FlushFileBuffers returns once the other end has read everything.
+TEST(AsyncConformance, AFlushWaitsUntilThePeerHasReadEverything) {
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-flush");
+        co_await client.async_send(bytes_of("unread"), asio::use_awaitable);
+        std::error_code flush_ec;
+        bool flushed = false;
+        client.async_flush([&](std::error_code ec) {
+            flush_ec = ec;
+            flushed = true;
+        });
+        asio::steady_timer later(ex, 30ms);
+        co_await later.async_wait(asio::use_awaitable);
+        EXPECT_FALSE(flushed);  // the server has not read it
+        auto message = co_await server.async_receive_message(asio::use_awaitable);
+        EXPECT_EQ(text_of(message), "unread");
+        for (int i = 0; i < 2000 && !flushed; ++i) {
+            later.expires_after(1ms);
+            co_await later.async_wait(no_throw);
+        }
+        EXPECT_TRUE(flushed);
+        EXPECT_FALSE(flush_ec) << flush_ec.message();
+        // Nothing unread: at once.
+        auto [again_ec] = co_await client.async_flush(no_throw);
+        EXPECT_FALSE(again_ec) << again_ec.message();
+    });
+}
+
+TEST(AsyncConformance, AFlushWhoseReaderClosesIsBrokenPipe) {
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-flush-closed");
+        co_await server.async_send(bytes_of("never read"), asio::use_awaitable);
+        std::error_code flush_ec;
+        bool flushed = false;
+        server.async_flush([&](std::error_code ec) {
+            flush_ec = ec;
+            flushed = true;
+        });
+        asio::steady_timer later(ex, 20ms);
+        co_await later.async_wait(asio::use_awaitable);
+        EXPECT_FALSE(flushed);
+        client.close();
+        for (int i = 0; i < 4000 && !flushed; ++i) {
+            later.expires_after(1ms);
+            co_await later.async_wait(no_throw);
+        }
+        EXPECT_TRUE(flushed);
+        EXPECT_EQ(flush_ec, errc::broken_pipe);  // ERROR_BROKEN_PIPE
+    });
+}
+
 TEST(AsyncConformance, CallbacksAndFuturesToo) {
     const auto name = unique_pipe_name("async-future");
     asio::io_context io;

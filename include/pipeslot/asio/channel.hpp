@@ -96,7 +96,7 @@ public:
         return net::async_initiate<Token, void(std::error_code, std::size_t)>(
             [core = core_.get(), ex = executor_, data](auto handler) {
                 if (data.size() > core->largest_at_once()) {
-                    return core->send_blocking(ex, std::move(handler), [core, data](std::error_code& ec) {
+                    return core->call_blocking(ex, std::move(handler), [core, data](std::error_code& ec) {
                         return core->channel.send_waiting(data, Timeout::forever(), ec);
                     });
                 }
@@ -119,7 +119,7 @@ public:
             [core = core_.get(), ex = executor_, messages](auto handler) {
                 for (const auto& m : messages) {
                     if (m.size() <= core->largest_at_once()) continue;
-                    return core->send_blocking(ex, std::move(handler), [core, messages](std::error_code& ec) {
+                    return core->call_blocking(ex, std::move(handler), [core, messages](std::error_code& ec) {
                         std::size_t sent = 0;
                         while (sent < messages.size() && !ec) {
                             core->channel.send_waiting(messages[sent], Timeout::forever(), ec);
@@ -168,12 +168,31 @@ public:
             readable(), std::forward<Token>(token));
     }
 
+    // FlushFileBuffers: completes once the other end has read everything
+    // sent (errc::broken_pipe if it closed first, not_connected if this
+    // server end was disconnected). No system reports that as an event: it
+    // waits on a thread of its own, cancellable. void(std::error_code).
+    template <class Token>
+    auto async_flush(Token&& token) {
+        return net::async_initiate<Token, void(std::error_code)>(
+            [core = core_.get(), ex = executor_](auto handler) {
+                core->call_blocking(ex,
+                                    detail::adapt(std::move(handler), ex,
+                                                  [](auto& h, std::error_code ec, std::size_t) { std::move(h)(ec); }),
+                                    [core](std::error_code& ec) {
+                                        core->channel.flush(ec);
+                                        return std::size_t{0};
+                                    });
+            },
+            token);
+    }
+
     // Ends every pending operation of this channel with errc::cancelled.
     void cancel() {
         core_->pending.cancel_all();
         if (core_->blocking > 0) core_->channel.cancel();
     }
-    // A send on a thread of its own still under way: the channel closes when it is done.
+    // A call on a thread of its own still under way: the channel closes when it is done.
     void close() {
         cancel();
         if (core_->blocking > 0) core_->close_when_idle = true;
@@ -193,7 +212,7 @@ protected:
         explicit Core(Channel c) : channel(std::move(c)) {}
         Channel channel;
         detail::PendingWaits pending;
-        int blocking = 0;  // sends on threads of their own (counted on the executor)
+        int blocking = 0;  // calls on threads of their own (counted on the executor)
         bool close_when_idle = false;
         std::size_t at_once_limit = 0;
 
@@ -210,7 +229,7 @@ protected:
         }
 
         template <class Handler, class Work>
-        void send_blocking(const net::any_io_executor& ex, Handler handler, Work work) {
+        void call_blocking(const net::any_io_executor& ex, Handler handler, Work work) {
             ++blocking;
             detail::run_blocking<std::size_t>(
                 ex,
