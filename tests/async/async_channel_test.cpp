@@ -351,6 +351,83 @@ TEST(AsyncConformance, AFlushWhoseReaderClosesIsBrokenPipe) {
     });
 }
 
+// PeekNamedPipe never waits: the synchronous call, on the async channel's pipe.
+TEST(AsyncConformance, PeekSeesAMessageWithoutTakingIt) {
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-peek");
+        co_await client.async_send(bytes_of("peek at me"), asio::use_awaitable);
+        std::byte first[4];
+        std::error_code ec;
+        PeekResult peeked;
+        asio::steady_timer later(ex);
+        for (int i = 0; i < 2000 && peeked.total_available == 0 && !ec; ++i) {
+            peeked = server.channel().peek(first, ec);
+            if (peeked.total_available > 0) break;
+            later.expires_after(1ms);
+            co_await later.async_wait(no_throw);
+        }
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(peeked.copied, 4u);
+        EXPECT_EQ(peeked.total_available, 10u);
+        EXPECT_EQ(peeked.left_in_message, 6u);
+        auto message = co_await server.async_receive_message(asio::use_awaitable);
+        EXPECT_EQ(text_of(message), "peek at me");
+    });
+}
+
+// DisconnectNamedPipe: the client's pending read fails with
+// ERROR_PIPE_NOT_CONNECTED, and the instance accepts the next client.
+TEST(AsyncConformance, ADisconnectEndsTheClientsReceiveAndTheInstanceAcceptsAgain) {
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        const auto name = unique_pipe_name("async-disconnect");
+        ServerOptions one;
+        one.max_instances = 1;
+        AsyncInstance instance(ex, create_instance(name, one));
+        auto [open_ec, client] = co_await async::async_open(ex, ipc(), name, at_once, no_throw);
+        EXPECT_FALSE(open_ec) << open_ec.message();
+        co_await instance.async_accept(no_throw);
+        std::error_code receive_ec;
+        bool received = false;
+        std::byte buffer[16];
+        client.async_receive(buffer, [&](std::error_code ec, std::size_t) {
+            receive_ec = ec;
+            received = true;
+        });
+        asio::steady_timer later(ex, 20ms);
+        co_await later.async_wait(no_throw);
+        EXPECT_FALSE(received);
+        std::error_code ec;
+        instance.channel().disconnect(ec);
+        EXPECT_FALSE(ec) << ec.message();
+        for (int i = 0; i < 2000 && !received; ++i) {
+            later.expires_after(1ms);
+            co_await later.async_wait(no_throw);
+        }
+        EXPECT_TRUE(received);
+        EXPECT_EQ(receive_ec, errc::not_connected);
+        // The same instance serves the next client.
+        bool accepted = false;
+        std::error_code accept_ec;
+        instance.async_accept([&](std::error_code e) {
+            accept_ec = e;
+            accepted = true;
+        });
+        ClientOptions patient;
+        patient.wait = generous;
+        auto [next_ec, next] = co_await async::async_open(ex, ipc(), name, patient, no_throw);
+        EXPECT_FALSE(next_ec) << next_ec.message();
+        for (int i = 0; i < 2000 && !accepted; ++i) {
+            later.expires_after(1ms);
+            co_await later.async_wait(no_throw);
+        }
+        EXPECT_TRUE(accepted);
+        EXPECT_FALSE(accept_ec) << accept_ec.message();
+        co_await next.async_send(bytes_of("next client"), asio::use_awaitable);
+        auto message = co_await instance.async_receive_message(asio::use_awaitable);
+        EXPECT_EQ(text_of(message), "next client");
+    });
+}
+
 TEST(AsyncConformance, CallbacksAndFuturesToo) {
     const auto name = unique_pipe_name("async-future");
     asio::io_context io;
