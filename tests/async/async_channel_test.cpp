@@ -300,6 +300,41 @@ TEST(AsyncConformance, AMessageLargerThanTheQuotaGoesWhole) {
     });
 }
 
+// A message larger than the socket's buffer arrives in parts; a receive with
+// room for it has it whole, as ReadFile does (more_data only for a full buffer).
+TEST(AsyncConformance, AReceiveWithRoomTakesALargeMessageWhole) {
+#ifdef _WIN32
+    if (!using_fake()) GTEST_SKIP() << "the Win32 backend's PIPE_NOWAIT handles cannot wait (not_supported) until its overlapped path";
+#endif
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-large-receive");
+        const auto big = pattern_bytes(3 << 19);
+        bool sent = false;
+        client.async_send(big, [&](std::error_code ec, std::size_t) {
+            EXPECT_FALSE(ec) << ec.message();
+            sent = true;
+        });
+        std::vector<std::byte> room(2 << 20);
+        auto [ec, n] = co_await server.async_receive(room, no_throw);
+        EXPECT_FALSE(ec) << ec.message();
+        EXPECT_EQ(n, big.size());
+        EXPECT_TRUE(n == big.size() && std::equal(big.begin(), big.end(), room.begin()));
+        std::vector<std::byte> small(1000);  // and one too large for its buffer: more_data, the buffer full
+        client.async_send(big, [&](std::error_code, std::size_t) {});
+        auto [part_ec, part] = co_await server.async_receive(small, no_throw);
+        EXPECT_EQ(part_ec, errc::more_data);
+        EXPECT_EQ(part, small.size());
+        asio::steady_timer settle(ex);
+        for (int i = 0; i < 2000 && !sent; ++i) {
+            settle.expires_after(1ms);
+            co_await settle.async_wait(no_throw);
+        }
+        auto [rest_ec, rest] = co_await server.async_receive_message(no_throw, 2 << 20);
+        EXPECT_FALSE(rest_ec) << rest_ec.message();
+        EXPECT_EQ(rest.size(), big.size() - small.size());
+    });
+}
+
 // FlushFileBuffers returns once the other end has read everything.
 TEST(AsyncConformance, AFlushWaitsUntilThePeerHasReadEverything) {
     run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {

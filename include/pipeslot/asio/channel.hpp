@@ -44,10 +44,8 @@ public:
     auto async_receive(std::span<std::byte> buffer, Token&& token) {
         return detail::async_retry<std::size_t>(
             executor_, core_->pending,
-            [core = core_.get(), buffer](std::error_code& ec) -> std::optional<std::size_t> {
-                const auto n = core->channel.receive(buffer, Timeout::none(), ec);
-                if (ec == errc::no_data) return std::nullopt;
-                return n;
+            [core = core_.get(), buffer, got = std::size_t{0}](std::error_code& ec) mutable {
+                return core->receive_into(buffer, got, ec);
             },
             readable(), std::forward<Token>(token));
     }
@@ -149,7 +147,8 @@ public:
         auto sent = std::make_shared<bool>(false);
         return detail::async_retry<std::size_t>(
             executor_, core_->pending,
-            [core = core_.get(), request, reply, sent](std::error_code& ec) -> std::optional<std::size_t> {
+            [core = core_.get(), request, reply, sent, got = std::size_t{0}](std::error_code& ec) mutable
+            -> std::optional<std::size_t> {
                 if (!*sent) {
                     const auto info = core->channel.info(ec);
                     if (ec) return 0;
@@ -161,9 +160,7 @@ public:
                     if (n == 0 && !request.empty()) return std::nullopt;
                     *sent = true;
                 }
-                const auto n = core->channel.receive(reply, Timeout::none(), ec);
-                if (ec == errc::no_data) return std::nullopt;
-                return n;
+                return core->receive_into(reply, got, ec);
             },
             readable(), std::forward<Token>(token));
     }
@@ -215,6 +212,21 @@ protected:
         int blocking = 0;  // calls on threads of their own (counted on the executor)
         bool close_when_idle = false;
         std::size_t at_once_limit = 0;
+
+        // One message into `buffer`, `got` bytes of it already there. A
+        // message still arriving comes from a non-blocking read in parts,
+        // each with more_data; as Windows, more_data only once the buffer is
+        // full, else the rest is waited for.
+        std::optional<std::size_t> receive_into(std::span<std::byte> buffer, std::size_t& got, std::error_code& ec) {
+            const auto n = channel.receive(buffer.subspan(got), Timeout::none(), ec);
+            got += n;
+            if (ec == errc::no_data) return std::nullopt;
+            if (ec == errc::more_data && got < buffer.size()) {
+                ec.clear();
+                return std::nullopt;
+            }
+            return got;
+        }
 
         // The largest message a non-blocking write can ever take: the
         // reading end's quota (within what a socket buffer holds).
