@@ -154,9 +154,16 @@ void wake_sleepers(FlowPage::Counters& c) noexcept {
 }  // namespace
 
 // A page as this process holds it: mapped in the area (or on the heap, unshared).
+// How many server pages of this process keep their descriptor once the
+// client has it, to offer the page again to that client's next connection:
+// beyond this, a connected instance holds none, so that thousands can be.
+constexpr int kept_descriptors_budget = 256;
+std::atomic<int> kept_descriptors{0};
+
 struct FlowPage::Mapping {
     Layout* layout = nullptr;
     int memfd = -1;  // the server's, to send again
+    bool counted = false;  // in kept_descriptors
     dev_t dev = 0;   // the client's key: the inode stays while mapped
     ino_t ino = 0;
     bool shared = true;
@@ -167,6 +174,7 @@ struct FlowPage::Mapping {
         if (!shared) delete layout;
         else if (layout) mapping_area().unmap(layout);
         if (memfd >= 0) ::close(memfd);
+        if (counted) kept_descriptors.fetch_sub(1);
     }
 };
 
@@ -245,7 +253,7 @@ std::error_code FlowPage::for_client(const std::shared_ptr<Spare>& spare, pid_t 
         std::lock_guard lock(spare->mutex);
         // Only to the process that had it, once it has let go: no other can write to it then.
         // A pid of 0 is a client in another pid namespace: it is not known who it is.
-        if (pid > 0 && spare->page && spare->pid == pid && spare->uid == uid &&
+        if (pid > 0 && spare->page && spare->page->memfd >= 0 && spare->pid == pid && spare->uid == uid &&
             spare->page->layout->client_let_go.load()) {
             page = std::move(spare->page);
             new (page->layout) Layout;  // as new for this connection
@@ -293,6 +301,18 @@ std::shared_ptr<FlowPage> FlowPage::unshared(bool is_server) {
     page->layout = new Layout;
     page->shared = false;
     return std::make_shared<FlowPage>(std::move(page), is_server);
+}
+
+void FlowPage::sent_to_client() noexcept {
+    auto& m = *mapping_;
+    if (!is_server_ || m.memfd < 0 || m.counted) return;
+    if (kept_descriptors.fetch_add(1) < kept_descriptors_budget) {
+        m.counted = true;
+        return;
+    }
+    kept_descriptors.fetch_sub(1);
+    ::close(m.memfd);  // the mapping stays; the page is not offered again
+    m.memfd = -1;
 }
 
 FlowPage::FlowPage(std::unique_ptr<Mapping> mapping, bool is_server) noexcept

@@ -32,6 +32,10 @@ public:
     // open reply (the page keeps it: do not close; -1 with an unshared page).
     static std::error_code for_client(const std::shared_ptr<Spare>& spare, pid_t pid, uid_t uid,
                                       std::shared_ptr<FlowPage>& out, int& memfd);
+    // The server, once that descriptor has gone with the open reply: kept
+    // while few pages keep theirs, else closed (the page is then not offered
+    // to the client's next connection).
+    void sent_to_client() noexcept;
     // The client: the page the server sent, once it is checked to be one
     // (sealed against shrinking, the right size), so no peer can make a
     // later access fault. Takes `memfd` in any case.

@@ -297,7 +297,9 @@ std::error_code accept(Channel& c, const Deadline& deadline) {
     if (c.wait_mode == WaitMode::nowait) return errc::pipe_listening;  // ConnectNamedPipe on a PIPE_NOWAIT end
     for (;;) {
         std::error_code ec;
-        if (!c.canceller.wait(c.registration.doorbell(), POLLIN, ticket, deadline, ec)) return ec;
+        const int doorbell = c.registration.doorbell();
+        if (doorbell < 0) return errc::resource_exhausted;
+        if (!c.canceller.wait(doorbell, POLLIN, ticket, deadline, ec)) return ec;
         if (take_client_locked(c)) return {};
     }
 }
@@ -783,7 +785,7 @@ std::error_code open_channel_for(const PipeName& name, const ClientOptions& opti
 }  // namespace pipeslot::posix
 
 namespace pipeslot::posix {
-int instance_doorbell(const platform::Channel& c) noexcept { return c.is_server ? c.registration.doorbell() : -1; }
+int instance_doorbell(const platform::Channel& c) noexcept { return c.is_server ? c.registration.pinned_doorbell() : -1; }
 std::error_code join_accept_group(platform::Channel& c, int epoll, std::uint64_t tag) noexcept {
     return c.registration.join_group(epoll, tag);
 }

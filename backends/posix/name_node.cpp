@@ -38,14 +38,28 @@ constexpr auto broker_answer_bound = std::chrono::seconds(10);
 
 // One instance, as its server channel and its node share it.
 struct InstanceSlot {
-    explicit InstanceSlot(std::uint64_t id_) : id(id_), doorbell(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+    explicit InstanceSlot(std::uint64_t id_) : id(id_) {}
     ~InstanceSlot() {
         close_client(std::move(client));
         if (doorbell >= 0) ::close(doorbell);
     }
     const std::uint64_t id;
-    const int doorbell;
     std::mutex mutex;
+    // An eventfd, made when someone waits for a client and closed once one
+    // is taken (unless pinned, for an accept group), so that a connected
+    // instance holds no descriptor for it: thousands of them are served.
+    int doorbell = -1;
+    bool doorbell_pinned = false;
+    // With `mutex` held: the doorbell, made if need be; rung at once if a
+    // client is already here. -1 if no descriptor can be made.
+    int doorbell_locked() {
+        if (doorbell < 0) {
+            doorbell = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+            const std::uint64_t one = 1;
+            if (doorbell >= 0 && client.fd >= 0) (void)!::write(doorbell, &one, sizeof one);
+        }
+        return doorbell;
+    }
     HandedClient client;  // handed over, not yet taken by the channel
     const std::shared_ptr<FlowPage::Spare> spare_flow = FlowPage::new_spare();  // the last connection's
     bool gone = false;   // removed: a client handed over late is turned away
@@ -700,6 +714,7 @@ private:
                 return;
             }
             if (slot.client.fd < 0 && send_all_now(fd, detail::encode_open_reply(reply), page)) {
+                client.flow->sent_to_client();
                 client.fd = fd;
                 slot.client = std::move(client);
                 slot.listening_since = -1;
@@ -744,12 +759,17 @@ private:
 
     // The instance has its client: the thread that serves it is told.
     void ring(InstanceSlot& slot) {
+        std::unique_lock lock(slot.mutex);
         // A server thread accepting for its group serves it itself: no thread woken.
-        if (catching_here && catching_here->take(slot.doorbell)) return;
-        // Rung after the lock is let go: the woken thread takes the client
-        // under it at once, and would only sleep on it again.
+        if (catching_here && slot.doorbell_pinned) {
+            const int pinned = slot.doorbell;
+            lock.unlock();
+            if (catching_here->take(pinned)) return;
+            lock.lock();
+        }
+        // Nobody waits without a doorbell: one made later is rung as it is made.
         const std::uint64_t one = 1;
-        (void)!::write(slot.doorbell, &one, sizeof one);
+        if (slot.doorbell >= 0) (void)!::write(slot.doorbell, &one, sizeof one);
     }
 
     // A client that left before its answer: the instance listens on, in its place.
@@ -906,11 +926,6 @@ std::error_code InstanceRegistration::create(const Name& name, const detail::Ins
     out.key_ = name_key(name);
     if (auto ec = acquire(name, out.node_)) return ec;
     out.slot_ = std::make_shared<InstanceSlot>(next_instance_id++);
-    if (out.slot_->doorbell < 0) {
-        const auto ec = last_error();
-        out.reset();
-        return ec;
-    }
     out.slot_->params = params;
     if (auto ec = out.node_->add(out.slot_, out.pipe_)) {
         out.reset();
@@ -920,14 +935,32 @@ std::error_code InstanceRegistration::create(const Name& name, const detail::Ins
     return {};
 }
 
-int InstanceRegistration::doorbell() const noexcept { return slot_ ? slot_->doorbell : -1; }
+int InstanceRegistration::doorbell() const noexcept {
+    if (!slot_) return -1;
+    std::lock_guard lock(slot_->mutex);
+    return slot_->doorbell_locked();
+}
+
+int InstanceRegistration::pinned_doorbell() const noexcept {
+    if (!slot_) return -1;
+    std::lock_guard lock(slot_->mutex);
+    slot_->doorbell_pinned = true;
+    return slot_->doorbell_locked();
+}
 
 bool InstanceRegistration::take_client(HandedClient& out) noexcept {
     if (!slot_) return false;
     std::lock_guard lock(slot_->mutex);
-    std::uint64_t count;
-    (void)!::read(slot_->doorbell, &count, sizeof count);
     out = std::exchange(slot_->client, HandedClient{});
+    if (slot_->doorbell >= 0) {
+        if (out.fd >= 0 && !slot_->doorbell_pinned) {
+            ::close(slot_->doorbell);  // made again when the instance next waits
+            slot_->doorbell = -1;
+        } else {
+            std::uint64_t count;
+            (void)!::read(slot_->doorbell, &count, sizeof count);
+        }
+    }
     return out.fd >= 0;
 }
 

@@ -49,8 +49,12 @@ public:
     // system (resource_exhausted, ...) return their error and leave nothing behind.
     static std::error_code create(const Name& name, const detail::InstanceParams& params, InstanceRegistration& out);
 
-    // Readable (POLLIN) once a client has been handed to this instance.
+    // Readable (POLLIN) once a client has been handed to this instance; -1
+    // if no descriptor can be made. Made on demand, closed once a client is
+    // taken: ask again for each wait.
     int doorbell() const noexcept;
+    // The same, kept open for the instance's life (an accept group's epoll set holds it).
+    int pinned_doorbell() const noexcept;
     // That client (false if none came).
     bool take_client(HandedClient& out) noexcept;
     // accept() after a disconnect: the instance listens again, from now.
