@@ -99,31 +99,24 @@ std::vector<std::byte> MessageChannel::receive_message(Timeout timeout) {
     return detail::or_throw("receive_message", [&](std::error_code& ec) { return receive_message(timeout, ec); });
 }
 
+namespace {
+// What every send checks before the backend sees it.
+bool valid_send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) {
+    if (!timeout.is_valid()) ec = errc::invalid_argument;
+    else if (data.size() > max_message_size) ec = errc::message_too_large;
+    return !ec;
+}
+}  // namespace
+
 std::size_t MessageChannel::send(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) {
     ec.clear();
-    if (!check_open(ec)) return 0;
-    if (!timeout.is_valid()) {
-        ec = errc::invalid_argument;
-        return 0;
-    }
-    if (data.size() > max_message_size) {
-        ec = errc::message_too_large;
-        return 0;
-    }
+    if (!check_open(ec) || !valid_send(data, timeout, ec)) return 0;
     return impl_->send(data, timeout, ec);
 }
 
 std::size_t MessageChannel::send_waiting(std::span<const std::byte> data, Timeout timeout, std::error_code& ec) {
     ec.clear();
-    if (!check_open(ec)) return 0;
-    if (!timeout.is_valid()) {
-        ec = errc::invalid_argument;
-        return 0;
-    }
-    if (data.size() > max_message_size) {
-        ec = errc::message_too_large;
-        return 0;
-    }
+    if (!check_open(ec) || !valid_send(data, timeout, ec)) return 0;
     return impl_->send_waiting(data, timeout, ec);
 }
 

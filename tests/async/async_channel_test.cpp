@@ -277,11 +277,7 @@ asio::awaitable<void> send_one_large(asio::any_io_executor ex, Sender& sender, R
     auto [ec, got] = co_await receiver.async_receive_message(no_throw, 2 << 20);
     EXPECT_FALSE(ec) << ec.message();
     EXPECT_EQ(got, big);
-    asio::steady_timer settle(ex);
-    for (int i = 0; i < 2000 && !send_done; ++i) {
-        settle.expires_after(1ms);
-        co_await settle.async_wait(no_throw);
-    }
+    co_await wait_until(ex, [&] { return send_done; }, 2000ms);
     EXPECT_TRUE(send_done);
     EXPECT_FALSE(send_ec) << send_ec.message();
     EXPECT_EQ(sent, big.size());
@@ -331,11 +327,7 @@ TEST(AsyncConformance, AReceiveWithRoomTakesALargeMessageWhole) {
         auto [rest_ec, rest] = co_await server.async_receive_message(no_throw, 2 << 20);
         EXPECT_FALSE(rest_ec) << rest_ec.message();
         EXPECT_EQ(rest.size(), big.size() - small.size());
-        asio::steady_timer settle(ex);  // both sends done before `big` goes
-        for (int i = 0; i < 2000 && !(sent && sent_again); ++i) {
-            settle.expires_after(1ms);
-            co_await settle.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return sent && sent_again; }, 2000ms);  // both done before `big` goes
         EXPECT_TRUE(sent && sent_again);
     });
 }
@@ -356,10 +348,7 @@ TEST(AsyncConformance, AFlushWaitsUntilThePeerHasReadEverything) {
         EXPECT_FALSE(flushed);  // the server has not read it
         auto message = co_await server.async_receive_message(asio::use_awaitable);
         EXPECT_EQ(text_of(message), "unread");
-        for (int i = 0; i < 2000 && !flushed; ++i) {
-            later.expires_after(1ms);
-            co_await later.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return flushed; }, 2000ms);
         EXPECT_TRUE(flushed);
         EXPECT_FALSE(flush_ec) << flush_ec.message();
         // Nothing unread: at once.
@@ -382,10 +371,7 @@ TEST(AsyncConformance, AFlushWhoseReaderClosesIsBrokenPipe) {
         co_await later.async_wait(asio::use_awaitable);
         EXPECT_FALSE(flushed);
         client.close();
-        for (int i = 0; i < 4000 && !flushed; ++i) {
-            later.expires_after(1ms);
-            co_await later.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return flushed; }, 4000ms);
         EXPECT_TRUE(flushed);
         EXPECT_EQ(flush_ec, errc::broken_pipe);  // ERROR_BROKEN_PIPE
     });
@@ -439,10 +425,7 @@ TEST(AsyncConformance, ADisconnectEndsTheClientsReceiveAndTheInstanceAcceptsAgai
         std::error_code ec;
         instance.channel().disconnect(ec);
         EXPECT_FALSE(ec) << ec.message();
-        for (int i = 0; i < 2000 && !received; ++i) {
-            later.expires_after(1ms);
-            co_await later.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return received; }, 2000ms);
         EXPECT_TRUE(received);
         EXPECT_EQ(receive_ec, errc::not_connected);
         // The same instance serves the next client.
@@ -456,10 +439,7 @@ TEST(AsyncConformance, ADisconnectEndsTheClientsReceiveAndTheInstanceAcceptsAgai
         patient.wait = generous;
         auto [next_ec, next] = co_await async::async_open(ex, ipc(), name, patient, no_throw);
         EXPECT_FALSE(next_ec) << next_ec.message();
-        for (int i = 0; i < 2000 && !accepted; ++i) {
-            later.expires_after(1ms);
-            co_await later.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return accepted; }, 2000ms);
         EXPECT_TRUE(accepted);
         EXPECT_FALSE(accept_ec) << accept_ec.message();
         co_await next.async_send(bytes_of("next client"), asio::use_awaitable);

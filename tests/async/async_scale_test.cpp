@@ -35,17 +35,6 @@ int client_count() {
     return 10000;
 }
 
-asio::awaitable<void> echo(AsyncInstance& connection) {
-    for (;;) {
-        auto [ec, request] = co_await connection.async_receive_message(no_throw);
-        if (ec) co_return;
-        auto reply = bytes_of("echo:");
-        reply.insert(reply.end(), request.begin(), request.end());
-        auto [send_ec, n] = co_await connection.async_send(reply, no_throw);
-        if (send_ec) co_return;
-    }
-}
-
 TEST(AsyncScale, OneThreadServesThousandsOfConcurrentClients) {
     PIPESLOT_SKIP_UNDER_FAKE("other processes: its pipes live in this process");
     const int clients = client_count();

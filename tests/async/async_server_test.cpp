@@ -14,18 +14,6 @@ namespace {
 
 using async::AsyncServer;
 
-// Replies "echo:" + each request until the client goes.
-asio::awaitable<void> echo(AsyncInstance& connection) {
-    for (;;) {
-        auto [ec, request] = co_await connection.async_receive_message(no_throw);
-        if (ec) co_return;
-        auto reply = bytes_of("echo:");
-        reply.insert(reply.end(), request.begin(), request.end());
-        auto [send_ec, n] = co_await connection.async_send(reply, no_throw);
-        if (send_ec) co_return;
-    }
-}
-
 asio::awaitable<void> echo_client(asio::any_io_executor ex, std::string name, int id, int rounds, int* good) {
     ClientOptions patient;
     patient.wait = generous;
@@ -121,18 +109,11 @@ TEST(AsyncServerConformance, StopEndsEveryConnectionAndTheName) {
             EXPECT_FALSE(open_ec) << open_ec.message();
             clients.push_back(std::move(client));
         }
-        asio::steady_timer settle(ex);
-        for (int i = 0; i < 1000 && connected < 3; ++i) {  // until the three handlers are waiting
-            settle.expires_after(1ms);
-            co_await settle.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return connected == 3; }, 1000ms);
         EXPECT_EQ(connected, 3);
         server.stop();
         EXPECT_FALSE(server.running());
-        for (int i = 0; i < 1000 && ended_cancelled < 3; ++i) {
-            settle.expires_after(1ms);
-            co_await settle.async_wait(no_throw);
-        }
+        co_await wait_until(ex, [&] { return ended_cancelled == 3; }, 1000ms);
         EXPECT_EQ(ended_cancelled, 3);
         // Every instance is closed: the clients see the pipe broken, and the name is gone.
         std::byte buffer[8];

@@ -35,10 +35,7 @@ TEST(AsyncMailslotConformance, AReceiveWaitsForTheNextMessage) {
         EXPECT_FALSE(done);  // nothing sent yet
         auto [send_ec] = co_await broadcaster.async_send(bytes_of("to the slot"), no_throw);
         EXPECT_FALSE(send_ec) << send_ec.message();
-        for (int i = 0; i < 2000 && !done; ++i) {
-            later.expires_after(1ms);
-            co_await later.async_wait(asio::use_awaitable);
-        }
+        co_await wait_until(ex, [&] { return done; }, 2000ms);
         EXPECT_TRUE(done);
         EXPECT_EQ(text_of(got), "to the slot");
     });
@@ -78,10 +75,7 @@ TEST(AsyncMailslotConformance, CancellingAReceiveEndsItAlone) {
         asio::steady_timer later(ex, 10ms);
         co_await later.async_wait(asio::use_awaitable);
         signal.emit(asio::cancellation_type::terminal);
-        for (int i = 0; i < 2000 && !done; ++i) {
-            later.expires_after(1ms);
-            co_await later.async_wait(asio::use_awaitable);
-        }
+        co_await wait_until(ex, [&] { return done; }, 2000ms);
         EXPECT_EQ(got, errc::cancelled);
         // The slot goes on: a message sent now is received.
         AsyncBroadcaster broadcaster(ex, open_broadcaster(name));

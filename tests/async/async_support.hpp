@@ -62,4 +62,26 @@ inline asio::awaitable<std::pair<AsyncInstance, AsyncChannel>> connect(asio::any
     co_return co_await connect(ex, std::move(purpose), std::move(server), ClientOptions());
 }
 
+// A server's connection: replies "echo:" + each request until the client goes.
+inline asio::awaitable<void> echo(AsyncInstance& connection) {
+    for (;;) {
+        auto [ec, request] = co_await connection.async_receive_message(no_throw);
+        if (ec) co_return;
+        auto reply = bytes_of("echo:");
+        reply.insert(reply.end(), request.begin(), request.end());
+        auto [send_ec, n] = co_await connection.async_send(reply, no_throw);
+        if (send_ec) co_return;
+    }
+}
+
+// Until `done` holds (a handler set it), looking every millisecond, for at most `bound`.
+template <class Done>
+asio::awaitable<void> wait_until(asio::any_io_executor ex, Done done, std::chrono::milliseconds bound) {
+    asio::steady_timer tick(ex);
+    for (auto waited = 0ms; !done() && waited < bound; waited += 1ms) {
+        tick.expires_after(1ms);
+        co_await tick.async_wait(no_throw);
+    }
+}
+
 }  // namespace pipeslot::test

@@ -13,21 +13,15 @@
 
 namespace pipeslot::async {
 
-class AsyncMailslot {
+class AsyncMailslot : public detail::AsyncObject<Mailslot> {
 public:
-    using executor_type = net::any_io_executor;
-
-    AsyncMailslot(executor_type ex, Mailslot slot)
-        : executor_(std::move(ex)), core_(std::make_unique<Core>(std::move(slot))) {
+    AsyncMailslot(executor_type ex, Mailslot slot) : AsyncObject(std::move(ex), std::move(slot)) {
         std::error_code ec;
-        if (core_->slot.is_open()) core_->slot.set_read_timeout(Timeout::none(), ec);
+        if (core_->object.is_open()) core_->object.set_read_timeout(Timeout::none(), ec);
     }
-    AsyncMailslot(AsyncMailslot&&) = default;
-    AsyncMailslot& operator=(AsyncMailslot&&) = default;
 
-    executor_type get_executor() const noexcept { return executor_; }
-    Mailslot& mailslot() noexcept { return core_->slot; }  // info(), ...
-    bool is_open() const noexcept { return core_->slot.is_open(); }
+    Mailslot& mailslot() noexcept { return core_->object; }  // info(), ...
+    bool is_open() const noexcept { return core_->object.is_open(); }
 
     // The next message whole; one larger than the buffer is
     // errc::buffer_too_small and stays. void(std::error_code, std::size_t).
@@ -36,7 +30,7 @@ public:
         return detail::async_retry<std::size_t>(
             executor_, core_->pending,
             [core = core_.get(), buffer](std::error_code& ec) -> std::optional<std::size_t> {
-                const auto n = core->slot.receive(buffer, ec);
+                const auto n = core->object.receive(buffer, ec);
                 if (ec == errc::timed_out) return std::nullopt;
                 return n;
             },
@@ -49,43 +43,29 @@ public:
         return detail::async_retry<std::vector<std::byte>>(
             executor_, core_->pending,
             [core = core_.get()](std::error_code& ec) -> std::optional<std::vector<std::byte>> {
-                auto message = core->slot.receive_message(ec);
+                auto message = core->object.receive_message(ec);
                 if (ec == errc::timed_out) return std::nullopt;
                 return message;
             },
             source(), std::forward<Token>(token));
     }
 
-    void cancel() { core_->pending.cancel_all(); }
     void close() {
         cancel();
-        core_->slot.close();
+        core_->object.close();
     }
 
 private:
     auto source() {
-        return [core = core_.get()] { return core->slot.event_source(); };
+        return [core = core_.get()] { return core->object.event_source(); };
     }
-    struct Core {
-        explicit Core(Mailslot s) : slot(std::move(s)) {}
-        Mailslot slot;
-        detail::PendingWaits pending;
-    };
-    executor_type executor_;
-    std::unique_ptr<Core> core_;
 };
 
-class AsyncBroadcaster {
+class AsyncBroadcaster : public detail::AsyncObject<Broadcaster> {
 public:
-    using executor_type = net::any_io_executor;
+    AsyncBroadcaster(executor_type ex, Broadcaster broadcaster) : AsyncObject(std::move(ex), std::move(broadcaster)) {}
 
-    AsyncBroadcaster(executor_type ex, Broadcaster broadcaster)
-        : executor_(std::move(ex)), core_(std::make_unique<Core>(std::move(broadcaster))) {}
-    AsyncBroadcaster(AsyncBroadcaster&&) = default;
-    AsyncBroadcaster& operator=(AsyncBroadcaster&&) = default;
-
-    executor_type get_executor() const noexcept { return executor_; }
-    Broadcaster& broadcaster() noexcept { return core_->broadcaster; }
+    Broadcaster& broadcaster() noexcept { return core_->object; }
 
     // One message, sent once a local reader's queue has room for it (a
     // network send never waits). void(std::error_code).
@@ -96,7 +76,7 @@ public:
                 detail::async_retry<int>(
                     ex, core->pending,
                     [core, message](std::error_code& ec) -> std::optional<int> {
-                        core->broadcaster.send(message, Timeout::none(), ec);
+                        core->object.send(message, Timeout::none(), ec);
                         if (ec == errc::timed_out) return std::nullopt;
                         return 0;
                     },
@@ -106,20 +86,10 @@ public:
             token);
     }
 
-    void cancel() { core_->pending.cancel_all(); }
     void close() {
         cancel();
-        core_->broadcaster.close();
+        core_->object.close();
     }
-
-private:
-    struct Core {
-        explicit Core(Broadcaster b) : broadcaster(std::move(b)) {}
-        Broadcaster broadcaster;
-        detail::PendingWaits pending;
-    };
-    executor_type executor_;
-    std::unique_ptr<Core> core_;
 };
 
 }  // namespace pipeslot::async

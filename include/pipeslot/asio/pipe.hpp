@@ -14,19 +14,13 @@
 
 namespace pipeslot::async {
 
-class AsyncReader {
+class AsyncReader : public detail::AsyncObject<std::unique_ptr<ByteReader>> {
 public:
-    using executor_type = net::any_io_executor;
-
-    AsyncReader(executor_type ex, std::unique_ptr<ByteReader> reader)
-        : executor_(std::move(ex)), core_(std::make_unique<Core>(std::move(reader))) {}
+    AsyncReader(executor_type ex, std::unique_ptr<ByteReader> reader) : AsyncObject(std::move(ex), std::move(reader)) {}
     AsyncReader(executor_type ex, PipeReadEnd end)
         : AsyncReader(std::move(ex), std::make_unique<PipeReadEnd>(std::move(end))) {}
-    AsyncReader(AsyncReader&&) = default;
-    AsyncReader& operator=(AsyncReader&&) = default;
 
-    executor_type get_executor() const noexcept { return executor_; }
-    bool is_open() const noexcept { return core_->reader && core_->reader->is_open(); }
+    bool is_open() const noexcept { return core_->object && core_->object->is_open(); }
 
     // What is there, at least one byte; 0 with errc::end_of_stream once
     // every writer has gone. void(std::error_code, std::size_t).
@@ -35,44 +29,28 @@ public:
         return detail::async_retry<std::size_t>(
             executor_, core_->pending,
             [core = core_.get(), buffer](std::error_code& ec) -> std::optional<std::size_t> {
-                if (!core->reader) return ec = errc::invalid_argument, 0;
-                const auto n = core->reader->read(buffer, Timeout::none(), ec);
+                if (!core->object) return ec = errc::invalid_argument, 0;
+                const auto n = core->object->read(buffer, Timeout::none(), ec);
                 if (ec == errc::timed_out) return std::nullopt;
                 return n;
             },
-            [core = core_.get()] { return core->reader ? core->reader->readable_source() : EventSource{}; },
+            [core = core_.get()] { return core->object ? core->object->readable_source() : EventSource{}; },
             std::forward<Token>(token));
     }
 
-    void cancel() { core_->pending.cancel_all(); }
     void close() {
         cancel();
-        if (core_->reader) core_->reader->close();
+        if (core_->object) core_->object->close();
     }
-
-private:
-    struct Core {
-        explicit Core(std::unique_ptr<ByteReader> r) : reader(std::move(r)) {}
-        std::unique_ptr<ByteReader> reader;
-        detail::PendingWaits pending;
-    };
-    executor_type executor_;
-    std::unique_ptr<Core> core_;
 };
 
-class AsyncWriter {
+class AsyncWriter : public detail::AsyncObject<std::unique_ptr<ByteWriter>> {
 public:
-    using executor_type = net::any_io_executor;
-
-    AsyncWriter(executor_type ex, std::unique_ptr<ByteWriter> writer)
-        : executor_(std::move(ex)), core_(std::make_unique<Core>(std::move(writer))) {}
+    AsyncWriter(executor_type ex, std::unique_ptr<ByteWriter> writer) : AsyncObject(std::move(ex), std::move(writer)) {}
     AsyncWriter(executor_type ex, PipeWriteEnd end)
         : AsyncWriter(std::move(ex), std::make_unique<PipeWriteEnd>(std::move(end))) {}
-    AsyncWriter(AsyncWriter&&) = default;
-    AsyncWriter& operator=(AsyncWriter&&) = default;
 
-    executor_type get_executor() const noexcept { return executor_; }
-    bool is_open() const noexcept { return core_->writer && core_->writer->is_open(); }
+    bool is_open() const noexcept { return core_->object && core_->object->is_open(); }
 
     // Every byte, as room comes; completes with how many were written (all,
     // unless an error: errc::pipe_closing if the reader was gone before the
@@ -83,8 +61,8 @@ public:
         return detail::async_retry<std::size_t>(
             executor_, core_->pending,
             [core = core_.get(), data, done](std::error_code& ec) -> std::optional<std::size_t> {
-                if (!core->writer) return ec = errc::invalid_argument, 0;
-                *done += core->writer->write(data.subspan(*done), Timeout::none(), ec);
+                if (!core->object) return ec = errc::invalid_argument, 0;
+                *done += core->object->write(data.subspan(*done), Timeout::none(), ec);
                 if (ec == errc::timed_out) {
                     ec.clear();
                     if (*done < data.size()) return std::nullopt;
@@ -92,24 +70,14 @@ public:
                 if (ec == errc::pipe_closing && *done > 0) ec = errc::broken_pipe;
                 return *done;
             },
-            [core = core_.get()] { return core->writer ? core->writer->writable_source() : EventSource{}; },
+            [core = core_.get()] { return core->object ? core->object->writable_source() : EventSource{}; },
             std::forward<Token>(token));
     }
 
-    void cancel() { core_->pending.cancel_all(); }
     void close() {
         cancel();
-        if (core_->writer) core_->writer->close();
+        if (core_->object) core_->object->close();
     }
-
-private:
-    struct Core {
-        explicit Core(std::unique_ptr<ByteWriter> w) : writer(std::move(w)) {}
-        std::unique_ptr<ByteWriter> writer;
-        detail::PendingWaits pending;
-    };
-    executor_type executor_;
-    std::unique_ptr<Core> core_;
 };
 
 }  // namespace pipeslot::async

@@ -78,6 +78,28 @@ private:
     std::vector<std::weak_ptr<Wait>> waits_;
 };
 
+// What an asynchronous wrapper of one object holds: its executor, and on the
+// heap (so that moving the wrapper leaves pending operations' state in
+// place) the object and its operations' waits.
+template <class T>
+class AsyncObject {
+public:
+    using executor_type = net::any_io_executor;
+    executor_type get_executor() const noexcept { return executor_; }
+    // Ends every pending operation of this object with errc::cancelled.
+    void cancel() { core_->pending.cancel_all(); }
+
+protected:
+    AsyncObject(executor_type ex, T object) : executor_(std::move(ex)), core_(std::make_unique<Core>(std::move(object))) {}
+    struct Core {
+        explicit Core(T o) : object(std::move(o)) {}
+        T object;
+        PendingWaits pending;
+    };
+    executor_type executor_;
+    std::unique_ptr<Core> core_;
+};
+
 // `attempt(ec)` returns the result, or nullopt while there is nothing to do
 // yet; `source()` says what to wait on then. Completes with the result, or
 // errc::cancelled (a cancellation slot's request or the owner's cancel()).
