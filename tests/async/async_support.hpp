@@ -23,7 +23,7 @@ using async::AsyncInstance;
 
 // Runs `body` as a coroutine on a fresh io_context, bounded: a hang fails the test.
 template <class Body>
-inline void run_coroutine(Body body) {
+inline void run_coroutine(std::chrono::seconds bound, Body body) {
     asio::io_context io;
     bool finished = false;
     std::exception_ptr failure;
@@ -31,9 +31,13 @@ inline void run_coroutine(Body body) {
         finished = true;
         failure = e;
     });
-    io.run_for(generous);
-    ASSERT_TRUE(finished) << "the coroutine did not finish within " << generous.count() << " s";
+    io.run_for(bound);
+    ASSERT_TRUE(finished) << "the coroutine did not finish within " << bound.count() << " s";
     if (failure) std::rethrow_exception(failure);
+}
+template <class Body>
+inline void run_coroutine(Body body) {
+    run_coroutine(generous, std::move(body));
 }
 
 inline constexpr auto no_throw = asio::experimental::as_tuple(asio::use_awaitable);
