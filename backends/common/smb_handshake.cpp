@@ -147,7 +147,10 @@ std::optional<std::string> session_user_sid(std::span<const std::byte> session_i
         } else {
             sid += std::to_string(authority);
         }
-        for (std::uint8_t a = 0; a < sub_authorities; ++a) sid += "-" + std::to_string(r.get<std::uint32_t>());
+        for (std::uint8_t a = 0; a < sub_authorities; ++a) {
+            sid += '-';  // (not "-" + ...: g++ 12 at -O3 warns a false -Wrestrict on it)
+            sid += std::to_string(r.get<std::uint32_t>());
+        }
         if (!r.ok()) return std::nullopt;
         if (i == 0) first = std::move(sid);
     }

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -43,7 +44,13 @@ bool worth_another_try(int error, bool blocked, const SocketCall& call, const de
         ec = errc::timed_out;
         return false;
     }
-    return blocked || wait(ec);
+    // A blocking call that came back at once: the socket is non-blocking
+    // (an event loop's reactor leaves it so), so wait for it instead of spinning.
+    if (blocked) {
+        const int flags = ::fcntl(call.fd, F_GETFL);
+        if (flags < 0 || !(flags & O_NONBLOCK)) return true;
+    }
+    return wait(ec);
 }
 
 // Runs `io(flags)` until it succeeds, blocking in it when this thread can be

@@ -9,6 +9,7 @@
 #include <asio/experimental/deferred.hpp>
 #include <asio/experimental/parallel_group.hpp>
 
+#include <ctime>
 #include <future>
 #include <thread>
 
@@ -445,6 +446,33 @@ TEST(AsyncConformance, ADisconnectEndsTheClientsReceiveAndTheInstanceAcceptsAgai
         co_await next.async_send(bytes_of("next client"), asio::use_awaitable);
         auto message = co_await instance.async_receive_message(asio::use_awaitable);
         EXPECT_EQ(text_of(message), "next client");
+    });
+}
+
+// The loop's reactor leaves a descriptor non-blocking; a blocking call made
+// on the channel afterwards still sleeps instead of spinning.
+TEST(AsyncConformance, AfterTheLoopABlockingReceiveStillSleeps) {
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-then-blocking");
+        bool received = false;
+        std::byte buffer[16];
+        client.async_receive(buffer, [&](std::error_code ec, std::size_t) {
+            EXPECT_FALSE(ec) << ec.message();
+            received = true;
+        });
+        asio::steady_timer later(ex, 20ms);  // so that the receive waits on the reactor
+        co_await later.async_wait(no_throw);
+        co_await server.async_send(bytes_of("wake"), asio::use_awaitable);
+        co_await wait_until(ex, [&] { return received; }, 2000ms);
+        EXPECT_TRUE(received);
+        std::error_code ec;
+        client.channel().set_wait_mode(WaitMode::wait, ec);
+        EXPECT_FALSE(ec) << ec.message();
+        const auto cpu_before = std::clock();
+        client.channel().receive(buffer, std::chrono::milliseconds(500), ec);
+        const double cpu_seconds = static_cast<double>(std::clock() - cpu_before) / CLOCKS_PER_SEC;
+        EXPECT_EQ(ec, errc::timed_out);
+        EXPECT_LT(cpu_seconds, 0.25) << "the receive spun instead of sleeping";
     });
 }
 
