@@ -359,6 +359,8 @@ std::uint64_t FlowPage::flush_target() const noexcept {
     return !mapping_->shared || taken_by_peer(sent_) ? 0 : sent_;
 }
 
+bool FlowPage::all_taken_by_peer() const noexcept { return mapping_->shared && taken_by_peer(sent_); }
+
 bool FlowPage::taken_by_peer(std::uint64_t target) const noexcept { return writing_->taken.load() >= target; }
 
 bool FlowPage::peer_stopped_reading() const noexcept { return writing_->stopped.load() != 0; }

@@ -67,6 +67,8 @@ public:
     void unsent(std::uint64_t bytes) noexcept;
     // For a flush: the count of everything sent, or 0 if the peer has taken it all.
     std::uint64_t flush_target() const noexcept;
+    // A shared page whose peer has taken everything this end sent.
+    bool all_taken_by_peer() const noexcept;
     bool taken_by_peer(std::uint64_t target) const noexcept;
     // The peer has stopped reading (closed its end, or this client was
     // disconnected by its server).

@@ -53,6 +53,8 @@ struct Channel {
     posix::SocketTimeout read_timeout{SO_RCVTIMEO};
     std::mutex write_mutex;  // one message on the wire at a time
     posix::SocketTimeout write_timeout{SO_SNDTIMEO};
+    // The socket's SO_SNDBUF, asked once per socket (`send_buffer_of`), for PIPE_NOWAIT writes.
+    int send_buffer_of = -1, send_buffer = 0;
     bool write_shut = false;
     // The buffer quotas' counters, shared with the peer (flow_page.hpp); set
     // with the socket. Replaced only with both I/O locks and flow_mutex held,
@@ -469,12 +471,19 @@ bool peer_hung_up(int fd) {
 // for room (a PIPE_NOWAIT write; a quota larger than the socket's buffer
 // would otherwise let one block): what is queued, plus a generous estimate
 // of what the kernel counts for them, within the send buffer.
-bool socket_takes_now(int fd, std::size_t bytes, std::size_t messages) {
-    int queued = 0, buffer = 0;
-    socklen_t size = sizeof buffer;
-    if (::ioctl(fd, SIOCOUTQ, &queued) < 0 || ::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buffer, &size) < 0) return false;
+// With write_mutex held. When the peer has taken everything sent, nothing of
+// ours is queued: no need to ask the socket (a request's reply, the common case).
+bool socket_takes_now(Channel& c, std::size_t bytes, std::size_t messages) {
+    const int fd = c.fd;
+    if (c.send_buffer_of != fd) {
+        socklen_t size = sizeof c.send_buffer;
+        if (::getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &c.send_buffer, &size) < 0) return false;
+        c.send_buffer_of = fd;
+    }
     const std::size_t counted = bytes + 4096 * (messages + bytes / 32768);  // each buffer's own overhead, rounded up
-    return static_cast<std::size_t>(queued) + counted < static_cast<std::size_t>(buffer);
+    int queued = 0;
+    if (!c.flow->all_taken_by_peer() && ::ioctl(fd, SIOCOUTQ, &queued) < 0) return false;
+    return static_cast<std::size_t>(queued) + counted < static_cast<std::size_t>(c.send_buffer);
 }
 
 // Waits until the peer has taken `target` bytes of what this end sent (the
@@ -511,7 +520,7 @@ std::size_t write_messages_locked(Channel& c, std::uint64_t ticket, std::span<io
         const auto at_once = c.flow->peer_read_waiting();
         std::size_t fit = 0;
         while (fit < payload_ends.size() && c.flow->fits(payload_ends[fit], at_once)) ++fit;
-        while (fit > 0 && c.fd >= 0 && !socket_takes_now(c.fd, ends[fit - 1], fit)) --fit;
+        while (fit > 0 && c.fd >= 0 && !socket_takes_now(c, ends[fit - 1], fit)) --fit;
         if (fit == 0) return 0;
         std::size_t part_count = 0;
         for (std::size_t bytes = 0; part_count < parts.size() && bytes < ends[fit - 1];) bytes += parts[part_count++].iov_len;
