@@ -314,30 +314,36 @@ TEST_F(SmbClients, TransactIsOneRequestAndItsReply) {
     EXPECT_EQ(r.lines, (std::vector<std::string>{"opened", "transact echo:question", "transact echo:again"}));
 }
 
-TEST_F(SmbClients, SeveralClientsAtOnceEachWithAnInstanceAndTheBusyOneRefused) {
-    constexpr int clients = 3;
-    const auto name = test::unique_pipe_name("smb-several");
+// A connection handler that answers each client's first message only once
+// `expected` clients are inside at once ("together:" + the message, or
+// "alone:" + it if they never were), then waits for the client's next.
+struct AnswerOnceAllAreIn {
+    explicit AnswerOnceAllAreIn(int n) : expected(n) {}
+    void operator()(PipeInstance& client) {
+        std::error_code io;
+        const auto m = client.receive_message(generous, io);
+        std::unique_lock lock(mutex);
+        ++inside;
+        all_in.notify_all();
+        const bool together = all_in.wait_for(lock, generous, [&] { return inside >= expected; });
+        lock.unlock();
+        send_text(client, (together ? "together:" : "alone:") + text(m));
+        (void)client.receive_message(generous, io);
+    }
+    const int expected;
     std::mutex mutex;
     std::condition_variable all_in;
     int inside = 0;
+};
+
+TEST_F(SmbClients, SeveralClientsAtOnceEachWithAnInstanceAndTheBusyOneRefused) {
+    constexpr int clients = 3;
+    const auto name = test::unique_pipe_name("smb-several");
+    AnswerOnceAllAreIn answer(clients);  // they are served at once
     std::error_code ec;
     ServerOptions options = published();
     options.max_instances = clients;
-    auto server = PipeServer::start(
-        name, options, clients,
-        [&](PipeInstance& client) {
-            std::error_code io;
-            const auto m = client.receive_message(generous, io);
-            std::unique_lock lock(mutex);
-            ++inside;
-            all_in.notify_all();
-            // Each answers only once all are connected: they are served at once.
-            const bool together = all_in.wait_for(lock, generous, [&] { return inside >= clients; });
-            lock.unlock();
-            send_text(client, together ? "together:" + text(m) : "alone");
-            (void)client.receive_message(generous, io);
-        },
-        ec);
+    auto server = PipeServer::start(name, options, clients, [&](PipeInstance& client) { answer(client); }, ec);
     ASSERT_FALSE(ec);
     std::vector<test::Helper> running;
     for (int i = 0; i < clients; ++i)
@@ -481,24 +487,9 @@ TEST_F(SmbClients, AnotherUsersProcessAtTheSocketGetsNothing) {
 
 TEST_F(SmbClients, OneServerServesALocalAGatewayAndAnSmbClientAtOnce) {
     const auto name = test::unique_pipe_name("smb-three");
-    std::mutex mutex;
-    std::condition_variable all_in;
-    int inside = 0;
+    AnswerOnceAllAreIn answer(3);
     std::error_code ec;
-    auto server = PipeServer::start(
-        name, published(), 3,
-        [&](PipeInstance& client) {
-            std::error_code io;
-            const auto m = client.receive_message(generous, io);
-            std::unique_lock lock(mutex);
-            ++inside;
-            all_in.notify_all();
-            const bool together = all_in.wait_for(lock, generous, [&] { return inside >= 3; });
-            lock.unlock();
-            send_text(client, (together ? "together:" : "alone:") + text(m));
-            (void)client.receive_message(generous, io);
-        },
-        ec);
+    auto server = PipeServer::start(name, published(), 3, [&](PipeInstance& client) { answer(client); }, ec);
     ASSERT_FALSE(ec);
     GatewayOptions gateway_options;
     gateway_options.address = "127.0.0.1";
