@@ -339,6 +339,22 @@ TEST(AsyncConformance, AReceiveWithRoomTakesALargeMessageWhole) {
     });
 }
 
+// A whole-message receive refuses one above its limit with a clear error,
+// keeps nothing of it, and the channel goes on at the next message.
+TEST(AsyncConformance, AMessageOverTheReceiveLimitIsMessageTooLargeAndTheNextComes) {
+    run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
+        auto [server, client] = co_await connect(ex, "async-too-large");
+        co_await client.async_send(pattern_bytes(100), asio::use_awaitable);
+        co_await client.async_send(bytes_of("next"), asio::use_awaitable);
+        auto [ec, refused] = co_await server.async_receive_message(no_throw, 10);
+        EXPECT_EQ(ec, errc::message_too_large);
+        EXPECT_TRUE(refused.empty());
+        auto [next_ec, next] = co_await server.async_receive_message(no_throw, 10);
+        EXPECT_FALSE(next_ec) << next_ec.message();
+        EXPECT_EQ(text_of(next), "next");
+    });
+}
+
 // FlushFileBuffers returns once the other end has read everything.
 TEST(AsyncConformance, AFlushWaitsUntilThePeerHasReadEverything) {
     run_coroutine([](asio::any_io_executor ex) -> asio::awaitable<void> {
