@@ -52,7 +52,7 @@ public:
         ec = platform::client_computer_name(*c_, name);
         return name;
     }
-    EventSource event_source(ChannelEvent event) override { return {platform::event_descriptor(*c_, event), false, {}}; }
+    EventSource event_source(ChannelEvent event) override { return platform::event_source(*c_, event); }
     std::int64_t server_process_id(std::error_code& ec) override {
         std::int64_t pid = -1;
         ec = platform::server_process_id(*c_, pid);

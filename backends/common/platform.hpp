@@ -110,9 +110,10 @@ std::error_code client_computer_name(const Channel& c, std::string& name);
 std::error_code server_process_id(const Channel& c, std::int64_t& pid);
 std::error_code server_user(const Channel& c, std::string& user);
 std::string current_user();
-// Readable when an operation that found nothing to do in nowait mode may go
-// on (pipeslot/asio/); invalid where the platform has none to offer.
-native_handle_type event_descriptor(const Channel& c, ChannelEvent event) noexcept;
+// For event loops (pipeslot/asio/): POSIX, a descriptor readable when an
+// operation that found nothing to do in nowait mode may go on; Windows, the
+// overlapped handle the loop starts its operations on.
+EventSource event_source(const Channel& c, ChannelEvent event) noexcept;
 
 // Many listening instances of one server waited on by a pool of threads
 // (PipeServer). The thread that began waiting last is woken first, so a

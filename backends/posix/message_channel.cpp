@@ -748,15 +748,17 @@ std::error_code client_user(const Channel& c, std::string& user) {
     return {};
 }
 
-// As Windows: only a client that came over a network has a computer; an
-// instance without a client, or with a local one, is ERROR_PIPE_LOCAL.
-native_handle_type event_descriptor(const Channel& c, ChannelEvent event) noexcept {
+EventSource event_source(const Channel& c, ChannelEvent event) noexcept {
     // The socket is readable for a frame, a hang-up or the peer's flush; a
     // client's arrival rings the instance's doorbell.
-    if (event == ChannelEvent::client_arrived) return c.is_server ? c.registration.doorbell() : -1;
-    return c.fd.load();
+    EventSource source;
+    if (event == ChannelEvent::client_arrived) source.descriptor = c.is_server ? c.registration.doorbell() : -1;
+    else source.descriptor = c.fd.load();
+    return source;
 }
 
+// As Windows: only a client that came over a network has a computer; an
+// instance without a client, or with a local one, is ERROR_PIPE_LOCAL.
 std::error_code client_computer_name(const Channel& c, std::string& name) {
     auto& channel = const_cast<Channel&>(c);
     std::lock_guard lock(channel.state_mutex);  // a new client's fields are set under it

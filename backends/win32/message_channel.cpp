@@ -408,8 +408,22 @@ bool has_client_computer_name() {
     return has;
 }
 
-// No descriptor: Windows has no readiness for pipes, and the layer polls.
-native_handle_type event_descriptor(const Channel&, ChannelEvent) noexcept { return invalid_native_handle; }
+namespace {
+// What the blocking calls above report for the same Windows result.
+std::error_code overlapped_error(OverlappedCall call, unsigned long error) {
+    if (error == ERROR_NO_DATA && (call == OverlappedCall::read || call == OverlappedCall::connect))
+        return errc::no_data;  // a connect: the client came and went already
+    return pipe_error(error);
+}
+}  // namespace
+
+// No readiness on Windows: the loop does the overlapped calls itself.
+EventSource event_source(const Channel& c, ChannelEvent) noexcept {
+    EventSource source;
+    source.overlapped = win32::as_native(c.handle);
+    source.overlapped_error = &overlapped_error;
+    return source;
+}
 
 std::error_code client_computer_name(const Channel& c, std::string& name) {
     if (!has_client_computer_name()) return errc::not_supported;

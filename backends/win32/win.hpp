@@ -49,7 +49,10 @@ HANDLE thread_io_event();  // one manual-reset event per thread, reused
 template <class Start>
 IoResult overlapped_io(HANDLE h, const detail::Deadline& deadline, Start&& start) {
     OVERLAPPED ov{};
-    ov.hEvent = thread_io_event();
+    // The low bit keeps the completion off a completion port the handle may
+    // be bound to (pipeslot/asio/): this call waits for it on the event.
+    const HANDLE event = thread_io_event();
+    ov.hEvent = reinterpret_cast<HANDLE>(reinterpret_cast<ULONG_PTR>(event) | 1);
     IoResult r;
     if (!start(&ov)) {
         const DWORD e = GetLastError();
@@ -62,7 +65,7 @@ IoResult overlapped_io(HANDLE h, const detail::Deadline& deadline, Start&& start
             r.error = e;
             return r;
         }
-        if (WaitForSingleObject(ov.hEvent, wait_ms(deadline)) == WAIT_TIMEOUT) {
+        if (WaitForSingleObject(event, wait_ms(deadline)) == WAIT_TIMEOUT) {
             CancelIoEx(h, &ov);
             r.timed_out = true;
         }
