@@ -23,8 +23,10 @@
 #include <atomic>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 #include <mutex>
 #include <optional>
+#include <utility>
 #include <poll.h>
 #include <linux/sockios.h>
 #include <sys/ioctl.h>
@@ -47,6 +49,8 @@ struct Channel {
     std::size_t in_buffer = 0, out_buffer = 0;
 
     std::atomic<int> fd{-1};  // the connected socket (blocking: see socket_io.hpp)
+    // An event loop's call before `fd` closes (EventSource::notify_before_close); under state_mutex.
+    std::function<void()> before_close;
     posix::Canceller canceller;
     std::mutex read_mutex;  // one reader at a time; the frame reader's state
     detail::FrameReader reader;
@@ -91,7 +95,10 @@ struct Channel {
 void ChannelDeleter::operator()(Channel* c) const noexcept {
     if (!c) return;
     if (c->flow) c->flow->stop_reading();  // a flush at the other end has its answer at once
-    if (c->fd >= 0) posix::close_client({c->fd, nullptr, {}, std::move(c->network)});
+    if (c->fd >= 0) {
+        if (c->before_close) c->before_close();
+        posix::close_client({c->fd, nullptr, {}, std::move(c->network)});
+    }
     delete c;  // a server's registration leaves the name
 }
 
@@ -335,6 +342,7 @@ std::error_code disconnect(Channel& c) {
         ::shutdown(fd, SHUT_RDWR);  // wakes this channel's own blocked calls
     }
     std::scoped_lock io(c.read_mutex, c.write_mutex, c.flow_mutex);
+    if (c.before_close) std::exchange(c.before_close, nullptr)();
     posix::close_client({fd, nullptr, {}, std::move(c.network)});
     c.over_network = false;
     c.fd = -1;
@@ -752,8 +760,16 @@ EventSource event_source(const Channel& c, ChannelEvent event) noexcept {
     // The socket is readable for a frame, a hang-up or the peer's flush; a
     // client's arrival rings the instance's doorbell.
     EventSource source;
-    if (event == ChannelEvent::client_arrived) source.descriptor = c.is_server ? c.registration.doorbell() : -1;
-    else source.descriptor = c.fd.load();
+    if (event == ChannelEvent::client_arrived) {
+        source.descriptor = c.is_server ? c.registration.doorbell() : -1;
+        return source;
+    }
+    source.descriptor = c.fd.load();
+    auto& channel = const_cast<Channel&>(c);
+    source.notify_before_close = [&channel](std::function<void()> call) {
+        std::lock_guard lock(channel.state_mutex);
+        channel.before_close = std::move(call);
+    };
     return source;
 }
 

@@ -30,6 +30,11 @@ struct EventSource {
     // completion's), the same as the blocking call would give.
     native_handle_type overlapped = invalid_native_handle;
     std::error_code (*overlapped_error)(OverlappedCall call, unsigned long windows_error) = nullptr;
+    // POSIX, if set: registers a call the channel makes just before it closes
+    // `descriptor` (on the thread that closes it; a later one replaces it),
+    // so a loop may keep the descriptor registered from one wait to the next
+    // and let it go while the number is still the channel's.
+    std::function<void(std::function<void()>)> notify_before_close = nullptr;
 };
 
 }  // namespace pipeslot

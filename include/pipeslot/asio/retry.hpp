@@ -60,6 +60,39 @@ public:
         ~Wait() { release_descriptor(); }
     };
 
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+    // A channel's descriptor, registered with the reactor from one wait to
+    // the next (two system calls fewer a wait) for as long as the channel,
+    // told before it closes it, has not.
+    struct Registration {
+        explicit Registration(const net::any_io_executor& ex) : descriptor(ex) {}
+        net::posix::stream_descriptor descriptor;
+        int number = -1;
+        void let_go() {  // while the number is still the channel's
+            if (number < 0) return;
+            descriptor.release();  // its waits complete (operation_aborted) and look again
+            number = -1;
+        }
+        ~Registration() { let_go(); }
+    };
+    // The registered descriptor to wait on for `source`, or nullptr.
+    net::posix::stream_descriptor* registered(const net::any_io_executor& ex, const EventSource& source) {
+        const int fd = static_cast<int>(source.descriptor);
+        if (!registration_) registration_ = std::make_shared<Registration>(ex);
+        auto& r = *registration_;
+        if (r.number == fd) return &r.descriptor;
+        r.let_go();
+        std::error_code ec;
+        r.descriptor.assign(fd, ec);
+        if (ec) return nullptr;
+        r.number = fd;
+        source.notify_before_close([registration = std::weak_ptr<Registration>(registration_)] {
+            if (auto r = registration.lock()) r->let_go();
+        });
+        return &r.descriptor;
+    }
+#endif
+
     std::uint64_t generation() const noexcept { return cancels_; }
     std::shared_ptr<Wait> make(const net::any_io_executor& ex) {
         auto wait = std::make_shared<Wait>(ex);
@@ -71,9 +104,15 @@ public:
         ++cancels_;
         for (auto& w : waits_)
             if (auto wait = w.lock()) wait->stop();
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+        if (registration_ && registration_->number >= 0) registration_->descriptor.cancel();
+#endif
     }
 
 private:
+#if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
+    std::shared_ptr<Registration> registration_;  // the channel's call before closing holds it weakly
+#endif
     std::uint64_t cancels_ = 0;
     std::vector<std::weak_ptr<Wait>> waits_;
 };
@@ -113,35 +152,41 @@ public:
     template <class Self>
     void operator()(Self& self, std::error_code = {}) {
         if (finished_) return self.complete(ec_, std::move(*result_));
-        if (wait_) {
-            wait_->release_descriptor();
+        if (waited_) {
+            if (wait_) wait_->release_descriptor();
             if (self.get_cancellation_state().cancelled() != net::cancellation_type::none ||
                 pending_->generation() != generation_)
                 return self.complete(make_error_code(errc::cancelled), Result{});
         }
         if (try_once()) {
-            if (!wait_) {  // still inside the initiating call: complete from the executor, never inline
+            if (!waited_) {  // still inside the initiating call: complete from the executor, never inline
+                // (deferred: a continuation, queued on this thread without waking the reactor)
                 finished_ = true;
-                return net::post(executor_, std::move(self));
+                return net::defer(executor_, std::move(self));
             }
             return self.complete(ec_, std::move(*result_));
         }
-        if (!wait_) wait_ = pending_->make(executor_);
+        const bool initiating = !waited_;
+        waited_ = true;
         EventSource source = source_();
 #if defined(ASIO_HAS_POSIX_STREAM_DESCRIPTOR) || defined(BOOST_ASIO_HAS_POSIX_STREAM_DESCRIPTOR)
-        if (source.descriptor != invalid_native_handle) {
-            // A descriptor of its own for each wait: the channel may have
+        const auto wait_type =
+            source.writable ? net::posix::descriptor_base::wait_write : net::posix::descriptor_base::wait_read;
+        if (source.descriptor != invalid_native_handle && source.notify_before_close) {
+            if (auto* registered = pending_->registered(executor_, source))
+                return registered->async_wait(wait_type, std::move(self));
+        } else if (source.descriptor != invalid_native_handle) {
+            // Else a descriptor of its own for each wait: the owner may have
             // closed and reused the number since the last one.
+            if (!wait_) wait_ = pending_->make(executor_);
             wait_->descriptor.emplace(executor_);
             std::error_code ec;
             wait_->descriptor->assign(static_cast<int>(source.descriptor), ec);
-            if (!ec)
-                return wait_->descriptor->async_wait(source.writable ? net::posix::descriptor_base::wait_write
-                                                                     : net::posix::descriptor_base::wait_read,
-                                                     std::move(self));
+            if (!ec) return wait_->descriptor->async_wait(wait_type, std::move(self));
             wait_->descriptor.reset();
         }
 #endif
+        if (!wait_) wait_ = pending_->make(executor_);
         if (source.watch) {
             // Registered before the second look, so no change falls between.
             source.watch([timer = std::weak_ptr<PendingWaits::Wait>(wait_), ex = executor_] {
@@ -149,7 +194,11 @@ public:
                     if (auto wait = timer.lock()) wait->timer.cancel();
                 });
             });
-            if (try_once()) return self.complete(ec_, std::move(*result_));
+            if (try_once()) {
+                if (!initiating) return self.complete(ec_, std::move(*result_));
+                finished_ = true;
+                return net::defer(executor_, std::move(self));
+            }
             wait_->timer.expires_after(std::chrono::hours(24));
         } else {
             // Nothing to wait on: look again soon, less often the longer it takes.
@@ -175,6 +224,7 @@ private:
     std::chrono::microseconds pause_{250};
     std::error_code ec_;
     std::optional<Result> result_;
+    bool waited_ = false;  // a wait was started: the initiating call has returned
     bool finished_ = false;
 };
 
