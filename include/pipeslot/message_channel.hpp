@@ -195,8 +195,9 @@ public:
     EventSource event_source(ChannelEvent event) const;
     // As send(), but waiting as in WaitMode::wait whatever this end's mode,
     // as TransactNamedPipe's write does: for the asynchronous layer's
-    // messages larger than the quota, sent from a thread of their own.
-    // Win32 cannot wait on a PIPE_NOWAIT handle: not_supported there.
+    // messages larger than the quota, sent from a thread of their own (on
+    // POSIX; on Windows its overlapped WriteFile waits). Windows cannot wait
+    // on a PIPE_NOWAIT handle: not_supported there in that mode.
     std::size_t send_waiting(std::span<const std::byte> data, Timeout timeout, std::error_code& ec);
 
     // ByteReader / ByteWriter: receive and send.
